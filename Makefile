@@ -1,0 +1,68 @@
+# lendsim developer tasks. `make demo` and `make test` are all most people need;
+# both create .venv and install the package on first use.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# pyvenv.cfg marks an existing venv (a plain file, unlike the bin/python
+# symlink whose mtime is the interpreter's). The stamp is newer than
+# pyproject.toml exactly when the install is current.
+VENV_MARK := $(VENV)/pyvenv.cfg
+STAMP     := $(VENV)/.lendsim-installed
+
+NEED_PYTHON_MSG := lendsim needs Python 3.12+; install it (e.g. pyenv install 3.12) and retry
+
+# Prints the first Python >= 3.12 that actually runs. pyenv shims exist on
+# PATH even for versions that are not active and then fail when run, so every
+# candidate is executed, not just looked up. Order: python3.12/3.13 on PATH,
+# then the newest pyenv-installed 3.12+, then plain python3.
+define FIND_PYTHON
+for py in python3.12 python3.13 \
+    $$(ls -d $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \
+    python3; do \
+  if "$$py" -c 'import sys; assert sys.version_info >= (3,12)' >/dev/null 2>&1; then \
+    echo "$$py"; exit 0; \
+  fi; \
+done; exit 1
+endef
+
+.PHONY: help venv install demo test clean distclean
+
+help:
+	@echo "make demo       run the baseline scenario (results/demo)"
+	@echo "make test       run the test suite"
+	@echo "make install    create .venv if missing and install lendsim into it"
+	@echo "make venv       create .venv if missing"
+	@echo "make clean      remove caches and build files (keeps .venv and results/)"
+	@echo "make distclean  clean, and remove .venv too"
+
+venv: $(VENV_MARK)
+
+install: $(STAMP)
+
+# The interpreter is looked for only here, when .venv must be created, so
+# `make test` with an existing .venv never probes for one.
+$(VENV_MARK):
+	$(eval BASE_PYTHON := $(or $(shell $(FIND_PYTHON)),$(error $(NEED_PYTHON_MSG))))
+	@echo "creating $(VENV) with $(BASE_PYTHON)"
+	@"$(BASE_PYTHON)" -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+
+# Order-only on the venv: only pyproject.toml changes trigger a reinstall.
+$(STAMP): pyproject.toml | $(VENV_MARK)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: $(STAMP)
+	$(PY) run.py run scenarios/baseline.yaml --seed 7 --months 60 --borrowers 5000 --out results/demo --force
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf build *.egg-info .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

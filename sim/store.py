@@ -1,0 +1,282 @@
+"""Writing and reading run-results folders.
+
+A results folder holds one Parquet file per table plus ``manifest.json``,
+which records the run's metadata and the SHA-256 of every table file.
+
+Folders are written atomically: everything goes into a hidden sibling
+temp folder that is renamed into place only once complete, so a crashed or
+killed run never leaves a folder at the target path that looks finished.
+Parquet output is byte-deterministic for identical frames (pyarrow embeds
+no timestamps), which lets identical runs be compared by hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST_NAME = "manifest.json"
+
+# Distributions whose versions affect results; recorded in every manifest.
+_TRACKED_PACKAGES = ("lendsim", "mesa", "numpy", "pandas", "pyarrow", "pydantic")
+
+# Fixed explicitly so output bytes don't change if pyarrow's default does.
+_PARQUET_COMPRESSION = "snappy"
+
+
+class ResultsExistError(Exception):
+    """Raised when the output folder already exists and ``force`` is off."""
+
+
+def sha256_file(path: Path | str) -> str:
+    """Return the hex SHA-256 digest of a file's contents.
+
+    Args:
+        path: File to hash.
+
+    Returns:
+        The lowercase hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path | str) -> dict[str, Any]:
+    """Load ``manifest.json`` from a results folder.
+
+    Args:
+        directory: The results folder.
+
+    Returns:
+        The parsed manifest.
+
+    Raises:
+        FileNotFoundError: If the folder has no manifest.
+    """
+    with open(Path(directory) / MANIFEST_NAME, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def check_destination(out_dir: Path | str, force: bool = False) -> None:
+    """Fail early if ``out_dir`` exists and may not be replaced.
+
+    Callers use this before a long simulation so that a refusal comes
+    before the work, not after it; `write_results` checks again.
+
+    Args:
+        out_dir: Intended results folder.
+        force: Whether replacing an existing folder is allowed.
+
+    Raises:
+        ResultsExistError: If ``out_dir`` exists and ``force`` is False, or
+            if it exists but is not a directory.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ResultsExistError(f"{out_dir} exists and is not a folder; choose another --out")
+    if out_dir.exists() and not force:
+        raise ResultsExistError(
+            f"results folder {out_dir} already exists; use --force to replace it"
+        )
+
+
+def write_results(
+    out_dir: Path | str,
+    tables: dict[str, pd.DataFrame],
+    manifest: dict[str, Any],
+    force: bool = False,
+) -> Path:
+    """Atomically write tables and a manifest into a results folder.
+
+    Each table becomes ``<name>.parquet`` (no index). ``manifest.json`` holds
+    every key of ``manifest`` plus ``"files"``, a map from file name to its
+    SHA-256.
+
+    Args:
+        out_dir: Results folder to create; its parent is created if needed.
+        tables: Table name to frame. Names must be plain file stems.
+        manifest: JSON-serialisable metadata; must not contain ``"files"``.
+        force: Replace ``out_dir`` if it already exists.
+
+    Returns:
+        ``out_dir`` as a Path.
+
+    Raises:
+        ResultsExistError: If ``out_dir`` exists and ``force`` is False.
+        ValueError: On a bad table name or a ``"files"`` key in ``manifest``.
+    """
+    out_dir = Path(out_dir)
+    _validate_inputs(tables, manifest)
+    check_destination(out_dir, force)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+    tmp_dir = _sibling(out_dir, "tmp")
+    tmp_dir.mkdir()
+    try:
+        files = {}
+        for name, frame in tables.items():
+            path = tmp_dir / f"{name}.parquet"
+            write_parquet(frame, path)
+            files[path.name] = sha256_file(path)
+        full_manifest = {**manifest, "files": files}
+        _write_json(tmp_dir / MANIFEST_NAME, full_manifest)
+        _fsync_dir(tmp_dir)
+        _move_into_place(tmp_dir, out_dir, force)
+    except BaseException:
+        # BaseException too: Ctrl-C mid-write must not leave the temp folder.
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet, deterministically and without its index.
+
+    Args:
+        frame: Frame to write.
+        path: Destination file.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, compression=_PARQUET_COMPRESSION)
+    _fsync_file(path)
+
+
+def provenance() -> dict[str, Any]:
+    """Describe the software environment of this run; never raises.
+
+    Returns:
+        ``python`` (version), ``platform``, ``packages`` (name to version, or
+        None if not installed) and ``git`` (``{"commit", "dirty"}`` for the
+        checkout holding this package, or None when it is not one).
+    """
+    return {
+        "python": platform.python_version(),
+        "platform": _safe(platform.platform, None),
+        "packages": {name: _package_version(name) for name in _TRACKED_PACKAGES},
+        "git": _safe(_git_state, None),
+    }
+
+
+def _validate_inputs(tables: dict[str, pd.DataFrame], manifest: dict[str, Any]) -> None:
+    if "files" in manifest:
+        raise ValueError('manifest must not contain "files"; write_results fills it in')
+    for name in tables:
+        if not name or name.startswith(".") or "/" in name or os.sep in name:
+            raise ValueError(f"bad table name {name!r}: must be a plain file stem")
+
+
+def _sibling(out_dir: Path, kind: str) -> Path:
+    """Name a hidden sibling of ``out_dir``, unique to this process and call."""
+    token = secrets.token_hex(4)
+    return out_dir.parent / f".{out_dir.name}.{kind}-{os.getpid()}-{token}"
+
+
+def _move_into_place(tmp_dir: Path, out_dir: Path, force: bool) -> None:
+    """Rename the finished temp folder to ``out_dir``, replacing it if forced."""
+    if not (force and out_dir.exists()):
+        # Fails (rather than merging) if a non-empty out_dir appeared meanwhile.
+        os.rename(tmp_dir, out_dir)
+        return
+    old_dir = _sibling(out_dir, "old")
+    os.rename(out_dir, old_dir)
+    try:
+        os.rename(tmp_dir, out_dir)
+    except BaseException:
+        # Put the previous results back rather than lose both.
+        os.rename(old_dir, out_dir)
+        raise
+    shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the directory entries durable before the rename publishes them.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_state() -> dict[str, Any] | None:
+    """Commit and dirtiness of the git checkout that contains this package."""
+    root = Path(__file__).resolve().parent.parent
+    toplevel = _git(root, "rev-parse", "--show-toplevel")
+    # A non-editable install can sit inside some unrelated repository
+    # (e.g. a venv within a checkout); only trust git if it is ours.
+    if toplevel is None or Path(toplevel).resolve() != root:
+        return None
+    commit = _git(root, "rev-parse", "HEAD")
+    status = _git(root, "status", "--porcelain")
+    if commit is None:
+        return None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _safe(func, default):
+    """Call ``func``; on any error return ``default`` (provenance never fails)."""
+    try:
+        return func()
+    except Exception:  # noqa: BLE001 - provenance is best-effort by design
+        return default
+
+
+__all__ = [
+    "MANIFEST_NAME",
+    "ResultsExistError",
+    "check_destination",
+    "provenance",
+    "read_manifest",
+    "sha256_file",
+    "write_parquet",
+    "write_results",
+]
