@@ -1,0 +1,154 @@
+"""The loan book: every loan is a row of parallel NumPy arrays (a record, not an agent).
+
+Amounts are in CNY. A loan's owed amount is split into ``principal`` (all outstanding principal,
+of which ``due_principal`` is past due or due now), ``due_interest`` and ``penalty``. Each month
+the scheduled instalment is billed (amortising: an annuity on the contract APR), the borrower pays
+(penalty first, then interest, then principal, as contracts usually say), and days past due move
+in steps of 30 (one month).
+
+States: ``LIVE`` (on the book: current or overdue, in default after 90 days until charged off),
+``REPAID``, ``CHARGED_OFF`` (off the book; recoveries are still collected for some months) and
+``CLOSED`` (nothing more will happen; compacted away). Closed and repaid rows are dropped by
+:meth:`LoanBook.compact` so that memory follows the live book, not the run's history.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LIVE, REPAID, CHARGED_OFF, CLOSED = 0, 1, 2, 3
+EPS = 0.01  # CNY: amounts below one fen are treated as paid
+
+_FIELDS: dict[str, type] = {
+    "borrower": np.int32, "platform": np.int16, "vintage": np.int32,
+    "state": np.int8, "dpd": np.int16, "months_left": np.int16, "holiday_left": np.int8,
+    "principal": np.float64, "original_principal": np.float64, "apr": np.float64, "instalment": np.float64,
+    "due_principal": np.float64, "due_interest": np.float64, "penalty": np.float64, "arrears": np.float64,
+    "recovery_balance": np.float64, "recovery_due": np.float64, "recovery_months_left": np.int16,
+    "pressure": np.float64, "is_reported": np.bool_, "is_restructured": np.bool_,
+    "has_defaulted": np.bool_, "had_holiday": np.bool_,
+}
+
+
+def annuity(principal: np.ndarray, apr_annual: np.ndarray, term_months: np.ndarray) -> np.ndarray:
+    """Monthly instalment of an amortising loan (equal payments of interest and principal)."""
+    r = apr_annual / 12.0
+    n = term_months.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pay = principal * r / -np.expm1(-n * np.log1p(r))
+    return np.where(r > 0, pay, principal / n)
+
+
+class LoanBook:
+    """Parallel arrays of loans with amortised append and compaction."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.n = 0
+        for name, dtype in _FIELDS.items():
+            setattr(self, name, np.zeros(capacity, dtype=dtype))
+
+    # ----------------------------------------------------------------- storage
+
+    def __len__(self) -> int:
+        return self.n
+
+    def view(self, name: str) -> np.ndarray:
+        """The first ``n`` entries of a field (a view, writes go to the book)."""
+        return getattr(self, name)[: self.n]
+
+    def _grow(self, needed: int) -> None:
+        cap = len(self.borrower)
+        if needed <= cap:
+            return
+        new_cap = max(needed, int(cap * 1.5) + 1024)
+        for name in _FIELDS:
+            old = getattr(self, name)
+            new = np.zeros(new_cap, dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def add(self, borrower: np.ndarray, platform: np.ndarray, principal: np.ndarray, apr: np.ndarray,
+            term: np.ndarray, month: int, is_reported: np.ndarray) -> np.ndarray:
+        """Append new loans; return their row indices."""
+        k = len(borrower)
+        self._grow(self.n + k)
+        rows = np.arange(self.n, self.n + k)
+        self.n += k
+        self.borrower[rows] = borrower
+        self.platform[rows] = platform
+        self.vintage[rows] = month
+        self.state[rows] = LIVE
+        self.principal[rows] = principal
+        self.original_principal[rows] = principal
+        self.apr[rows] = apr
+        self.months_left[rows] = term
+        self.instalment[rows] = annuity(principal, apr, term)
+        self.is_reported[rows] = is_reported
+        for name in ("dpd", "holiday_left", "due_principal", "due_interest", "penalty", "arrears", "recovery_balance",
+                     "recovery_due", "recovery_months_left", "pressure", "is_restructured", "has_defaulted",
+                     "had_holiday"):
+            getattr(self, name)[rows] = 0
+        return rows
+
+    def compact(self) -> None:
+        """Drop repaid and closed loans, keeping order (so results do not depend on when this runs)."""
+        keep = np.flatnonzero(np.isin(self.view("state"), (LIVE, CHARGED_OFF)))
+        if len(keep) == self.n:
+            return
+        for name in _FIELDS:
+            arr = getattr(self, name)
+            arr[: len(keep)] = arr[keep]
+        self.n = len(keep)
+
+    # ----------------------------------------------------------------- accounting
+
+    def owed(self) -> np.ndarray:
+        """Total owed on each loan: principal, interest due and penalty."""
+        return self.view("principal") + self.view("due_interest") + self.view("penalty")
+
+    def overdue_amount(self) -> np.ndarray:
+        """Past-due amount of each loan (interest and principal due, plus penalty)."""
+        return self.view("due_principal") + self.view("due_interest") + self.view("penalty")
+
+    def bill(self, live: np.ndarray) -> np.ndarray:
+        """Bill this month's instalment on live loans not on a payment holiday.
+
+        Interest accrues on all outstanding principal; the scheduled principal follows the
+        annuity schedule on the not-yet-due principal, and the last instalment takes the rest.
+
+        Returns:
+            Amount billed this month per loan (0 where not billed).
+        """
+        holiday = self.view("holiday_left")
+        on_holiday = live & (holiday > 0)
+        bill = live & ~on_holiday
+        principal, due_p = self.view("principal"), self.view("due_principal")
+        r = self.view("apr") / 12.0
+        interest = np.where(bill, principal * r, 0.0)
+        not_due = principal - due_p
+        months_left = self.view("months_left")
+        scheduled = np.clip(self.view("instalment") - not_due * r, 0.0, not_due)
+        scheduled = np.where(months_left == 1, not_due, scheduled)
+        scheduled = np.where(bill & (months_left > 0), scheduled, 0.0)
+        self.due_interest[: self.n] += interest
+        due_p += scheduled
+        months_left -= (bill & (months_left > 0)).astype(np.int16)
+        holiday -= on_holiday.astype(np.int8)
+        return interest + scheduled
+
+    def apply_payments(self, paid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Apply payments on live loans: penalty first, then interest, then principal.
+
+        Returns:
+            (penalty paid, interest paid, principal paid) per loan.
+        """
+        pen, intr = self.view("penalty"), self.view("due_interest")
+        to_pen = np.minimum(paid, pen)
+        rest = paid - to_pen
+        to_int = np.minimum(rest, intr)
+        to_prin = np.minimum(rest - to_int, self.view("due_principal"))
+        pen -= to_pen
+        intr -= to_int
+        self.due_principal[: self.n] -= to_prin
+        self.principal[: self.n] -= to_prin
+        return to_pen, to_int, to_prin

@@ -1,0 +1,182 @@
+"""Monthly outputs: model-level and per-platform, declared once as DataCollector reporters.
+
+The model computes all monthly figures in one vectorised pass (:func:`model_metrics`) into
+``model.metrics``; the reporters only read that dict, so data collection costs almost nothing.
+Rates named ``*_rate`` are shares of live loans by count; ``*_balance_rate`` by principal
+outstanding. Amounts are CNY.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .loans import LIVE
+
+if TYPE_CHECKING:
+    from .model import LendingMarket
+
+# Every model-level column, in output order (MODEL.md "What a run reports").
+MODEL_COLUMNS = (
+    "month", "is_burn_in", "unemployment_rate", "unemployment_target", "benchmark_rate", "income_level",
+    "in_declared_shock",
+    "overdue_rate", "overdue_balance_rate", "m1_rate", "m2_rate", "m3_rate", "m3plus_rate", "m3plus_balance_rate",
+    "new_defaults", "default_rate", "cum_default_rate", "overdue_amount",
+    "originations", "origination_amount", "applications", "approval_rate", "credit_outstanding", "live_loans",
+    "charge_offs", "recoveries", "recovery_rate", "collected_overdue", "writedowns", "cure_rate",
+    "roll_current_m1", "roll_m1_m2", "roll_m2_m3", "roll_m3_default",
+    "avg_apr", "effective_cost", "multi_platform_share", "dti_mean", "dti_p90",
+    "collection_contacts", "harassment_incidents", "complaints", "fines", "revocations", "inspections",
+    "platforms_active", "platform_failures", "platform_capital", "platform_profit",
+    "hardship_share", "strategic_withholding", "restructured", "payment_holidays", "borrow_to_repay_loans",
+)
+
+PLATFORM_COLUMNS = ("name", "status", "is_reporting", "capital", "funding", "reputation", "cutoff", "book",
+                    "live_loans", "overdue_rate", "overdue_balance_rate", "m3plus_rate", "m3plus_balance_rate",
+                    "default_rate", "originations", "origination_amount", "charge_offs", "recoveries",
+                    "collection_contacts", "complaints", "fines", "profit", "violations")
+
+
+def _metric(model: LendingMarket, name: str):
+    return model.metrics[name]
+
+
+def model_reporters() -> dict:
+    return {name: partial(_metric, name=name) for name in MODEL_COLUMNS}
+
+
+def platform_reporters() -> dict:
+    return {name: name for name in PLATFORM_COLUMNS}
+
+
+def _share(num: float, den: float) -> float:
+    return float(num) / float(den) if den > 0 else 0.0
+
+
+def bucket_of(dpd: np.ndarray) -> np.ndarray:
+    """0 current, 1 M1 (1-30 days), 2 M2 (31-60), 3 M3 (61-90), 4 M3+ (over 90)."""
+    return np.minimum((dpd.astype(np.int32) + 29) // 30, 4)
+
+
+def model_metrics(model: LendingMarket) -> dict:
+    """All model-level figures for this month (called in phase 12)."""
+    book, bs, m = model.loans, model.borrower_state, model.month_counts
+    live = book.view("state") == LIVE
+    dpd = book.view("dpd")[live]
+    bal = book.view("principal")[live]
+    bucket = bucket_of(dpd)
+    n_live = int(live.sum())
+    total_bal = float(bal.sum())
+    counts = np.bincount(bucket, minlength=5)
+    over = bucket > 0
+    owed = book.owed()[live]
+
+    borrower = book.view("borrower")[live]
+    platform = book.view("platform")[live].astype(np.int64)
+    # multi-platform borrowing: bitmask of platforms per borrower (at most 64 platforms)
+    masks = np.zeros(bs.n, dtype=np.uint64)
+    np.bitwise_or.at(masks, borrower, np.left_shift(np.uint64(1), platform.astype(np.uint64)))
+    n_platforms_by_b = np.bitwise_count(masks)
+    has_loan = n_platforms_by_b > 0
+    instalments = np.bincount(borrower, weights=book.view("instalment")[live], minlength=bs.n)
+    dti = instalments[has_loan] / np.maximum(bs.wage[has_loan] * model.econ.income_level, 1.0)
+
+    prev = m["prev_bucket_counts"]
+    rolls = m["rolls"]
+    active = sum(p.is_active for p in model.platforms)
+    accrual = m["interest_accrued"] + m["penalty_accrued"]
+    cum = model.cumulative
+    # before month 1 the cumulative window is the whole run so far
+    cum_base = cum["base"] + (cum["originations"])
+
+    return {
+        "month": model.month,
+        "is_burn_in": model.month <= 0,
+        "unemployment_rate": float(1.0 - bs.is_employed.mean()),
+        "unemployment_target": model.econ.unemployment_target,
+        "benchmark_rate": model.econ.benchmark_rate,
+        "income_level": model.econ.income_level,
+        "in_declared_shock": model.econ.in_declared_shock,
+        "overdue_rate": _share(over.sum(), n_live),
+        "overdue_balance_rate": _share(bal[over].sum(), total_bal),
+        "m1_rate": _share(counts[1], n_live),
+        "m2_rate": _share(counts[2], n_live),
+        "m3_rate": _share(counts[3], n_live),
+        "m3plus_rate": _share(counts[4], n_live),
+        "m3plus_balance_rate": _share(bal[bucket == 4].sum(), total_bal),
+        "new_defaults": int(m["new_defaults"]),
+        "default_rate": _share(m["new_defaults"], m["live_at_start"]),
+        "cum_default_rate": _share(cum["defaults"], cum_base),
+        "overdue_amount": float(owed[over].sum()),
+        "originations": int(m["originations"]),
+        "origination_amount": float(m["origination_amount"]),
+        "applications": int(m["applications"]),
+        "approval_rate": _share(m["originations"], m["applications"]),
+        "credit_outstanding": total_bal,
+        "live_loans": n_live,
+        "charge_offs": float(m["charge_offs"]),
+        "recoveries": float(m["recoveries"]),
+        "recovery_rate": _share(cum["recoveries"], cum["charge_offs"]),
+        "collected_overdue": float(m["collected_overdue"]),
+        "writedowns": float(m["writedowns"]),
+        "cure_rate": _share(m["cures"], prev[1:].sum()),
+        "roll_current_m1": _share(rolls[0], prev[0]),
+        "roll_m1_m2": _share(rolls[1], prev[1]),
+        "roll_m2_m3": _share(rolls[2], prev[2]),
+        "roll_m3_default": _share(rolls[3], prev[3]),
+        "avg_apr": _share((book.view("apr")[live] * bal).sum(), total_bal),
+        "effective_cost": _share(12.0 * accrual, total_bal),
+        "multi_platform_share": _share((n_platforms_by_b >= 2).sum(), has_loan.sum()),
+        "dti_mean": float(dti.mean()) if dti.size else 0.0,
+        "dti_p90": float(np.quantile(dti, 0.9)) if dti.size else 0.0,
+        "collection_contacts": float(m["contacts"]),
+        "harassment_incidents": int(m["incidents"]),
+        "complaints": int(m["complaints"]),
+        "fines": float(model.regulator.fines_month),
+        "revocations": int(model.regulator.revocations_month),
+        "inspections": int(model.regulator.inspections_month),
+        "platforms_active": int(active),
+        "platform_failures": int(m["failures"]),
+        "platform_capital": float(sum(p.capital for p in model.platforms if p.is_active)),
+        "platform_profit": float(sum(p.profit for p in model.platforms)),
+        "hardship_share": float(bs.is_in_hardship.mean()),
+        "strategic_withholding": int(m["strategic"]),
+        "restructured": int(m["restructured"]),
+        "payment_holidays": int(m["holidays"]),
+        "borrow_to_repay_loans": int(m["btr_loans"]),
+    }
+
+
+def platform_metrics(model: LendingMarket) -> None:
+    """Per-platform book figures as platform attributes (read by the platform reporters)."""
+    book = model.loans
+    live = book.view("state") == LIVE
+    k = len(model.platforms)
+    plat = book.view("platform")[live]
+    bal = book.view("principal")[live]
+    dpd = book.view("dpd")[live]
+    n = np.bincount(plat, minlength=k)
+    b = np.bincount(plat, weights=bal, minlength=k)
+    over = dpd > 0
+    m3 = dpd > 90
+    n_over = np.bincount(plat[over], minlength=k)
+    b_over = np.bincount(plat[over], weights=bal[over], minlength=k)
+    n_m3 = np.bincount(plat[m3], minlength=k)
+    b_m3 = np.bincount(plat[m3], weights=bal[m3], minlength=k)
+    for p in model.platforms:
+        i = p.index
+        p.live_loans = int(n[i])
+        p.book = float(b[i])
+        p.overdue_rate = _share(n_over[i], n[i])
+        p.overdue_balance_rate = _share(b_over[i], b[i])
+        p.m3plus_rate = _share(n_m3[i], n[i])
+        p.m3plus_balance_rate = _share(b_m3[i], b[i])
+        p.originations = int(p.flows["originations"])
+        p.origination_amount = float(p.flows["originated_amount"])
+        p.charge_offs = float(p.flows["charge_offs"])
+        p.recoveries = float(p.flows["recoveries"])
+        p.collection_contacts = float(p.flows["contacts"])
+        p.complaints = int(p.flows["complaints"])
+        p.fines = float(p.flows["fines"])

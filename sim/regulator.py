@@ -1,0 +1,100 @@
+"""The regulator: rules (data, changing on a schedule) plus supervision each month.
+
+Like the central bank of the INET housing model, its policy is data (:class:`RegulatorRules`)
+plus two hooks the model calls: :meth:`Regulator.apply_rules` (phase 2) and
+:meth:`Regulator.supervise` (phase 11).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from .config import RegulatorConfig, RegulatorRules, apply_changes
+
+if TYPE_CHECKING:
+    from .model import LendingMarket
+    from .platforms import Platform
+
+
+def resolve_schedule(cfg: RegulatorConfig) -> list[tuple[int, RegulatorRules]]:
+    """Rules in force from each change month on, in month order (validated at load time)."""
+    base = RegulatorRules.model_validate(cfg.model_dump(exclude={"schedule"}))
+    out = [(-10**9, base)]
+    changes: list[dict] = []
+    for month in sorted({c.month for c in cfg.schedule}):
+        changes += [c.set for c in cfg.schedule if c.month == month]
+        out.append((month, apply_changes(RegulatorRules, base, changes)))
+    return out
+
+
+class Regulator(mesa.Agent):
+    """Sets caps and conduct rules, mandates reporting and forbearance, inspects and fines."""
+
+    def __init__(self, model: LendingMarket, cfg: RegulatorConfig) -> None:
+        super().__init__(model)
+        self.schedule = resolve_schedule(cfg)
+        self.rules = self.schedule[0][1]
+        self.is_tightening = False
+        self.fines_month = 0.0
+        self.revocations_month = 0
+        self.inspections_month = 0
+        self.education_cost = 0.0
+
+    def apply_rules(self, month: int, market_overdue_rate: float) -> RegulatorRules:
+        """Phase 2: rules in force this month; system-wide early warning on last month's figures."""
+        for start, rules in self.schedule:
+            if month >= start:
+                self.rules = rules
+        ew = self.rules.early_warning
+        self.is_tightening = ew.enabled and market_overdue_rate > ew.overdue_line
+        return self.rules
+
+    @property
+    def cutoff_tightening(self) -> float:
+        return self.rules.early_warning.cutoff_raise if self.is_tightening else 0.0
+
+    def apr_cap(self, benchmark_rate: float) -> float:
+        cap = self.rules.apr_cap_annual
+        if self.rules.apr_cap_lpr_multiple is not None:
+            cap = min(cap, self.rules.apr_cap_lpr_multiple * benchmark_rate)
+        return cap
+
+    def mandated_reporters(self, n_platforms: int) -> np.ndarray:
+        """Platforms that must report, largest first."""
+        k = int(round(self.rules.bureau_mandate_share * n_platforms))
+        return np.arange(n_platforms) < k
+
+    def supervise(self, platforms: list[Platform], rng: np.random.Generator, month: int) -> None:
+        """Phase 11: inspect platforms (more often with complaints), fine violations, revoke licences.
+
+        Draws one uniform per platform, every month, whether active or not (fixed draw order).
+        A violation is a harassment incident or a breached conduct rule found in an inspection.
+        """
+        r = self.rules
+        draws = rng.random(len(platforms))
+        self.fines_month = 0.0
+        self.revocations_month = 0
+        self.inspections_month = 0
+        for p, u in zip(platforms, draws):
+            if not p.is_active:
+                continue
+            per_thousand = p.flows["complaints"] / max(p.live_loans / 1000.0, 1.0)
+            if u >= min(r.inspection_base + r.inspection_per_complaint * per_thousand, 1.0):
+                continue
+            self.inspections_month += 1
+            breaches = p.conduct.breaches if p.conduct is not None else 0
+            incidents = p.flows["incidents"]
+            excessive = incidents / max(p.live_loans / 1000.0, 1.0) > r.incident_tolerance
+            if breaches == 0 and not excessive:
+                continue
+            fine = r.fine_per_incident * incidents * excessive + r.fine_per_breach * breaches
+            p.flows["fines"] += fine
+            p.capital -= fine
+            self.fines_month += fine
+            p.violations += 1
+            if p.violations >= r.revoke_after_violations:
+                p.exit("revoked", month)
+                self.revocations_month += 1
