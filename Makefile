@@ -17,10 +17,11 @@ NEED_PYTHON_MSG := lendsim needs Python 3.12+; install it (e.g. pyenv install 3.
 # Prints the first Python >= 3.12 that actually runs. pyenv shims exist on
 # PATH even for versions that are not active and then fail when run, so every
 # candidate is executed, not just looked up. Order: python3.12/3.13 on PATH,
-# then the newest pyenv-installed 3.12+, then plain python3.
+# then the oldest pyenv-installed 3.12+ (3.12 is the supported version; results
+# are only bit-identical within one Python), then plain python3.
 define FIND_PYTHON
 for py in python3.12 python3.13 \
-    $$(ls -d $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) \
+    $$(ls -d $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V) \
     python3; do \
   if "$$py" -c 'import sys; assert sys.version_info >= (3,12)' >/dev/null 2>&1; then \
     echo "$$py"; exit 0; \

@@ -604,10 +604,24 @@ def commented_yaml(model: BaseModel | None = None, indent: int = 0) -> str:
     return "\n".join(lines)
 
 
+DOC_MARKERS = ("<!-- parameters:start -->", "<!-- parameters:end -->")
+
+
+def document_parameters(text: str) -> str:
+    """``text`` (docs/model.md) with the generated parameter table between its markers."""
+    start, end = DOC_MARKERS
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{parameter_table_markdown()}\n{end}{tail}"
+
+
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["--yaml"]:
         print(commented_yaml())
+    elif sys.argv[1:2] == ["--docs"]:
+        doc = Path(sys.argv[2])
+        doc.write_text(document_parameters(doc.read_text(encoding="utf-8")), encoding="utf-8")
     else:
         print(parameter_table_markdown())

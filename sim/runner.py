@@ -55,7 +55,7 @@ def run_single(
     model = LendingMarket(config, seed=seed)
     model.run(progress=progress)
     model_frame = model.model_frame()
-    tables = {"model": model_frame, "platforms": model.platform_frame()}
+    tables = {"model": model_frame, "platforms": model.platform_frame(), "vintages": model.vintage_frame()}
     manifest = _run_manifest(config, seed, scenario_file)
     return write_results(out, tables, manifest, force=force), model_frame
 
