@@ -340,7 +340,7 @@ class RegulatorRules(Section):
     inspection_per_complaint: float = P(0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "MODEL.md")
     fine_per_incident: float = P(2000.0, 0.0, 1e9, "fine per harassment incident found in an inspection (CNY)", "calibration")
     fine_per_breach: float = P(50_000.0, 0.0, 1e9, "fine per conduct rule breached, when found (CNY)", "calibration")
-    incident_tolerance: float = P(10.0, 0.0, 1e6, "harassment incidents per 1,000 live loans a month above which an inspection finds a violation",
+    incident_tolerance: float = P(10.0, 0.0, 1e6, "harassment incidents per 1,000 live loans a month above which an inspection finds a violation (when conduct rules are in force)",
                                   "supervisors act on patterns, not single incidents")
     revoke_after_violations: int = P(3, 1, 1000, "inspections with violations before the licence is revoked", "calibration")
     min_capital_ratio: float = P(0.05, 0.0, 1.0, "capital/book below which a platform may not originate", "minimum capital rules")

@@ -140,7 +140,7 @@ class LendingMarket(mesa.Model):
         self.month_counts = dict.fromkeys(
             ("new_defaults", "originations", "origination_amount", "applications", "charge_offs", "recoveries",
              "collected_overdue", "writedowns", "cures", "contacts", "incidents", "complaints", "failures",
-             "strategic", "restructured", "holidays", "btr_loans", "interest_accrued", "penalty_accrued"), 0)
+             "strategic", "restructured", "holidays", "btr_loans", "interest_accrued", "penalty_accrued", "defaulters"), 0)
         self.month_counts["prev_bucket_counts"] = prev
         self.month_counts["rolls"] = np.zeros(4, dtype=np.int64)
         self.month_counts["live_at_start"] = int(live.sum())
@@ -470,6 +470,7 @@ class LendingMarket(mesa.Model):
         m["cures"] = int((was_live & (prev > 0) & (b_new == 0)).sum())
         new_default = live & (prev <= 90) & (book.view("dpd") > 90)
         m["new_defaults"] = int(new_default.sum())
+        m["defaulters"] = int(np.unique(book.view("borrower")[new_default]).size)
         self.cumulative["defaults"] += m["new_defaults"]
         book.has_defaulted[: book.n] |= new_default
         bs = self.borrower_state

@@ -53,6 +53,11 @@ class Regulator(mesa.Agent):
         return self.rules
 
     @property
+    def has_conduct_rules(self) -> bool:
+        r = self.rules
+        return r.max_contacts_month is not None or r.ban_third_party or r.ban_night_contact
+
+    @property
     def cutoff_tightening(self) -> float:
         return self.rules.early_warning.cutoff_raise if self.is_tightening else 0.0
 
@@ -87,7 +92,8 @@ class Regulator(mesa.Agent):
             self.inspections_month += 1
             breaches = p.conduct.breaches if p.conduct is not None else 0
             incidents = p.flows["incidents"]
-            excessive = incidents / max(p.live_loans / 1000.0, 1.0) > r.incident_tolerance
+            # harassment is a violation only where conduct rules are in force (MODEL.md: fines "where rules forbid it")
+            excessive = self.has_conduct_rules and incidents / max(p.live_loans / 1000.0, 1.0) > r.incident_tolerance
             if breaches == 0 and not excessive:
                 continue
             fine = r.fine_per_incident * incidents * excessive + r.fine_per_breach * breaches
