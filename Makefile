@@ -29,11 +29,12 @@ for py in python3.12 python3.13 \
 done; exit 1
 endef
 
-.PHONY: help venv install demo test clean distclean
+.PHONY: help venv install demo test docs clean distclean
 
 help:
 	@echo "make demo       run the baseline scenario (results/demo)"
 	@echo "make test       run the test suite"
+	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make install    create .venv if missing and install lendsim into it"
 	@echo "make venv       create .venv if missing"
 	@echo "make clean      remove caches and build files (keeps .venv and results/)"
@@ -60,6 +61,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+docs: $(STAMP)
+	$(PY) -m sim.docgen --baseline scenarios/baseline.yaml
+	$(PY) -m sim.docgen --docs docs/model.md
 
 clean:
 	rm -rf build *.egg-info .pytest_cache

@@ -3,7 +3,7 @@
 Config flows one way: YAML -> :func:`load_scenario` -> :class:`ScenarioConfig` (frozen) -> the
 model, which hands each agent only its own section. Every parameter is declared once here with
 its unit (in its name or description), default, allowed range and source; ``docs/model.md``'s
-parameter tables are generated from these declarations (``python -m sim.config``), so the code
+parameter tables are generated from these declarations (``python -m sim.docgen``, ``make docs``), so the code
 and the documentation cannot drift apart.
 
 Errors are one line naming the file, the dotted key path and what is allowed; :class:`ConfigError`
@@ -613,15 +613,3 @@ def document_parameters(text: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{parameter_table_markdown()}\n{end}{tail}"
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] == ["--yaml"]:
-        print(commented_yaml())
-    elif sys.argv[1:2] == ["--docs"]:
-        doc = Path(sys.argv[2])
-        doc.write_text(document_parameters(doc.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        print(parameter_table_markdown())

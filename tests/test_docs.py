@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_parameter_table_in_model_md_is_current():
     text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
-    assert document_parameters(text) == text, "run: python -m sim.config --docs docs/model.md"
+    assert document_parameters(text) == text, "run: python -m sim.docgen --docs docs/model.md"
 
 
 def test_every_parameter_is_documented_in_model_md():
@@ -29,4 +29,4 @@ def test_baseline_yaml_is_the_generated_commented_defaults():
     body = (ROOT / "scenarios" / "baseline.yaml").read_text(encoding="utf-8")
     yaml_lines = [line for line in body.splitlines() if not line.startswith("# lendsim") and line.strip()]
     generated = commented_yaml().splitlines()
-    assert yaml_lines[-len(generated):] == generated, "run: python -m sim.config --yaml (see baseline.yaml header)"
+    assert yaml_lines[-len(generated):] == generated, "run: python -m sim.docgen --yaml (see baseline.yaml header)"
