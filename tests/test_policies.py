@@ -1,0 +1,308 @@
+"""Decision rules in sim.policies: payment allocation, penalties, conduct, strategic default, pressure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import policies
+from sim.config import BehaviourConfig, CollectionConduct, PenaltyConfig, RegulatorRules
+from sim.policies import (
+    COLLECTION_PRESETS,
+    allocate_payments,
+    collection_pressure,
+    harassment_probability,
+    penalty_accrual,
+    practised_conduct,
+    repayment_priority,
+    strategic_default,
+)
+
+B = BehaviourConfig()
+RULES = RegulatorRules()  # penalty cap 100% a year: does not bind the default rates
+
+
+# --------------------------------------------------------------------------- allocate_payments
+
+def test_allocate_payments_hand_example_two_borrowers_three_loans():
+    # loans interleaved across borrowers to check the grouping
+    borrower = np.array([0, 1, 0, 1, 0, 1])
+    due = np.array([100.0, 30.0, 50.0, 30.0, 80.0, 30.0])
+    priority = np.array([1.0, 0.0, 3.0, 0.0, 2.0, 0.0])  # borrower 1: a three-way tie
+    budget = np.array([170.0, 45.0])
+    paid = allocate_payments(budget, due, borrower, priority)
+    # borrower 0 pays loan 2 (priority 3) 50, loan 4 (priority 2) 80, then loan 0 gets the last 40;
+    # borrower 1's tie keeps loan order: loan 1 in full, loan 3 the remaining 15, loan 5 nothing
+    np.testing.assert_allclose(paid, [40.0, 30.0, 50.0, 15.0, 80.0, 0.0], rtol=0, atol=1e-12)
+
+
+def test_allocate_payments_budget_covers_everything():
+    paid = allocate_payments(np.array([1e9]), np.array([1.0, 2.0, 3.0]), np.zeros(3, dtype=int), np.zeros(3))
+    np.testing.assert_array_equal(paid, [1.0, 2.0, 3.0])
+
+
+def test_allocate_payments_zero_budget_and_empty_input():
+    paid = allocate_payments(np.array([0.0, 0.0]), np.array([5.0, 7.0]), np.array([0, 1]), np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(paid, [0.0, 0.0])
+    assert allocate_payments(np.array([10.0]), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)).size == 0
+
+
+def test_allocate_payments_ties_are_deterministic_and_follow_loan_order():
+    borrower = np.zeros(5, dtype=int)
+    due = np.full(5, 10.0)
+    paid = allocate_payments(np.array([25.0]), due, borrower, np.zeros(5))
+    np.testing.assert_array_equal(paid, [10.0, 10.0, 5.0, 0.0, 0.0])
+    again = allocate_payments(np.array([25.0]), due, borrower, np.zeros(5))
+    np.testing.assert_array_equal(paid, again)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_allocate_payments_properties_on_random_books(seed):
+    rng = np.random.default_rng(seed)
+    n_b, n_l = 30, 200
+    borrower = rng.integers(0, n_b, n_l)
+    due = np.where(rng.random(n_l) < 0.2, 0.0, rng.exponential(100.0, n_l))
+    priority = rng.integers(0, 4, n_l).astype(float)  # many ties
+    budget = rng.exponential(150.0, n_b)
+    paid = allocate_payments(budget, due, borrower, priority)
+    assert paid.shape == due.shape
+    assert (paid >= 0).all()
+    assert (paid <= due + 1e-9).all()
+    per_b = np.bincount(borrower, weights=paid, minlength=n_b)
+    need = np.bincount(borrower, weights=due, minlength=n_b)
+    assert (per_b <= budget + 1e-9).all()
+    # budget is used up to what is due: min(budget, need)
+    np.testing.assert_allclose(per_b, np.minimum(budget, need), rtol=1e-9, atol=1e-9)
+    for b in range(n_b):
+        idx = np.flatnonzero(borrower == b)
+        # at most one loan per borrower is paid partly
+        partial = (paid[idx] > 1e-9) & (paid[idx] < due[idx] - 1e-9)
+        assert partial.sum() <= 1
+        # a loan receives money only if every higher-priority loan of the borrower is paid in full
+        for i in idx:
+            if paid[i] > 1e-9:
+                higher = idx[priority[idx] > priority[i]]
+                np.testing.assert_allclose(paid[higher], due[higher], rtol=1e-12, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- penalties
+
+def accrue(rule: str, overdue, penalty=None, dpd=None, apr=None, rules=RULES, benchmark=0.0385, **cfg_kwargs):
+    overdue = np.asarray(overdue, dtype=np.float64)
+    penalty = np.zeros_like(overdue) if penalty is None else np.asarray(penalty, dtype=np.float64)
+    dpd = np.full(overdue.shape, 30) if dpd is None else np.asarray(dpd)
+    apr = np.full(overdue.shape, 0.24) if apr is None else np.asarray(apr, dtype=np.float64)
+    cfg = PenaltyConfig(rule=rule, **cfg_kwargs)
+    return penalty_accrual(cfg, overdue, penalty, dpd, apr, benchmark, rules)
+
+
+def test_penalty_rule_none_accrues_nothing():
+    np.testing.assert_array_equal(accrue("none", [100.0, 5000.0], penalty=[10.0, 0.0]), [0.0, 0.0])
+
+
+def test_penalty_flat_is_overdue_times_daily_rate_times_30():
+    acc = accrue("flat", [1000.0, 200.0], penalty=[500.0, 0.0], rate_daily=0.0005)
+    np.testing.assert_allclose(acc, [1000.0 * 0.0005 * 30, 200.0 * 0.0005 * 30], rtol=1e-12)
+
+
+def test_penalty_compounding_exceeds_flat_and_charges_penalty_on_penalty():
+    flat = accrue("flat", [1000.0], rate_daily=0.001)
+    comp0 = accrue("compounding", [1000.0], penalty=[0.0], rate_daily=0.001)
+    comp = accrue("compounding", [1000.0], penalty=[300.0], rate_daily=0.001)
+    assert comp0[0] > flat[0]
+    np.testing.assert_allclose(comp0, 1000.0 * (1.001 ** 30 - 1.0), rtol=1e-12)
+    np.testing.assert_allclose(comp, 1300.0 * (1.001 ** 30 - 1.0), rtol=1e-12)
+    assert comp[0] > comp0[0]
+
+
+def test_penalty_compounding_is_flat_when_the_regulator_bans_compounding():
+    no_comp = RULES.model_copy(update={"allow_compounding": False})
+    comp = accrue("compounding", [1000.0, 50.0], penalty=[300.0, 20.0], rate_daily=0.001, rules=no_comp)
+    flat = accrue("flat", [1000.0, 50.0], penalty=[300.0, 20.0], rate_daily=0.001, rules=no_comp)
+    np.testing.assert_allclose(comp, flat, rtol=1e-12)
+
+
+def test_penalty_tiered_picks_tier_by_days_past_due():
+    tiers = [{"min_dpd": 61, "rate_daily": 0.0008}, {"min_dpd": 0, "rate_daily": 0.0003},
+             {"min_dpd": 31, "rate_daily": 0.0005}]  # deliberately unsorted
+    acc = accrue("tiered", [1000.0] * 4, dpd=[30, 60, 90, 150], tiers=tiers)
+    np.testing.assert_allclose(acc, 1000.0 * 30 * np.array([0.0003, 0.0005, 0.0008, 0.0008]), rtol=1e-12)
+
+
+def test_penalty_tiered_applies_amount_factor():
+    acc = accrue("tiered", [500.0, 5000.0], dpd=[30, 30],
+                 tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
+                 amount_tiers=[{"min_amount": 0.0, "factor": 1.0}, {"min_amount": 1000.0, "factor": 0.5}])
+    np.testing.assert_allclose(acc, [500.0 * 0.0004 * 30, 5000.0 * 0.0002 * 30], rtol=1e-12)
+
+
+def test_penalty_benchmark_multiple_of_contract_apr():
+    acc = accrue("benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=1.5, basis="contract")
+    np.testing.assert_allclose(acc, 1.5 * np.array([0.24, 0.12]) / 365.0 * 30 * 1000.0, rtol=1e-12)
+
+
+def test_penalty_benchmark_multiple_of_benchmark_rate():
+    acc = accrue("benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=4.0, basis="benchmark",
+                 benchmark=0.0385)
+    np.testing.assert_allclose(acc, 4.0 * 0.0385 / 365.0 * 30 * 1000.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rule, kwargs", [
+    ("flat", {"rate_daily": 0.002}),
+    ("compounding", {"rate_daily": 0.002}),
+    ("tiered", {"tiers": [{"min_dpd": 0, "rate_daily": 0.002}]}),
+    ("benchmark_multiple", {"multiple": 10.0}),
+])
+def test_regulator_penalty_cap_clips_every_rule(rule, kwargs):
+    capped = RULES.model_copy(update={"penalty_cap_annual": 0.1, "allow_compounding": False})
+    acc = accrue(rule, [1000.0], penalty=[0.0], rules=capped, **kwargs)
+    np.testing.assert_allclose(acc, 1000.0 * 0.1 / 365.0 * 30, rtol=1e-12)
+    uncapped = accrue(rule, [1000.0], penalty=[0.0], **kwargs)
+    assert uncapped[0] > acc[0]
+
+
+def test_regulator_penalty_cap_clips_compounding_rate_too():
+    capped = RULES.model_copy(update={"penalty_cap_annual": 0.1})
+    acc = accrue("compounding", [1000.0], penalty=[200.0], rate_daily=0.002, rules=capped)
+    np.testing.assert_allclose(acc, 1200.0 * ((1 + 0.1 / 365.0) ** 30 - 1.0), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- conduct
+
+STRICT_RULES = RULES.model_copy(update={"max_contacts_month": 6.0, "ban_third_party": True, "ban_night_contact": True})
+
+
+def test_complying_platform_clips_contacts_and_drops_banned_practices():
+    c = practised_conduct(COLLECTION_PRESETS["aggressive"], STRICT_RULES, complies=True)
+    np.testing.assert_array_equal(c.contacts_by_bucket, [6.0, 6.0, 6.0, 6.0])
+    assert not c.third_party and not c.night_contact
+    assert c.breaches == 0
+
+
+def test_non_complying_platform_keeps_its_conduct_and_counts_breaches():
+    intended = COLLECTION_PRESETS["aggressive"]
+    c = practised_conduct(intended, STRICT_RULES, complies=False)
+    np.testing.assert_array_equal(c.contacts_by_bucket, intended.contacts_by_bucket)
+    assert c.third_party and c.night_contact
+    assert c.breaches == 3  # contact cap, third parties, night contact
+
+
+def test_non_complying_platform_breaches_only_rules_in_force():
+    only_cap = RULES.model_copy(update={"max_contacts_month": 20.0})
+    c = practised_conduct(COLLECTION_PRESETS["aggressive"], only_cap, complies=False)
+    assert c.breaches == 1
+    assert practised_conduct(COLLECTION_PRESETS["aggressive"], RULES, complies=False).breaches == 0
+    assert practised_conduct(COLLECTION_PRESETS["regulated"], STRICT_RULES, complies=False).breaches == 0
+
+
+def test_contacts_under_the_cap_are_unchanged():
+    intended = CollectionConduct(contacts_by_bucket=[1.0, 2.0, 9.0, 3.0])
+    c = practised_conduct(intended, STRICT_RULES, complies=True)
+    np.testing.assert_array_equal(c.contacts_by_bucket, [1.0, 2.0, 6.0, 3.0])
+
+
+def test_regulated_preset_obeys_the_conduct_rules():
+    reg = COLLECTION_PRESETS["regulated"]
+    assert max(reg.contacts_by_bucket) <= 6 and not reg.third_party and not reg.night_contact
+
+
+def test_custom_regime_uses_custom_conduct():
+    custom = CollectionConduct(contacts_by_bucket=[0.0, 1.0, 2.0, 3.0])
+    assert policies.collection_conduct("custom", custom) is custom
+    assert policies.collection_conduct("soft", None) is COLLECTION_PRESETS["soft"]
+
+
+# --------------------------------------------------------------------------- strategic default
+
+N = 4001
+WILLINGNESS = np.linspace(-6.0, 6.0, N)
+
+
+def withholding_share(**changes) -> float:
+    """Share of a population (willingness spread evenly) that withholds an affordable payment."""
+    args = {
+        "due": np.full(N, 1000.0), "income": np.full(N, 2000.0), "willingness": WILLINGNESS,
+        "is_reported": np.zeros(N, dtype=bool), "pressure": np.zeros(N), "lender_operating": np.ones(N, dtype=bool),
+        "peer_default_rate": np.zeros(N), "unserviced": np.zeros(N, dtype=bool), "lender_distress": np.zeros(N),
+        "days_past_due": np.zeros(N, dtype=np.int16),
+    }
+    for key, value in changes.items():
+        args[key] = np.full(N, value, dtype=args[key].dtype)
+    return float(strategic_default(**args, b=B).mean())
+
+
+def test_strategic_default_baseline_is_interior():
+    assert 0.05 < withholding_share() < 0.95
+
+
+def test_bureau_reporting_lowers_strategic_default():
+    assert withholding_share(is_reported=True) < withholding_share()
+
+
+def test_collection_pressure_lowers_strategic_default():
+    assert withholding_share(pressure=1.0) < withholding_share(pressure=0.3) < withholding_share()
+
+
+def test_failed_unserviced_lender_raises_strategic_default():
+    base = withholding_share()
+    failed = withholding_share(lender_operating=False, unserviced=True, lender_distress=1.0)
+    assert withholding_share(unserviced=True) > base
+    assert failed > withholding_share(lender_operating=False) > base
+
+
+def test_herding_raises_strategic_default():
+    assert withholding_share(peer_default_rate=0.05) > withholding_share()
+
+
+def test_lender_distress_raises_strategic_default():
+    assert withholding_share(lender_distress=0.8) > withholding_share()
+
+
+def test_months_behind_raise_strategic_default_up_to_three():
+    shares = [withholding_share(days_past_due=d) for d in (0, 30, 60, 90, 150)]
+    assert shares[0] < shares[1] < shares[2] < shares[3]
+    assert shares[3] == shares[4]  # the sunk-cost effect stops at three months
+
+
+def test_larger_payment_relative_to_income_raises_strategic_default():
+    assert withholding_share(due=1800.0) > withholding_share(due=200.0)
+
+
+# --------------------------------------------------------------------------- pressure, harassment, priority
+
+def test_collection_pressure_is_zero_without_contacts_and_increases_with_contacts():
+    contacts = np.arange(0.0, 60.0)
+    zeros = np.zeros_like(contacts, dtype=bool)
+    p = collection_pressure(contacts, zeros, zeros, B)
+    assert p[0] == 0.0
+    assert (np.diff(p) > 0).all()
+    assert p[-1] <= 1.0
+    # third parties and night calls add pressure at any positive number of contacts
+    ones = np.ones_like(zeros)
+    assert (collection_pressure(contacts, ones, zeros, B)[1:] > p[1:]).all()
+    assert (collection_pressure(contacts, zeros, ones, B)[1:] > p[1:]).all()
+    # ...but not without contacts
+    assert collection_pressure(np.zeros(1), np.ones(1, dtype=bool), np.ones(1, dtype=bool), B)[0] == 0.0
+
+
+def test_harassment_probability_rises_with_bad_conduct_and_stays_a_probability():
+    contacts = np.array([1.0, 6.0, 12.0, 45.0])
+    f = np.zeros(4, dtype=bool)
+    t = np.ones(4, dtype=bool)
+    base = harassment_probability(contacts, f, f, B)
+    assert base[0] == base[1] < base[2] < base[3]  # excess contacts above 6 a month
+    assert (harassment_probability(contacts, t, f, B) > base).all()
+    assert (harassment_probability(contacts, f, t, B) > base).all()
+    extreme = BehaviourConfig(harassment_per_contact=1.0, harassment_third_party=1.0)
+    assert (harassment_probability(contacts, t, t, extreme) <= 1.0).all()
+
+
+def test_repayment_priority_favours_pressure_bureau_and_penalty_growth():
+    lit, noise = np.ones(4), np.zeros(4)
+    prio = repayment_priority(np.array([0.0, 0.5, 0.0, 0.0]), np.array([False, False, True, False]),
+                              np.array([0.0, 0.0, 0.0, 0.02]), lit, noise, 1.0, B)
+    assert (prio[1:] > prio[0]).all()
+    # noise matters only for the less literate
+    low = repayment_priority(np.zeros(2), np.zeros(2, dtype=bool), np.zeros(2), np.array([1.0, 0.0]),
+                             np.array([3.0, 3.0]), 1.0, B)
+    assert low[0] == 0.0 and low[1] == 3.0
