@@ -102,7 +102,7 @@ class BorrowerConfig(Section):
     income_risk_corr: float = P(0.3, -1.0, 1.0, "correlation of log income with latent creditworthiness", "higher earners repay more")
     essentials_share: float = P(0.6, 0.0, 1.5, "mean essential expenses as a share of income", "consumption share of disposable income ~0.68 (NBS)")
     essentials_sd: float = P(0.05, 0.0, 1.0, "s.d. of the essentials share across borrowers, besides risk type", "calibration")
-    essentials_risk_loading: float = P(0.12, 0.0, 1.0, "fall of the essentials share per unit of latent creditworthiness: "
+    essentials_risk_loading: float = P(0.10, 0.0, 1.0, "fall of the essentials share per unit of latent creditworthiness: "
                                        "riskier types have thinner margins", "calibration to the baseline M3+ level")
     savings_months: float = P(1.0, 0.0, 60.0, "target (buffer-stock) liquid savings, in months of wage; also the median at start",
                               "Carroll (1997) buffer-stock saving; online borrowers hold thin buffers")
@@ -281,7 +281,8 @@ class PlatformsConfig(Section):
     reputation_recovery: float = P(0.05, 0.0, 1.0, "monthly drift of reputation back towards 1", "calibration")
     reputation_per_complaint: float = P(0.2, 0.0, 100.0, "reputation loss per complaint per 1,000 live loans", "calibration")
     recovery_months: int = P(12, 0, 120, "months after charge-off during which recoveries are collected", "industry practice")
-    recovery_due_share: float = P(0.1, 0.0, 1.0, "share of the charged-off balance demanded each recovery month", "calibration")
+    recovery_due_share: float = P(0.03, 0.0, 1.0, "share of the charged-off balance demanded each recovery month",
+                                  "calibration: recoveries of 10-30% of charged-off balances, typical of unsecured debt")
     on_failure: Literal["servicer", "unserviced"] = D("servicer", "what happens to a failed platform's book", "MODEL.md")
     charge_off_dpd: int = P(180, 90, 720, "days past due at which a loan is charged off (multiple of 30)", "US card issuers at 180 (FACTS.md)")
     term_months: list[int] = D([3, 6, 12, 24], "loan terms offered (months)", "Chinese online consumer loans")
@@ -376,10 +377,12 @@ class ScenarioConfig(Section):
         data = self.model_dump()
         for dotted, value in overrides.items():
             node = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
+            for key in dotted.split(".")[:-1]:
+                if not isinstance(node, dict) or key not in node:
+                    raise ConfigError(f"override: {dotted}: unknown key")
                 node = node[key]
-            if leaf not in node:
+            leaf = dotted.split(".")[-1]
+            if not isinstance(node, dict) or leaf not in node:
                 raise ConfigError(f"override: {dotted}: unknown key")
             node[leaf] = value
         return validate_scenario(data, source="override")
@@ -443,11 +446,15 @@ def _format(err: ValidationError, origins: dict[tuple, str], default_file: str) 
     e = err.errors()[0]
     loc = [str(p) for p in e["loc"]]
     text = _allowed(e)
+    full = list(e["loc"])
     if text.startswith("@"):  # a nested path raised from a validator (schedules)
         sub, text = text[1:].split(": ", 1)
         loc = loc + sub.split(".")
+        for part in sub.split("."):  # "schedule[0]" -> "schedule", 0: the file lookup needs real keys
+            key, *idx = part.replace("]", "").split("[")
+            full += [key] + [int(i) for i in idx]
     path = ".".join(_dotted(loc))
-    return f"{_origin(origins, tuple(e['loc']), default_file)}: {path}: {text}"
+    return f"{_origin(origins, tuple(full), default_file)}: {path}: {text}"
 
 
 def _dotted(loc: list[str]) -> list[str]:

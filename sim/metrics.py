@@ -119,7 +119,7 @@ def model_metrics(model: LendingMarket) -> dict:
         "live_loans": n_live,
         "charge_offs": float(m["charge_offs"]),
         "recoveries": float(m["recoveries"]),
-        "recovery_rate": _share(cum["recoveries"], cum["charge_offs"]),
+        "recovery_rate": _share(cum["recoveries"], cum["charged_off_owed"]),
         "collected_overdue": float(m["collected_overdue"]),
         "writedowns": float(m["writedowns"]),
         "cure_rate": _share(m["cures"], prev[1:].sum()),

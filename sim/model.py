@@ -74,7 +74,7 @@ class LendingMarket(mesa.Model):
         self.platforms = self._create_platforms()
 
         self.month_counts: dict = {}
-        self.cumulative = {"defaults": 0, "base": 0, "originations": 0, "recoveries": 0.0, "charge_offs": 0.0}
+        self.cumulative = {"defaults": 0, "base": 0, "originations": 0, "recoveries": 0.0, "charged_off_owed": 0.0}
         self.ledger = {"lent": 0.0, "repaid": 0.0, "charged_off": 0.0, "written_down": 0.0}
         self.last_overdue_rate = 0.0
         self.metrics: dict = {}
@@ -145,7 +145,7 @@ class LendingMarket(mesa.Model):
         self.month_counts["rolls"] = np.zeros(4, dtype=np.int64)
         self.month_counts["live_at_start"] = int(live.sum())
         if self.month == 1:  # cumulative default rate counts from the first month after burn-in
-            self.cumulative = {"defaults": 0, "base": int(live.sum()), "originations": 0, "recoveries": 0.0, "charge_offs": 0.0}
+            self.cumulative.update(defaults=0, base=int(live.sum()), originations=0)
         for p in self.platforms:
             p.start_month()
 
@@ -358,19 +358,14 @@ class LendingMarket(mesa.Model):
         mobilised = np.clip(need - base_budget, 0.0, mobilisable)
         budget = base_budget + mobilised
 
-        pen_growth = np.zeros(book.n)
         rows = np.flatnonzero(live | recovering)
         priority = np.full(book.n, -np.inf)
-        penalty = book.view("penalty")
-        owed_over = np.maximum(due - penalty, 1.0)
-        pen_growth[live] = self._last_penalty_rate[live] if hasattr(self, "_last_penalty_rate") and len(self._last_penalty_rate) == book.n else 0.0
         priority[rows] = policies.repayment_priority(
-            book.view("pressure")[rows], book.view("is_reported")[rows], pen_growth[rows],
-            bs.literacy[borrower[rows]], noise, bc.priority_noise * 1.0, b)
+            book.view("pressure")[rows], book.view("is_reported")[rows], book.view("penalty_growth")[rows],
+            bs.literacy[borrower[rows]], noise, bc.priority_noise, b)
         priority[recovering] -= 1e6  # recoveries on charged-off debt come last
         paid = np.zeros(book.n)
         paid[rows] = policies.allocate_payments(budget, pay_due[rows], borrower[rows], priority[rows])
-        del owed_over
 
         # apply: live loans through the contract order, recovering loans against their balance
         paid_live = np.where(live, paid, 0.0)
@@ -457,7 +452,7 @@ class LendingMarket(mesa.Model):
                 p.policy.penalty, overdue_base[sel], book.view("penalty")[sel], book.view("dpd")[sel],
                 book.view("apr")[sel], self.econ.benchmark_rate, self.rules)
         book.penalty[: book.n] += penalty_acc
-        self._last_penalty_rate = penalty_acc / np.maximum(overdue_base, 1.0)
+        book.penalty_growth[: book.n] = penalty_acc / np.maximum(overdue_base, 1.0)  # monthly rate, for priorities
         m["penalty_accrued"] += float(penalty_acc.sum())
         m["interest_accrued"] += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
 
@@ -608,7 +603,7 @@ class LendingMarket(mesa.Model):
             for p in self.platforms:
                 p.flows["charge_offs"] += amounts[p.index]
             m["charge_offs"] += float(principal.sum())
-            self.cumulative["charge_offs"] += float(principal.sum())
+            self.cumulative["charged_off_owed"] += float(owed.sum())
             self.ledger["charged_off"] += float(principal.sum())
             months = self.config.platforms.recovery_months
             book.state[co] = CHARGED_OFF if months > 0 else CLOSED
@@ -669,8 +664,6 @@ class LendingMarket(mesa.Model):
         self.metrics = model_metrics(self)
         self.last_overdue_rate = self.metrics["overdue_rate"]
         self.datacollector.collect(self)
-        keep_penalty = self.loans.view("state")
-        self._last_penalty_rate = self._last_penalty_rate[np.isin(keep_penalty, (LIVE, CHARGED_OFF))]
         self.loans.compact()
 
     # ================================================================= outputs

@@ -47,7 +47,8 @@ class Platform(mesa.Agent):
         self.is_reporting = policy.reports_to_bureau
         self.conduct: Conduct | None = None
         self.flows = dict.fromkeys(FLOWS, 0.0)
-        self.last_originations = 0.0
+        self.last_originations = 0.0  # last month's
+        self.prev_originations = 0.0  # the month before
         self.overdue_rate = 0.0  # last month's, by count
         self.default_rate = 0.0  # last month's new defaults / live loans
         self.book = 0.0  # principal outstanding
@@ -91,7 +92,7 @@ class Platform(mesa.Agent):
                                          rules, policy.complies_with_conduct_rules)
         if not self.is_active:
             return
-        growth = self.flows["originations"] / max(self.last_originations, 1.0) - 1.0
+        growth = self.last_originations / max(self.prev_originations, 1.0) - 1.0
         if uw.early_warning and self.overdue_rate > uw.early_warning_line:
             self.cutoff = min(self.cutoff + uw.cutoff_step, max(uw.max_cutoff, uw.cutoff))
         elif uw.competition and growth < uw.growth_target_monthly:
@@ -110,6 +111,7 @@ class Platform(mesa.Agent):
         self.funding = min(self.funding, 2.0 * self.initial_funding)
 
     def start_month(self) -> None:
+        self.prev_originations = self.last_originations
         self.last_originations = self.flows["originations"]
         self.flows = dict.fromkeys(FLOWS, 0.0)
 

@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINE = REPO_ROOT / "scenarios" / "baseline.yaml"
 # Small enough to keep the suite quick, large enough to exercise the model.
 SMALL = ("--months", "6", "--borrowers", "300")
-RESULT_FILES = ["manifest.json", "model.parquet", "platforms.parquet"]
+RESULT_FILES = ["manifest.json", "model.parquet", "platforms.parquet", "vintages.parquet"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,7 +36,7 @@ def run_small(out: Path, seed: int, *extra: str) -> subprocess.CompletedProcess[
 
 
 def file_hashes(out: Path) -> dict[str, str]:
-    return {name: sha256_file(out / name) for name in ("model.parquet", "platforms.parquet")}
+    return {name: sha256_file(out / name) for name in ("model.parquet", "platforms.parquet", "vintages.parquet")}
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str]) -> None:

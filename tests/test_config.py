@@ -185,10 +185,6 @@ def test_error_overridden_in_child_names_the_child(tmp_path):
     assert load_error(child).startswith(f"{child}: borrowers.count: ")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG sim/config.py _format(): the file of a schedule error is looked up with the validator's "
-    "location ('regulator',) instead of the full path regulator.schedule[0]..., so a bad schedule "
-    "in a parent file is blamed on any child that sets another regulator key"))
 def test_bad_schedule_in_parent_names_the_parent(tmp_path):
     parent = write(tmp_path, "parent.yaml", "regulator:\n  schedule:\n    - {month: 3, set: {apr_cap_anual: 0.24}}\n")
     child = write(tmp_path, "child.yaml", "extends: parent.yaml\nregulator: {ban_night_contact: true}\n")
@@ -215,9 +211,6 @@ def test_with_overrides_rejects_unknown_leaf_key():
         ScenarioConfig().with_overrides({"borrowers.cont": 100})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG sim/config.py ScenarioConfig.with_overrides(): an unknown *parent* key raises KeyError "
-    "(and a key below a scalar raises TypeError) instead of ConfigError"))
 @pytest.mark.parametrize("dotted", ["borrowrs.count", "months.extra"])
 def test_with_overrides_rejects_unknown_parent_key(dotted):
     with pytest.raises(ConfigError, match=dotted.replace(".", r"\.")):

@@ -235,11 +235,6 @@ def test_stress_scenario_exercises_its_mechanisms():
     assert df["charge_offs"].sum() > 0 and df["recoveries"].sum() > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG sim/model.py + sim/metrics.py: recovery_rate = cumulative recoveries / cumulative charge-offs exceeds 1: "
-    "recoveries are collected on the whole owed balance (principal + interest + penalty, model.py "
-    "restructure_and_charge_off: recovery_balance = owed) while charge_offs count principal only, and the "
-    "month-1 reset of model.cumulative drops burn-in charge-offs while recoveries on them keep being counted"))
 def test_recovery_rate_is_a_share_of_charge_offs():
     worst = 0.0
     for seed in range(3):
@@ -421,10 +416,6 @@ def test_unserviced_book_is_more_overdue_than_serviced_book(failure_runs):
 
 # --------------------------------------------------------------------------- bugs found while testing
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG sim/model.py collect_repayments(): the penalty-growth priority uses self._last_penalty_rate only when "
-    "len(_last_penalty_rate) == book.n, which is false whenever loans were originated this month (phase 5 "
-    "appends rows), so behaviour.priority_penalty has no effect at all"))
 def test_penalty_growth_changes_repayment_priorities():
     base = {"borrowers.count": 1000, "months": 12, "burn_in": 6}
     frames = []
@@ -434,10 +425,6 @@ def test_penalty_growth_changes_repayment_priorities():
     assert not frames[0].equals(frames[1])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG sim/platforms.py Platform.set_terms(): origination growth is computed from self.flows['originations'], "
-    "which start_month() has just reset to 0 (phase 1 runs before phase 4), so growth is always -1 and "
-    "competition lowers the cut-off every month whatever the growth"))
 def test_competition_lowers_cutoff_only_when_growth_falls_short():
     cfg = ScenarioConfig().with_overrides({"borrowers.count": 5000, "months": 12, "burn_in": 6})
     uw = {**cfg.platforms.policy.underwriting.model_dump(), "competition": True, "growth_target_monthly": -0.9}
