@@ -547,6 +547,15 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
 
 # --------------------------------------------------------------------------- docs
 
+def _bounds(field) -> tuple[float | None, float | None]:
+    """The (ge, le) range declared on a field, None where open."""
+    lo = hi = None
+    for m in field.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return lo, hi
+
+
 def parameter_rows(model_cls: type[BaseModel] = ScenarioConfig, prefix: str = "") -> list[dict]:
     """Every leaf parameter with its dotted key, default, range, description and source."""
     rows = []
@@ -556,10 +565,7 @@ def parameter_rows(model_cls: type[BaseModel] = ScenarioConfig, prefix: str = ""
         if isinstance(ann, type) and issubclass(ann, Section):
             rows += parameter_rows(ann, key + ".")
             continue
-        lo = hi = None
-        for m in field.metadata:
-            lo = getattr(m, "ge", lo)
-            hi = getattr(m, "le", hi)
+        lo, hi = _bounds(field)
         extra = field.json_schema_extra or {}
         default = field.default
         if isinstance(default, list):
@@ -590,10 +596,7 @@ def commented_yaml(model: BaseModel | None = None, indent: int = 0) -> str:
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         extra = field.json_schema_extra or {}
-        lo = hi = None
-        for m in field.metadata:
-            lo = getattr(m, "ge", lo)
-            hi = getattr(m, "le", hi)
+        lo, hi = _bounds(field)
         rng = "" if lo is None and hi is None else f" [{_num(lo)}, {_num(hi)}]"
         src = extra.get("source", "")
         note = f"{field.description or ''}{rng}" + (f"; source: {src}" if src and src != "-" else "")

@@ -8,7 +8,7 @@ fixed however these functions are later optimised.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -199,7 +199,3 @@ def strategic_default(due: np.ndarray, income: np.ndarray, willingness: np.ndarr
     benefit = b.benefit_per_income * due / np.maximum(income, 1.0)
     return benefit > cost + willingness
 
-
-def with_contacts(conduct: Conduct, contacts: np.ndarray) -> Conduct:
-    """A copy of ``conduct`` with other contact numbers (used by servicers)."""
-    return replace(conduct, contacts_by_bucket=contacts)
