@@ -49,6 +49,9 @@ class BorrowerState:
         self.income = self.wage.copy()  # this month's income
         self.expense = np.zeros(n)  # unexpected expense this month (CNY)
         self.shortfall = np.zeros(n)  # debt due left unpaid last month
+        self.btr_cash = np.zeros(n)  # borrowing-to-repay proceeds available this month
+        self.max_pressure = np.zeros(n)  # highest collection pressure on the borrower's loans last month
+        self.has_bureau_record = np.zeros(n, dtype=bool)  # overdue or recent default seen at the bureau
         self.is_in_hardship = np.zeros(n, dtype=bool)  # this month consumption fell below essentials
         self.hardship_months = np.zeros(n, dtype=np.int32)
         self.contacts_received = np.zeros(n, dtype=np.int64)  # cumulative collection contacts
@@ -171,7 +174,9 @@ class Borrower(mesa.Agent):
     def credit_score(self) -> float:
         """The score a platform without bureau data would see on average: creditworthiness plus
         a bureau-record penalty (the noise is drawn afresh at each application)."""
-        return float(self.model.observed_score_mean()[self.index])
+        bs = self.model.borrower_state
+        penalty = self.model.config.platforms.policy.underwriting.bureau_flag_penalty
+        return float(bs.creditworthiness[self.index] - penalty * bs.has_bureau_record[self.index])
 
     @property
     def loans(self) -> np.ndarray:

@@ -286,7 +286,6 @@ class LendingMarket(mesa.Model):
     def _book_new_loans(self, idx, k, amount, apr, term, reported, is_btr) -> None:
         self.loans.add(idx, k, amount, apr, term, self.month, reported)
         # borrowing-to-repay proceeds are cash for this month's payments; consumption loans are spent
-        self.borrower_state.btr_cash = getattr(self.borrower_state, "btr_cash", np.zeros(self.borrower_state.n))
         np.add.at(self.borrower_state.btr_cash, idx[is_btr], amount[is_btr])
         K = len(self.platforms)
         cnt = np.bincount(k, minlength=K)
@@ -350,11 +349,11 @@ class LendingMarket(mesa.Model):
         bs.savings = bs.savings + np.minimum(surplus, 0.0)
         hardship = bs.savings < 0
         bs.savings = np.maximum(bs.savings, 0.0)
-        btr_cash = getattr(bs, "btr_cash", np.zeros(n))
+        btr_cash = bs.btr_cash
         base_budget = np.maximum(surplus, 0.0) + bc.savings_drawdown * bs.savings + btr_cash
         need = np.bincount(borrower, weights=pay_due, minlength=n)
         help_stock = b.mobilisation * bs.support * bs.wage * self.econ.income_level
-        mobilisable = np.minimum(getattr(bs, "max_pressure", np.zeros(n)), 1.0) * help_stock
+        mobilisable = np.minimum(bs.max_pressure, 1.0) * help_stock
         mobilised = np.clip(need - base_budget, 0.0, mobilisable)
         budget = base_budget + mobilised
 
@@ -403,7 +402,7 @@ class LendingMarket(mesa.Model):
         bs.support = np.clip(bs.support - used + b.support_replenish_monthly * (1.0 - bs.support), 0.0, 1.0)
         bs.is_in_hardship = hardship | (from_mob > EPS)
         bs.hardship_months += bs.is_in_hardship
-        bs.btr_cash = np.zeros(n)
+        bs.btr_cash[:] = 0.0  # proceeds are used (or saved) within the month
         unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
         bs.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
         can_pay = budget >= need - EPS
@@ -667,12 +666,6 @@ class LendingMarket(mesa.Model):
         self.loans.compact()
 
     # ================================================================= outputs
-
-    def observed_score_mean(self) -> np.ndarray:
-        """Creditworthiness minus the bureau-record penalty of the default policy (no noise)."""
-        bs = self.borrower_state
-        record = getattr(bs, "has_bureau_record", np.zeros(bs.n, dtype=bool))
-        return bs.creditworthiness - self.config.platforms.policy.underwriting.bureau_flag_penalty * record
 
     def model_frame(self) -> pd.DataFrame:
         """One row a month (burn-in months have ``month <= 0`` and ``is_burn_in``)."""

@@ -95,9 +95,11 @@ def test_borrower_agents_read_the_live_arrays(stepped_model):
     assert agent.savings == 777.0
     assert agent.literacy == 0.123
     assert agent.creditworthiness == 2.5
-    assert agent.credit_score == pytest.approx(model.observed_score_mean()[17])
+    flag_penalty = model.config.platforms.policy.underwriting.bureau_flag_penalty
+    assert agent.credit_score == pytest.approx(2.5 - flag_penalty * bs.has_bureau_record[17])
     bs.creditworthiness[17] = 1.0
-    assert agent.credit_score == pytest.approx(model.observed_score_mean()[17])
+    bs.has_bureau_record[17] = True
+    assert agent.credit_score == pytest.approx(1.0 - flag_penalty)
     assert agent.credit_score <= 1.0
 
 
