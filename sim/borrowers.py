@@ -78,7 +78,7 @@ def _risk_weights(z: np.ndarray, gradient: float) -> np.ndarray:
 
 
 def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerConfig, target_u: float,
-                      income_level: float, relief: float, rng: np.random.Generator) -> None:
+                      income_level: float, relief: float, rng: np.random.Generator, price_level: float | None = None) -> None:
     """Phase 3: job losses and finds, this month's income and unexpected expenses.
 
     Job finding is f = f0 (u0/u*)^e at the target rate u*; separation s = f u*/(1-u*) makes u*
@@ -102,11 +102,13 @@ def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerCo
     employed = state.is_employed
     state.is_employed = np.where(employed, u_draw >= sep, u_draw < f)
     wage = state.wage * income_level * np.exp(econ.income_noise_sd * noise - 0.5 * econ.income_noise_sd ** 2)
-    jobless = state.wage * income_level * min(econ.benefit_replacement + relief, 1.0)
+    price_level = income_level if price_level is None else price_level
+    # benefits and expenses follow the trend (price) level: an income shock cuts pay, not benefits or bills
+    jobless = state.wage * price_level * min(econ.benefit_replacement + relief, 1.0)
     state.income = np.where(state.is_employed, wage, jobless)
     p_expense = cfg.expense_shock_monthly * _risk_weights(state.creditworthiness, cfg.expense_risk_gradient)
     state.expense = np.where(u_expense < p_expense,
-                             cfg.expense_shock_months * size * state.wage * income_level, 0.0)
+                             cfg.expense_shock_months * size * state.wage * price_level, 0.0)
 
 
 class Borrower(mesa.Agent):

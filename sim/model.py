@@ -163,7 +163,7 @@ class LendingMarket(mesa.Model):
         """Phase 3: employment and income."""
         e = self.econ
         update_employment(self.borrower_state, self.config.economy, self.config.borrowers, e.unemployment_target, e.income_level,
-                          e.relief, self.rng)
+                          e.relief, self.rng, price_level=e.price_level)
 
     # ----------------------------------------------------------------- 4-5
 
@@ -354,7 +354,7 @@ class LendingMarket(mesa.Model):
         pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
 
         # the borrower's cash for debt this month
-        essentials = bs.essentials * self.econ.income_level + bs.expense
+        essentials = bs.essentials * self.econ.price_level + bs.expense
         surplus = income - essentials
         bs.savings = bs.savings + np.minimum(surplus, 0.0)
         hardship = bs.savings < 0
