@@ -178,10 +178,14 @@ def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, 
     if dry_run:
         typer.echo(f"{plan.describe()}; results would go to {out_dir}")
         return
-    result = run_experiment(
-        plan, out_dir, spec=spec.model_dump(mode="json"), spec_file=str(spec_path), workers=workers,
-        backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
-    )
+    try:
+        result = run_experiment(
+            plan, out_dir, spec=spec.model_dump(mode="json"), spec_file=str(spec_path), workers=workers,
+            backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
+        raise typer.Exit(130) from None
     typer.echo(result.summary_md)
     reused = f", {result.skipped} kept from before" if result.skipped else ""
     typer.echo(f"Results written to {result.out} ({result.ran} runs{reused})")
@@ -206,10 +210,7 @@ def main() -> None:
     except _USER_ERRORS as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(_USER_ERROR_EXIT)
-    except KeyboardInterrupt:
-        # Finished runs of a comparison or sweep are kept; --resume continues from them.
-        print("interrupted (a comparison or sweep continues with --resume)", file=sys.stderr)
-        sys.exit(130)
+
 
 
 def _one_line(exc: BaseException) -> str:

@@ -97,22 +97,26 @@ def _process_pool(tasks: Sequence[Task], function: Callable[[Task], Any], worker
     context = multiprocessing.get_context("spawn")
     while pending:
         unfinished = []
-        with single_threaded_children(), ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with single_threaded_children():
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
             futures = {pool.submit(function, task): task for task in pending}
-            try:
-                for future in as_completed(futures):
-                    task = futures[future]
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        unfinished.append(task)
-                    except Exception as exc:  # noqa: BLE001 - recorded, the others go on
-                        yield task, None, exc
-                    else:
-                        yield task, result, None
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        try:
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    unfinished.append(task)
+                except Exception as exc:  # noqa: BLE001 - recorded, the others go on
+                    yield task, None, exc
+                else:
+                    yield task, result, None
+        except BaseException:
+            # Ctrl-C or the caller stopped: end now rather than wait for the runs in flight
+            # (their parts are written atomically, so --resume simply runs them again).
+            _terminate(pool)
+            raise
+        pool.shutdown(wait=True)
         if unfinished and restarts >= retries:
             for task in unfinished:
                 yield task, None, WorkerDied(
@@ -121,6 +125,18 @@ def _process_pool(tasks: Sequence[Task], function: Callable[[Task], Any], worker
             return
         restarts += 1
         pending = unfinished
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's worker processes at once (Python 3.14 has ``terminate_workers``)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _dask(tasks: Sequence[Task], function: Callable[[Task], Any], key: Callable[[Task], str], workers: int,
