@@ -215,13 +215,19 @@ def _prepare(plan: Plan, out: Path, spec: dict | None, spec_file: str | None, re
     """The working folder, created or reopened; and whether the result may replace ``out``."""
     work = partial_folder(out)
     if resume and not force and (work.exists() or out.exists()):
-        if not work.exists():
-            _check_same_plan(plan, out)
+        source = work if work.exists() else out
+        _check_same_plan(plan, source)
+        manifest = _read_json(source / MANIFEST_NAME)
+        _check_same_versions(manifest, source)
+        if source == out:
             os.rename(out, work)  # reopen a finished folder to retry its failed runs
-        else:
-            _check_same_plan(plan, work)
-        manifest = _read_json(work / MANIFEST_NAME)
         manifest["plan"] = plan.to_record()  # outcomes and reference may change on resume
+        manifest["complete"] = False
+        for key in ("runs", "files"):
+            manifest.pop(key, None)
+        # Which code each session ran, so a resume after a commit is on the record.
+        manifest["resumed"] = [*manifest.get("resumed", []), {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": provenance()["git"]}]
         write_json_atomic(work / MANIFEST_NAME, manifest)
         return work, bool(manifest.get("replace_existing"))
     if out.exists() and not out.is_dir():
@@ -247,6 +253,17 @@ def _prepare(plan: Plan, out: Path, spec: dict | None, spec_file: str | None, re
     }
     write_json_atomic(work / MANIFEST_NAME, manifest)
     return work, force
+
+
+def _check_same_versions(manifest: dict, folder: Path) -> None:
+    """Refuse to mix runs made with other package versions into one results folder."""
+    now = provenance()
+    recorded = {"python": manifest.get("python"), **(manifest.get("packages") or {})}
+    current = {"python": now["python"], **now["packages"]}
+    changed = [f"{name} {recorded[name]} -> {current.get(name)}" for name in recorded if recorded[name] != current.get(name)]
+    if changed:
+        raise ExperimentError(f"{folder} was made with other versions ({', '.join(changed)}); its runs would not match "
+                              "new ones: resume with the recorded versions, or use --force to start over")
 
 
 def _check_same_plan(plan: Plan, folder: Path) -> None:

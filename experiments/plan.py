@@ -13,6 +13,7 @@ JSON (:meth:`Plan.to_record`) and read back by ``run.py reproduce`` (:meth:`Plan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -93,7 +94,7 @@ class Plan:
         """The cell with this id."""
         return self._cells_by_id[cell_id]
 
-    @property
+    @cached_property
     def _cells_by_id(self) -> dict[str, Cell]:
         return {c.id: c for c in self.cells}
 

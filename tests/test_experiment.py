@@ -535,6 +535,13 @@ def test_existing_results_need_resume_or_force(comparison, tmp_path):
         run_experiment(other, copy, resume=True, progress=False)
     nothing_to_do = run_experiment(plan, copy, resume=True, progress=False)
     assert (nothing_to_do.ran, nothing_to_do.skipped) == (0, 18) and hashes(copy) == hashes(out)
+    assert read_manifest(copy)["complete"] and len(read_manifest(copy)["resumed"]) == 1
+    manifest = read_manifest(copy)
+    manifest["packages"]["numpy"] = "0.0.1"  # runs made with another numpy must not be mixed in
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ExperimentError, match="numpy 0.0.1"):
+        run_experiment(plan, copy, resume=True, progress=False)
+    assert copy.is_dir() and not partial_folder(copy).exists()
 
 
 # --------------------------------------------------------------------------- reproduce
