@@ -159,6 +159,8 @@ def _table(plan: Plan, rows: pd.DataFrame, is_rate: bool) -> list[str]:
 
 
 def _label(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "null"  # as in the spec's YAML (e.g. no APR cap multiple)
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
