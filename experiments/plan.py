@@ -106,6 +106,7 @@ class Plan:
             "master_seed": self.master_seed,
             "label_columns": list(self.label_columns),
             "cells": [{"id": c.id, "labels": c.labels, "config": c.config.model_dump(mode="json")} for c in self.cells],
+            "runs": [[r.run_id, r.cell, r.replication, r.seed_entropy, r.seed_spawn_key] for r in self.runs],
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -122,7 +123,7 @@ class Plan:
         """Rebuild a plan from :meth:`to_record` output (e.g. a manifest's ``plan``)."""
         cells = tuple(Cell(c["id"], dict(c["labels"]), validate_scenario(c["config"], source=f"manifest cell {c['id']}"))
                       for c in record["cells"])
-        return cls(
+        plan = cls(
             kind=record["kind"],
             cells=cells,
             replications=int(record["replications"]),
@@ -132,6 +133,12 @@ class Plan:
             reference=record.get("reference"),
             description=record.get("description", ""),
         )
+        recorded = [tuple(r) for r in record.get("runs", [])]
+        rebuilt = [(r.run_id, r.cell, r.replication, r.seed_entropy, r.seed_spawn_key) for r in plan.runs]
+        if recorded and recorded != rebuilt:
+            # Would only happen if numpy changed how SeedSequence spawns: say so rather than rerun other seeds.
+            raise ValueError("the recorded runs and seeds differ from those spawned from the master seed")
+        return plan
 
     def describe(self) -> str:
         """One line: how many runs, from how many cells and replications."""

@@ -121,7 +121,10 @@ def _rerun(manifest: dict[str, Any], target: Path, workers: int, backend: Backen
         config = validate_scenario(manifest["config"], source=f"{MANIFEST_NAME} config")
         run_single(config, manifest["seed"], target, progress=progress, scenario_file=manifest.get("scenario_file"))
         return
-    plan = Plan.from_record(manifest["plan"])
+    try:
+        plan = Plan.from_record(manifest["plan"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ExperimentError(f"{MANIFEST_NAME}: plan: cannot rebuild the runs ({err})") from None
     run_experiment(plan, target, spec=manifest.get("spec"), spec_file=manifest.get("spec_file"), workers=workers,
                    backend=backend, scheduler=scheduler, progress=progress)
 
