@@ -32,7 +32,7 @@ endef
 .PHONY: help venv install demo test docs clean distclean
 
 help:
-	@echo "make demo       compare five headline policies under a recession (results/demo)"
+	@echo "make demo       compare headline policies under a recession (results/demo)"
 	@echo "make test       run the test suite"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make install    create .venv if missing and install lendsim into it"

@@ -366,8 +366,8 @@ def test_dry_run_prints_the_number_of_runs_and_writes_nothing(tmp_path):
     assert done.stdout.startswith("18 runs = 6 cells x 3 replications")
     assert list(tmp_path.iterdir()) == [spec]
     _, demo = load_comparison(SCENARIOS / "comparisons" / "demo.yaml")
-    assert demo.describe() == f"{len(demo.runs)} runs = 5 cells (5 policies x 1 shock) x {demo.replications} replications"
-    assert len(demo.runs) == 5 * demo.replications
+    assert demo.describe() == f"{len(demo.runs)} runs = 6 cells (6 policies x 1 shock) x {demo.replications} replications"
+    assert len(demo.runs) == 6 * demo.replications
 
 
 # --------------------------------------------------------------------------- results, determinism
