@@ -210,3 +210,11 @@ def test_the_server_makes_no_network_calls_of_its_own(tmp_path: Path) -> None:
     assert env["SOLARA_ASSETS_PROXY"] == "True" and env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
     assert env["LENDSIM_EXPLORER_SCENARIO"] == str((tmp_path / "x.yaml").resolve())
 
+
+def test_every_lever_is_documented_in_explorer_md() -> None:
+    text = (REPO_ROOT / "docs" / "explorer.md").read_text(encoding="utf-8")
+    for spec in LEVERS:
+        assert f"| {spec.label} |" in text, spec.label
+        key = spec.key.split()[0]
+        assert spec.name == "seed" or f"`{key}`" in text, key
+    assert "![" in text and (REPO_ROOT / "docs" / "img" / "explorer.png").is_file()
