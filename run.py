@@ -236,6 +236,24 @@ def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, 
         raise typer.Exit(_FAILED_EXIT)
 
 
+@app.command()
+def explore(
+    scenario: Optional[Path] = typer.Argument(
+        None, dir_okay=False, help="Scenario YAML file whose values seed the controls.", show_default="the baseline"
+    ),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on; 0.0.0.0 opens the explorer to the network."),
+) -> None:
+    """Serve the interactive explorer (Mesa SolaraViz) in the browser; needs the [explore] extra."""
+    from explorer.serve import ExtraMissing, serve
+
+    try:
+        serve(scenario, host=host, port=port)  # replaces this process with the server
+    except ExtraMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _overrides(months: int | None, borrowers: int | None) -> dict[str, Any]:
     """Map the given command-line overrides to dotted config keys."""
     given = {"months": months, "borrowers.count": borrowers}
