@@ -26,9 +26,10 @@ from explorer.market import (
 from explorer.serve import server_command, server_env
 from sim.config import ConfigError
 from sim.model import LendingMarket
+from tests.scenario_files import scenario_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = sorted((REPO_ROOT / "scenarios").rglob("*.yaml"))
+SCENARIOS = scenario_files()
 SMALL = 2000  # borrowers: enough for the directions below, quick to run
 
 
