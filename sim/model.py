@@ -218,7 +218,8 @@ class LendingMarket(mesa.Model):
         amount = np.where(wants_btr, btr_amount, consumption_amount)
         terms = np.asarray(cfg.platforms.term_months)
         tw = np.cumsum(cfg.platforms.term_weights)
-        term = terms[np.minimum(np.searchsorted(tw / tw[-1], u_term, side="right"), len(terms) - 1)]
+        term = np.zeros(n, dtype=terms.dtype)  # only applicants need one (u_term is drawn for all)
+        term[wants] = terms[np.minimum(np.searchsorted(tw / tw[-1], u_term[wants], side="right"), len(terms) - 1)]
         if bc.btr_term_months is not None:
             term = np.where(wants_btr, bc.btr_term_months, term)
 
