@@ -198,6 +198,22 @@ def reproduce(
     raise typer.Exit(_FAILED_EXIT)
 
 
+@app.command()
+def report(
+    results: Path = typer.Argument(..., file_okay=False, help="Results folder (of run, compare, sweep or sensitivity)."),
+) -> None:
+    """Write RESULTS/report.html (one self-contained page) and report.md, with figures in RESULTS/figures."""
+    from analysis.report import write_report
+    from analysis.tables import AnalysisError
+
+    try:
+        written = write_report(results)
+    except AnalysisError as err:
+        typer.echo(f"error: {_one_line(err)}", err=True)
+        raise typer.Exit(_USER_ERROR_EXIT) from None
+    typer.echo(f"Report written to {written.html} and {written.markdown} ({len(written.figures)} figures)")
+
+
 def _backend(backend: str | None, scheduler: str | None) -> str:
     """The backend to use: as given, else dask when a scheduler is given, else local."""
     if backend is None:
