@@ -330,7 +330,7 @@ def test_without_burn_in_there_are_no_burn_in_rows():
 # --------------------------------------------------------------------------- scenario files
 
 def scenario_files() -> list[Path]:
-    skip = {SCENARIOS / "comparisons", SCENARIOS / "sweeps"}
+    skip = {SCENARIOS / "comparisons", SCENARIOS / "sweeps", SCENARIOS / "sensitivity"}
     files = sorted(p for p in SCENARIOS.glob("**/*.yaml") if not any(d in p.parents for d in skip))
     return files
 
