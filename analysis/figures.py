@@ -14,6 +14,7 @@ Save any of them with :func:`analysis.style.save_figure` (PNG and SVG, determini
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from .style import (PALETTE, REFERENCE_COLOUR, compact, finish_grid, grid_shape, label, new_figure, save_figure,
                     shade_spans, styled, suptitle, unit, value_formatter)
@@ -89,13 +90,14 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
         rows = auto_rows if rows == "auto" else rows
         cols = auto_cols if cols == "auto" else cols
     data = model if include_burn_in else _post_burn_in(model)
+    pooled = rows is None and cols is None
     row_values, col_values = _facets(data, rows, cols)
     panels = [(r, c) for r in row_values for c in col_values]
     if rows is None and len(col_values) > max_cols:
         n_rows, n_cols = grid_shape(len(panels), max_cols)
     else:
         n_rows, n_cols = len(row_values), len(col_values)
-    fig = new_figure(2.9 * n_cols + 0.6, 2.4 * n_rows + 0.9)
+    fig = new_figure(max(2.9 * n_cols + 0.6, 7.0), 2.4 * n_rows + 0.9 + (0.6 if len(panels) == 1 else 0.0))
     axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
     is_rate = column_is_rate(column)
     replications = data.groupby(["cell"])["run_id"].nunique()
@@ -118,7 +120,8 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
             shade_spans(ax, share.index[share >= 0.5], label="declared shock" if i == 0 else None)
         s = stats(frame)
         ax.fill_between(s.index, s["lo"], s["hi"], color=colour, alpha=0.25, lw=0,
-                        label=f"{int(100 * lo_q)}-{int(100 * hi_q)}% of replications" if i == 0 else None)
+                        label=f"{int(100 * lo_q)}-{int(100 * hi_q)}% of {'runs' if pooled else 'replications'}"
+                        if i == 0 else None)
         ax.plot(s.index, s["mid"], color=colour, lw=1.6, label="median" if i == 0 else None)
         if reference is not None and cols and c != reference:
             ref = data[(data[cols] == reference) & ((data[rows] == r) if rows else True)]
@@ -137,8 +140,12 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
     scope = ""
     if "shock" in data and rows != "shock" and cols != "shock" and data["shock"].nunique() == 1:
         scope = f", shock: {data['shock'].iloc[0]}"
-    suptitle(fig, f"{label(column, is_rate).rsplit(' (', 1)[0]} by scenario{scope}: median and {int(100 * lo_q)}-"
-                 f"{int(100 * hi_q)}% band across replications ({r_text} per scenario)")
+    what = label(column, is_rate).rsplit(" (", 1)[0]
+    band_text = f"median and {int(100 * lo_q)}-{int(100 * hi_q)}% band"
+    if pooled:
+        suptitle(fig, f"{what}: {band_text} across all {data['run_id'].nunique()} runs")
+    else:
+        suptitle(fig, f"{what} by scenario{scope}: {band_text} across replications ({r_text} per scenario)")
     handles, labels = _legend_entries(axes)
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
     return fig
@@ -303,12 +310,12 @@ def roll_rate_heatmap(model: pd.DataFrame, *, panel_by: str | None = "auto", max
         ax.set_title(f"{value if value is not None else 'all runs'} (n={part['run_id'].nunique()})")
     finish_grid(axes, len(values), n_cols)
     bar = fig.colorbar(image, ax=axes[: len(values)].tolist(), shrink=0.6, label="monthly transition probability (%)")
-    bar.set_ticks([0.0, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0])
+    bar.set_ticks([0.0, 0.01, 0.05, 0.2, 0.5, 1.0])
     bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     suptitle(fig, "Monthly transitions between delinquency buckets (%, pooled over months after burn-in and runs)")
-    fig.text(0.5, 0.0, "Above the diagonal: roll one bucket forward. † the rest: stays, moves back, cures or leaves the "
-             "book (not split by the model). Last row: cure rate of all overdue loans. Grey: not possible or not measured.",
-             ha="center", va="bottom", fontsize=7.5, color="#404040")
+    note = ("Above the diagonal: roll one bucket forward. † the rest: stays, moves back, cures or leaves the book (not "
+            "split by the model). Last row: cure rate of all overdue loans. Grey: not possible or not measured.")
+    fig.supxlabel("\n".join(textwrap.wrap(note, max(40, int(fig.get_figwidth() * 14)))), fontsize=7.5, color="#404040")
     return fig
 
 
@@ -504,9 +511,8 @@ def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | No
         if method == "sobol":
             ax.set_xlabel("share of variance explained")
         else:
-            ax.set_xlabel("effect over the parameter's range " + ("(pp)" if rate else "(outcome units)"))
-            ax.xaxis.set_major_formatter(value_formatter(rate, diff=False) if not rate else
-                                         value_formatter(True, diff=True))
+            ax.set_xlabel(f"effect over the parameter's range {unit(outcome, rate, diff=True) or '(outcome units)'}")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.1f}") if rate else value_formatter(False))
     finish_grid(axes, len(outcomes), n_cols)
     what = ("Sobol indices with 95% bootstrap CIs: S1 = effect alone, ST = including interactions"
             if method == "sobol" else "Morris screening: mu* (importance) with 95% CI and sigma (interactions)")

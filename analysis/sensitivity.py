@@ -233,10 +233,10 @@ def indices_markdown(table: pd.DataFrame, is_rate: dict[str, bool] | None = None
                 lines += ["", "| pair | S2 | 95% CI |", "|---|---:|---:|"]
                 lines += [f"| {r['parameter']} | {r['S2']:.3f} | ±{r['S2_conf']:.3f} |" for r in second.to_dict("records")]
         else:
-            scale, suffix = (100.0, " pp") if rate else (1.0, "")
-            lines += ["| parameter | mu* | 95% CI | mu | sigma |", "|---|---:|---:|---:|---:|"]
+            scale, unit = (100.0, " (pp)") if rate else (1.0, "")
+            lines += [f"| parameter | mu*{unit} | 95% CI | mu{unit} | sigma{unit} |", "|---|---:|---:|---:|---:|"]
             for r in part.to_dict("records"):
-                lines.append(f"| {r['parameter']} | {_num(scale * r['mu_star'])}{suffix} | ±{_num(scale * r['mu_star_conf'])}"
+                lines.append(f"| {r['parameter']} | {_num(scale * r['mu_star'])} | ±{_num(scale * r['mu_star_conf'])}"
                              f" | {_num(scale * r['mu'])} | {_num(scale * r['sigma'])} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -171,7 +171,7 @@ def shade_spans(ax, months: Sequence[int], label: str | None = "declared shock")
 
 def suptitle(fig: Figure, text: str) -> None:
     """A figure title, wrapped to the figure's width so that it is never cut off."""
-    chars = max(40, int(fig.get_figwidth() * 15))
+    chars = max(40, int(fig.get_figwidth() * 11))  # ~0.09 in a character at 10.5 pt
     fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=10.5)
 
 
