@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,9 @@ def lendsim_model(base: str | Path, *, uncertainties: Mapping[str, Any], levers:
         ConfigError: a key or value the configuration does not allow (one line).
         ImportError: ema_workbench is not installed.
     """
-    from ema_workbench import ReplicatorModel, ScalarOutcome
+    with warnings.catch_warnings():  # EMA warns on import about an evaluator (ipyparallel) not used here
+        warnings.filterwarnings("ignore", message="ipyparallel not installed")
+        from ema_workbench import ReplicatorModel, ScalarOutcome
 
     base = Path(base)
     config = load_scenario(base)

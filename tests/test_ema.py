@@ -13,8 +13,11 @@ import pytest
 
 from sim.config import ConfigError
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ema_workbench") is None,
-                                reason="ema_workbench not installed (extra: pip install -e '.[ema]')")
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("ema_workbench") is None,
+                       reason="ema_workbench not installed (extra: pip install -e '.[ema]')"),
+    pytest.mark.filterwarnings("ignore:ipyparallel not installed"),  # EMA's import-time notice
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECESSION = REPO_ROOT / "scenarios" / "shocks" / "recession.yaml"
