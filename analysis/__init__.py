@@ -12,7 +12,7 @@ of a results folder, without the model installed at the same version::
     analysis.write_report("results/demo")          # results/demo/report.html and report.md
 
 Modules: ``tables`` (:func:`load`), ``sql`` (:func:`query`: DuckDB SQL over every part, optional extra
-``duckdb``), ``figures`` (matplotlib figures from tables), ``report`` (report.html/report.md),
+``duckdb``), ``figures`` (matplotlib figures from tables), ``style`` (labels, units, deterministic saving), ``report`` (report.html/report.md),
 ``sensitivity`` (Sobol and Morris indices with SALib from a sensitivity run's outcomes).
 """
 

@@ -108,10 +108,11 @@ def figure_plan(results: Results) -> list[_Figure]:
                             "declared shock in most runs.",
                             lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None)))
         if len(params) >= 2:
-            x, y = params[0], params[1]
+            x, y = _heatmap_axes(results)
+            chosen = " (the two parameters with the largest indices)" if results.is_sensitivity else ""
             figs.append(_Figure("sweep_heatmap", f"Outcomes over {x} and {y}",
-                                "Mean outcome over the design points and replications in each cell; a sampled range "
-                                "is cut into equal-width bins. Other swept parameters vary within a cell.",
+                                f"Mean outcome over the design points and replications in each cell{chosen}; a sampled "
+                                "range is cut into equal-width bins. Other swept parameters vary within a cell.",
                                 lambda: f.sweep_heatmap(results.outcomes, x, y, list(rates), is_rate=rates)))
         if results.is_sensitivity:
             figs.append(_Figure("sensitivity", "Sensitivity indices",
@@ -140,9 +141,27 @@ def figure_plan(results: Results) -> list[_Figure]:
 
 
 def _indices(results: Results) -> pd.DataFrame:
+    """The sensitivity indices, computed once per report."""
     from .sensitivity import analyse_results
 
-    return analyse_results(results)
+    if "sensitivity" not in results._cache:
+        results._cache["sensitivity"] = analyse_results(results)
+    return results._cache["sensitivity"]
+
+
+def _heatmap_axes(results: Results) -> list[str]:
+    """Swept keys for the heatmap: the first two, or for a sensitivity run the two that matter most."""
+    params = list(results.label_columns)
+    if not results.is_sensitivity:
+        return params[:2]
+    table = _indices(results)
+    first = table[table["order"] == 1]
+    column = "ST" if "ST" in first and first["ST"].notna().any() else "mu_star"
+    if column == "mu_star":  # Morris effects are in outcome units: rank within each outcome
+        first = first.assign(mu_star=first.groupby("outcome")["mu_star"].transform(lambda v: v / v.max()
+                                                                                  if v.max() > 0 else v))
+    ranking = first.groupby("parameter", sort=False)[column].mean().sort_values(ascending=False, kind="stable")
+    return list(ranking.index[:2])
 
 
 def _sensitivity_caption(results: Results) -> str:
