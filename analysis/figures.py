@@ -91,6 +91,7 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
         cols = auto_cols if cols == "auto" else cols
     data = model if include_burn_in else _post_burn_in(model)
     pooled = rows is None and cols is None
+    single = data["run_id"].nunique() == 1
     row_values, col_values = _facets(data, rows, cols)
     panels = [(r, c) for r in row_values for c in col_values]
     if rows is None and len(col_values) > max_cols:
@@ -119,6 +120,12 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
             share = frame.groupby("month")["in_declared_shock"].mean()
             shade_spans(ax, share.index[share >= 0.5], label="declared shock" if i == 0 else None)
         s = stats(frame)
+        if single:
+            ax.plot(s.index, s["mid"], color=colour, lw=1.6, label="the run" if i == 0 else None)
+            ax.set_title(" / ".join(str(v) for v in (c, r) if v is not None) or "one run")
+            ax.yaxis.set_major_formatter(value_formatter(is_rate))
+            ax.set_ylabel(label(column))
+            continue
         ax.fill_between(s.index, s["lo"], s["hi"], color=colour, alpha=0.25, lw=0,
                         label=f"{int(100 * lo_q)}-{int(100 * hi_q)}% of {'runs' if pooled else 'replications'}"
                         if i == 0 else None)
@@ -142,7 +149,9 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
         scope = f", shock: {data['shock'].iloc[0]}"
     what = label(column, is_rate).rsplit(" (", 1)[0]
     band_text = f"median and {int(100 * lo_q)}-{int(100 * hi_q)}% band"
-    if pooled:
+    if single:
+        suptitle(fig, f"{what}, month by month (one run)")
+    elif pooled:
         suptitle(fig, f"{what}: {band_text} across all {data['run_id'].nunique()} runs")
     else:
         suptitle(fig, f"{what} by scenario{scope}: {band_text} across replications ({r_text} per scenario)")

@@ -122,6 +122,10 @@ def test_load_reads_a_single_run_folder(tmp_path):
     res = analysis.load(out)
     assert res.kind == "run" and res.runs["run_id"].tolist() == ["run"]
     assert len(res.model) == len(frame) and res.model["run_id"].eq("run").all()
+    written = write_report(out)
+    page = written.html.read_text(encoding="utf-8")
+    assert [f'<figure id="fig-{n}">' in page for n in ("fan_overdue", "roll_rates", "vintages")] == [True] * 3
+    assert "headline outcomes after burn-in" in page
 
 
 def test_load_refuses_what_is_not_a_finished_results_folder(tmp_path, comparison):
