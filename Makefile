@@ -90,6 +90,7 @@ DEMO_WORKERS ?= 2
 
 demo: $(STAMP)
 	$(PY) run.py compare scenarios/comparisons/demo.yaml --out results/demo --force -j $(DEMO_WORKERS)
+	$(PY) run.py report results/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -198,6 +198,76 @@ def reproduce(
     raise typer.Exit(_FAILED_EXIT)
 
 
+@app.command()
+def report(
+    results: Path = typer.Argument(..., file_okay=False, help="Results folder (of run, compare, sweep or sensitivity)."),
+) -> None:
+    """Write RESULTS/report.html (one self-contained page) and report.md, with figures in RESULTS/figures."""
+    from analysis.report import write_report
+    from analysis.tables import AnalysisError
+
+    try:
+        written = write_report(results)
+    except AnalysisError as err:
+        typer.echo(f"error: {_one_line(err)}", err=True)
+        raise typer.Exit(_USER_ERROR_EXIT) from None
+    typer.echo(f"Report written to {written.html} and {written.markdown} ({len(written.figures)} figures)")
+
+
+@app.command()
+def sensitivity(
+    spec: Path = typer.Argument(..., dir_okay=False, help="Sensitivity spec (scenarios/sensitivity/*.yaml)."),
+    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    workers: int = _WORKERS,
+    backend: Optional[str] = _BACKEND,
+    scheduler: Optional[str] = _SCHEDULER,
+    retries: int = _RETRIES,
+    resume: bool = _RESUME,
+    force: bool = _FORCE,
+    dry_run: bool = _DRY_RUN,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Global sensitivity with SALib: Sobol indices or Morris screening, each point averaged over R runs."""
+    from experiments.engine import run_experiment
+    from experiments.sensitivity import describe, load_sensitivity
+
+    loaded, plan = load_sensitivity(spec)
+    out_dir = out if out is not None else Path("results") / spec.stem
+    if dry_run:
+        typer.echo(f"{describe(loaded, plan)}; results would go to {out_dir}")
+        return
+    backend = _backend(backend, scheduler)
+    try:
+        result = run_experiment(
+            plan, out_dir, spec=loaded.model_dump(mode="json"), spec_file=str(spec), workers=workers,
+            backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
+        raise typer.Exit(130) from None
+    reused = f", {result.skipped} kept from before" if result.skipped else ""
+    typer.echo(f"Runs written to {result.out} ({result.ran} runs{reused})")
+    if result.failed:
+        typer.echo(f"error: {len(result.failed)} of {result.ran + result.skipped} runs failed, so no indices "
+                   "(recorded in runs.parquet; rerun them with --resume):", err=True)
+        for run_id, error in result.failed:
+            typer.echo(f"  {run_id}: {error}", err=True)
+        raise typer.Exit(_FAILED_EXIT)
+
+    from analysis.sensitivity import indices_markdown, write_sensitivity
+    from analysis.tables import AnalysisError, load as load_results
+
+    try:
+        table, files = write_sensitivity(result.out)
+    except AnalysisError as err:
+        typer.echo(f"error: {_one_line(err)}", err=True)
+        raise typer.Exit(_USER_ERROR_EXIT) from None
+    rates = {o["key"]: o["is_rate"] for o in load_results(result.out).outcome_specs}
+    typer.echo(f"# Sensitivity ({loaded.method}): {describe(loaded, plan)}\n")
+    typer.echo(indices_markdown(table, rates))
+    typer.echo(f"Indices written to {', '.join(str(f) for f in files)}; `run.py report {result.out}` adds them to the report")
+
+
 def _backend(backend: str | None, scheduler: str | None) -> str:
     """The backend to use: as given, else dask when a scheduler is given, else local."""
     if backend is None:
