@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 
 MANIFEST_NAME = "manifest.json"
 
-# Distributions whose versions affect results; recorded in every manifest.
-_TRACKED_PACKAGES = ("lendsim", "mesa", "numpy", "pandas", "pyarrow", "pydantic")
+# Recorded in every manifest: every package whose version can change an output: the model (numpy, numba kernels), files
+# (pandas, pyarrow), designs (scipy, SALib) and report bytes (matplotlib).
+_TRACKED_PACKAGES = ("lendsim", "mesa", "numpy", "numba", "scipy", "pandas", "pyarrow", "pydantic", "SALib", "matplotlib")
 
 # Fixed explicitly so output bytes don't change if pyarrow's default does.
 _PARQUET_COMPRESSION = "snappy"

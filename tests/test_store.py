@@ -250,7 +250,7 @@ def test_provenance_fields() -> None:
     assert info["python"] == ".".join(map(str, sys.version_info[:3]))
     assert isinstance(info["platform"], str)
     assert set(info["packages"]) == {
-        "lendsim", "mesa", "numpy", "pandas", "pyarrow", "pydantic",
+        "lendsim", "mesa", "numpy", "numba", "scipy", "pandas", "pyarrow", "pydantic", "SALib", "matplotlib",
     }
     assert info["packages"]["numpy"] == np.__version__
     assert info["packages"]["pandas"] == pd.__version__
