@@ -34,6 +34,8 @@ endef
 help:
 	@echo "make demo       run the baseline scenario (results/demo)"
 	@echo "make test       run the test suite"
+	@echo "make bench      full benchmark against the targets of issue 5 (minutes; results/benchmarks.json)"
+	@echo "make bench-quick  the 10k/100k part of it, under a minute"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make install    create .venv if missing and install lendsim into it"
 	@echo "make venv       create .venv if missing"
@@ -61,6 +63,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+.PHONY: bench bench-quick
+
+bench: $(STAMP)
+	$(PY) -m benchmarks --json results/benchmarks.json
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick --json results/benchmarks-quick.json
 
 docs: $(STAMP)
 	$(PY) -m sim.docgen --baseline scenarios/baseline.yaml
