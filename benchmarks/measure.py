@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class Throughput:
     borrowers: int
     months_per_rep: int
     seconds: list[float]  # wall time of each repetition
+    cpu_seconds: list[float]  # CPU time of the process in each repetition (less than wall when starved)
     note: str = ""
 
     @property
@@ -51,9 +53,14 @@ class Throughput:
     def median(self) -> float:
         return statistics.median(self.reps)
 
+    @property
+    def cpu_share(self) -> float:
+        """CPU time over wall time: about 1 on an idle core, lower when other processes took the CPU."""
+        return sum(self.cpu_seconds) / sum(self.seconds)
+
     def as_dict(self) -> dict:
         return {"borrower_months_per_s": self.median, "reps_borrower_months_per_s": self.reps,
-                **asdict(self)}
+                "cpu_share": self.cpu_share, **asdict(self)}
 
 
 def scenario(borrowers: int, burn_in: int = BURN_IN, months: int = 120, path: Path = BASELINE) -> ScenarioConfig:
@@ -69,17 +76,18 @@ def burned_in_market(borrowers: int, seed: int = 0, burn_in: int = BURN_IN) -> L
     return market
 
 
-def _time_steps(step: Callable[[], None], months: int) -> float:
-    start = time.perf_counter()
+def _time_steps(step: Callable[[], None], months: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``months`` calls of ``step``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(months):
         step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def lendsim_throughput(market: LendingMarket, months_per_rep: int, reps: int, note: str = "") -> Throughput:
     """Throughput of ``market``'s full month (all twelve phases, data collection on); advances it."""
-    seconds = [_time_steps(market.step, months_per_rep) for _ in range(reps)]
-    return Throughput(market.borrower_state.n, months_per_rep, seconds, note)
+    wall, cpu = zip(*(_time_steps(market.step, months_per_rep) for _ in range(reps)))
+    return Throughput(market.borrower_state.n, months_per_rep, list(wall), list(cpu), note)
 
 
 def reference_throughput(snapshot: MarketSnapshot, months_per_rep: int, reps: int,
@@ -89,14 +97,16 @@ def reference_throughput(snapshot: MarketSnapshot, months_per_rep: int, reps: in
     Returns:
         The throughput, and the build time of each repetition (s).
     """
-    seconds, builds = [], []
+    seconds, cpu, builds = [], [], []
     for r in range(reps):
         start = time.perf_counter()
         model = ReferenceMarket.from_snapshot(snapshot, seed=seed + r)
         builds.append(time.perf_counter() - start)
-        seconds.append(_time_steps(model.step, months_per_rep))
+        wall, used = _time_steps(model.step, months_per_rep)
+        seconds.append(wall)
+        cpu.append(used)
         del model
-    return Throughput(snapshot.n_borrowers, months_per_rep, seconds, "fresh from the same burned-in state each rep"), builds
+    return Throughput(snapshot.n_borrowers, months_per_rep, seconds, cpu, "fresh from the same burned-in state each rep"), builds
 
 
 def like_for_like_throughput(market: LendingMarket, months_per_rep: int, reps: int) -> Throughput:
@@ -135,12 +145,12 @@ def datacollection_overhead(market: LendingMarket, months_per_block: int, blocks
             sim.model.model_metrics = timed(metrics_fn)
             market.datacollector.collect = timed(collect_fn)
             spent["collect"] = 0.0
-            on.append(_time_steps(market.step, months_per_block) / months_per_block)
+            on.append(_time_steps(market.step, months_per_block)[0] / months_per_block)
             inside += spent["collect"]
             sim.model.model_metrics = metrics_fn
             del market.datacollector.collect
             market.collect_data = market.loans.compact
-            off.append(_time_steps(market.step, months_per_block) / months_per_block)
+            off.append(_time_steps(market.step, months_per_block)[0] / months_per_block)
             del market.collect_data
     finally:
         sim.model.model_metrics = metrics_fn
@@ -204,15 +214,25 @@ def comparison_throughput(runs: int, borrowers: int, burn_in: int, months: int, 
     """Runs per second of a ``runs``-run comparison for each worker count (alternating, ``reps`` times)."""
     jobs = comparison_jobs(runs, borrowers, burn_in, months)
     seconds: dict[int, list[float]] = {w: [] for w in worker_counts}
+    cpu: dict[int, list[float]] = {w: [] for w in worker_counts}
     for _ in range(reps):
         for w in worker_counts:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), _children_cpu()
             results = run_comparison(jobs, w)
             seconds[w].append(time.perf_counter() - start)
+            cpu[w].append(_children_cpu() - start_cpu)  # the workers, reaped when the pool closed
             assert len(results) == len(jobs)
     return {"runs": len(jobs), "borrowers": borrowers, "burn_in": burn_in, "months": months,
             "seconds": {str(w): s for w, s in seconds.items()},
+            "worker_cpu_seconds": {str(w): c for w, c in cpu.items()},
+            # CPU the workers got over what `w` idle cores would give: below 1 when others took it
+            "cpu_share": {str(w): sum(cpu[w]) / (w * sum(seconds[w])) for w in worker_counts},
             "runs_per_s": {str(w): len(jobs) / statistics.median(s) for w, s in seconds.items()}}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------- a large run in a child

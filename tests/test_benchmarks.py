@@ -64,6 +64,7 @@ def test_suite_reports_every_target_and_writes_json(tmp_path, monkeypatch, capsy
     meas = results["measurements"]
     assert set(meas["lendsim"]) == {"1000", "2000", "3000"} and set(meas["reference"]) == {"1000", "2000"}
     assert _positive(meas["large"]["peak_rss_bytes"]) and _positive(meas["large"]["setup_median_s"])
+    assert len(meas["large"]["setup_reps_s"]) == 2  # the run's own set-up and a setup-only child
     assert set(results["ratios"]) >= {"speedup_vs_reference_2000", "cost_3000_over_1000", "datacollection_overhead"}
     assert all(_positive(v) for k, v in results["ratios"].items() if k != "datacollection_overhead")
     statuses = {t["target"]: t["status"] for t in results["targets"]}
