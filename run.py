@@ -72,6 +72,46 @@ def run(
     typer.echo(f"\nResults written to {out_dir}")
 
 
+@app.command()
+def validate(
+    replications: int = typer.Option(10, "--replications", "-r", min=2, help="Paired replications per arm."),
+    borrowers: int = typer.Option(40_000, min=100, help="Borrowers per run."),
+    months: int = typer.Option(60, min=24, help="Months after burn-in (the facts use months 1-60)."),
+    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes."),
+    seed: int = typer.Option(20261122, help="Master seed; replication r uses SeedSequence(seed).spawn key r."),
+    claims: bool = typer.Option(True, "--claims/--no-claims", help="Also run the source articles' claims (no verdict)."),
+    markdown: Optional[Path] = typer.Option(None, help="Also write the tables as Markdown to this file."),
+) -> None:
+    """Check the nine stylized facts and the calibration targets; exit 1 if any fails."""
+    from tqdm import tqdm
+
+    from sim import validation as v
+
+    arms = v.validation_arms(include_claims=claims)
+    bar = tqdm(total=len(set(arms)) * replications, unit="run", desc="validate", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    runs = v.run_arms(arms, replications, borrowers, months, seed, workers, progress)
+    bar.close()
+    results = [v.evaluate_contrast(c, v._arm_runs(runs, c.control, replications), v._arm_runs(runs, c.treated, replications))
+               for c in v.contrasts()]
+    target_df = v.target_table(runs, replications)
+    claim_df = v.claim_table(runs, replications) if claims else None
+    text = v.report_markdown(results, target_df, claim_df, replications, borrowers, months, seed)
+    typer.echo(text)
+    if markdown is not None:
+        tmp = markdown.with_name(f".{markdown.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(markdown)  # atomic: readers see the old file or the new one
+    failed = [r.contrast.claim for r in results if not r.holds] + list(target_df.loc[~target_df["holds"], "target"])
+    if failed:
+        typer.echo(f"{len(failed)} failed: " + "; ".join(failed), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"all {len(results)} fact checks and {len(target_df)} calibration targets hold")
+
+
 def _overrides(months: int | None, borrowers: int | None) -> dict[str, Any]:
     """Map the given command-line overrides to dotted config keys."""
     given = {"months": months, "borrowers.count": borrowers}

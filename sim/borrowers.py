@@ -43,7 +43,7 @@ class BorrowerState:
             cfg.essentials_share - cfg.essentials_risk_loading * z + cfg.essentials_sd * e_ess, 0.05, 2.0)
         self.savings = self.wage * cfg.savings_months * np.exp(0.5 * e_sav)
         self.literacy = np.clip(cfg.literacy_mean + cfg.literacy_sd * e_lit, 0.0, 1.0)
-        self.willingness = cfg.willingness_mean + cfg.willingness_sd * e_will
+        self.willingness = cfg.willingness_mean + cfg.willingness_risk_loading * z + cfg.willingness_sd * e_will
         self.support = np.full(n, 1.0)  # share of the family-help stock still available
         self.is_employed = np.ones(n, dtype=bool)
         self.income = self.wage.copy()  # this month's income
@@ -104,7 +104,8 @@ def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerCo
     wage = state.wage * income_level * np.exp(econ.income_noise_sd * noise - 0.5 * econ.income_noise_sd ** 2)
     jobless = state.wage * income_level * min(econ.benefit_replacement + relief, 1.0)
     state.income = np.where(state.is_employed, wage, jobless)
-    state.expense = np.where(u_expense < cfg.expense_shock_monthly,
+    p_expense = cfg.expense_shock_monthly * _risk_weights(state.creditworthiness, cfg.expense_risk_gradient)
+    state.expense = np.where(u_expense < p_expense,
                              cfg.expense_shock_months * size * state.wage * income_level, 0.0)
 
 

@@ -85,7 +85,7 @@ class EconomyConfig(Section):
                                    "mean unemployment spell about 4 months")
     job_finding_elasticity: float = P(1.0, 0.0, 5.0, "elasticity of job finding to unemployment: f = f0 (u0/u)^e",
                                       "job finding falls in recessions (Shimer 2012)")
-    job_loss_risk_gradient: float = P(0.4, 0.0, 3.0, "job-loss hazard multiplier exp(-g z) by latent creditworthiness z",
+    job_loss_risk_gradient: float = P(0.8, 0.0, 3.0, "job-loss hazard multiplier exp(-g z) by latent creditworthiness z",
                                       "riskier borrowers have less stable jobs")
     benefit_replacement: float = P(0.3, 0.0, 1.0, "income of the unemployed as a share of their wage", "China unemployment insurance is low")
     income_noise_sd: float = P(0.1, 0.0, 1.0, "s.d. of the monthly transitory log-income shock", "PSID-type estimates 0.1-0.2")
@@ -102,7 +102,7 @@ class BorrowerConfig(Section):
     income_risk_corr: float = P(0.3, -1.0, 1.0, "correlation of log income with latent creditworthiness", "higher earners repay more")
     essentials_share: float = P(0.6, 0.0, 1.5, "mean essential expenses as a share of income", "consumption share of disposable income ~0.68 (NBS)")
     essentials_sd: float = P(0.05, 0.0, 1.0, "s.d. of the essentials share across borrowers, besides risk type", "calibration")
-    essentials_risk_loading: float = P(0.10, 0.0, 1.0, "fall of the essentials share per unit of latent creditworthiness: "
+    essentials_risk_loading: float = P(0.12, 0.0, 1.0, "fall of the essentials share per unit of latent creditworthiness: "
                                        "riskier types have thinner margins", "calibration to the baseline M3+ level")
     savings_months: float = P(1.0, 0.0, 60.0, "target (buffer-stock) liquid savings, in months of wage; also the median at start",
                               "Carroll (1997) buffer-stock saving; online borrowers hold thin buffers")
@@ -111,11 +111,15 @@ class BorrowerConfig(Section):
     expense_shock_monthly: float = P(0.01, 0.0, 1.0, "monthly probability of an unexpected expense (illness, repairs, family)",
                                      "Fed SHED 2023: 37% of adults could not cover a $400 emergency with cash")
     expense_shock_months: float = P(1.0, 0.0, 60.0, "mean size of an unexpected expense, in months of income (exponential)", "calibration")
+    expense_risk_gradient: float = P(0.8, 0.0, 3.0, "unexpected-expense probability multiplier exp(-g z) by latent creditworthiness z "
+                                     "(mean one)", "calibration: riskier types have more frequent financial emergencies")
     literacy_mean: float = P(0.5, 0.0, 1.0, "mean financial literacy (0-1)", "calibration; raised by education campaigns")
     literacy_sd: float = P(0.2, 0.0, 1.0, "s.d. of financial literacy", "calibration")
     demand_monthly: float = P(0.06, 0.0, 1.0, "monthly probability of applying for consumption credit", "calibration to the book size")
     borrow_to_repay: float = P(0.4, 0.0, 1.0, "probability a borrower short of cash applies for a loan to repay, at literacy 0",
                                "CFPB (2014): most payday loans are rolled over")
+    btr_term_months: int | None = P(None, 1, 36, "term of a loan taken to repay another (months); None: the usual term mix",
+                                    "short cash loans roll over: most payday loans are re-borrowed within 14 days (CFPB 2014)")
     loan_income_min: float = P(0.5, 0.0, 100.0, "smallest loan request, in months of income", "cash/consumption loans")
     loan_income_max: float = P(3.0, 0.0, 100.0, "largest loan request, in months of income", "cash/consumption loans")
     max_loans: int = P(6, 1, 50, "most live loans one borrower can hold", "practical cap")
@@ -124,6 +128,8 @@ class BorrowerConfig(Section):
     priority_noise: float = P(1.0, 0.0, 10.0, "noise in repayment priorities at literacy 0 (scaled by 1-literacy)", "calibration")
     willingness_mean: float = P(1.0, -10.0, 10.0, "mean strategic-default threshold (higher = more willing to pay)", "calibration")
     willingness_sd: float = P(1.0, 0.0, 10.0, "s.d. of the strategic-default threshold", "calibration")
+    willingness_risk_loading: float = P(0.3, 0.0, 10.0, "rise of the strategic-default threshold per unit of latent creditworthiness",
+                                        "credit scores measure willingness as well as ability to pay")
 
     @model_validator(mode="after")
     def _loan_range(self) -> BorrowerConfig:
@@ -186,6 +192,10 @@ class PenaltyConfig(Section):
     multiple: float = P(1.5, 0.0, 20.0, "benchmark_multiple: penalty rate (annual) as a multiple of the basis rate",
                         "Chinese courts: penalty up to 1.3-1.5x the contract rate")
     basis: Literal["contract", "benchmark"] = D("contract", "benchmark_multiple: the contract APR or the benchmark rate", "rule choice")
+    applies_to: Literal["overdue", "outstanding"] = D(
+        "overdue", "what the penalty rate is charged on: the past-due amount, or all outstanding principal plus "
+        "interest due (the cash-loan practice that turns a missed instalment into a debt spiral)",
+        "2017 card rules: on the unpaid minimum only; cash-loan contracts before the Dec 2017 notice: on the loan")
 
 
 class CollectionConduct(Section):
@@ -229,8 +239,15 @@ class UnderwritingConfig(Section):
     scoring_noise_sd: float = P(0.8, 0.0, 10.0, "s.d. of the platform's scoring error (information asymmetry)", "calibration; better credit evaluation lowers it")
     bureau_noise_reduction: float = P(0.5, 0.0, 1.0, "share of scoring noise removed for bureau members", "credit reporting reduces asymmetry")
     bureau_flag_penalty: float = P(2.0, 0.0, 20.0, "score penalty for an overdue or default record seen at the bureau", "calibration")
+    verifies_income: bool = D(True, "check affordability against the applicant's current income; if false, against their usual "
+                              "wage as stated (so the jobless can borrow)", "Dec 2017 cash-loan notice banned lending to borrowers without income")
     dti_limit: float = P(0.4, 0.0, 10.0, "most visible instalments (incl. the new loan) as a share of income", "debt-service ceilings of 40-50% of income; essentials take ~60%")
     competition: bool = D(False, "lower the cut-off when growth falls short of target", "MODEL.md; FACTS.md competition")
+    collection_sensitivity: float = P(0.3, 0.0, 5.0, "cut-off raised per unit by which the platform's collection pressure (at M2) falls short "
+                                      "of the standard regime's: lenders expecting lower recoveries lend less",
+                                      "Fedaseyeu (Philadelphia Fed WP 13-38): collection restrictions reduce unsecured credit")
+    lends_at_cap: bool = D(False, "lend at the APR cap to applicants above the cut-off whose risk price exceeds the cap, instead of "
+                           "rationing them out", "competing platforms admitted riskier borrowers at the 36% ceiling (FACTS.md competition)")
     growth_target_monthly: float = P(0.02, -1.0, 1.0, "target monthly growth of originations for competition", "calibration")
     cutoff_step: float = P(0.05, 0.0, 5.0, "cut-off change per month from competition or early warning", "calibration")
     min_cutoff: float = P(-3.0, -10.0, 10.0, "lowest cut-off competition can reach", "calibration")

@@ -219,6 +219,8 @@ class LendingMarket(mesa.Model):
         terms = np.asarray(cfg.platforms.term_months)
         tw = np.cumsum(cfg.platforms.term_weights)
         term = terms[np.minimum(np.searchsorted(tw / tw[-1], u_term, side="right"), len(terms) - 1)]
+        if bc.btr_term_months is not None:
+            term = np.where(wants_btr, bc.btr_term_months, term)
 
         # per-platform terms this month
         P = self.platforms
@@ -227,8 +229,16 @@ class LendingMarket(mesa.Model):
         member = self._platform_array(lambda p: p.is_reporting)
         noise_sd = np.array([u.scoring_noise_sd * (1.0 - u.bureau_noise_reduction * m) for u, m in zip(uw, member)])
         flag_pen = np.array([u.bureau_flag_penalty for u in uw]) * member
-        cutoff = self._platform_array(lambda p: p.cutoff) + self.regulator.cutoff_tightening
+        # lenders whose collection is weaker than the standard regime expect lower recoveries and lend less
+        b = cfg.behaviour
+        standard = policies.expected_pressure(policies.SERVICER_CONDUCT, b)
+        weaker = np.array([standard - policies.expected_pressure(p.conduct, b) if p.conduct else 0.0 for p in P])
+        sens = np.array([u.collection_sensitivity for u in uw])
+        cutoff = self._platform_array(lambda p: p.cutoff) + self.regulator.cutoff_tightening + sens * weaker
         dti_limit = np.array([u.dti_limit for u in uw])
+        verifies = np.array([u.verifies_income for u in uw])
+        at_cap = np.array([u.lends_at_cap for u in uw])
+        stated_income = np.where(bs.is_employed, bs.income, wage_now)  # what an applicant declares
         apr_base = self._platform_array(lambda p: p.policy.pricing.apr_base_annual)
         apr_slope = self._platform_array(lambda p: p.policy.pricing.apr_risk_slope)
         budget = self._platform_array(lambda p: p.lending_budget(self.rules))
@@ -264,8 +274,8 @@ class LendingMarket(mesa.Model):
             visible = own + member[k] * (reported_inst[applicants] - own_rep)
             apr = np.minimum(apr_req, apr_cap)
             new_inst = annuity(amount[applicants], apr, term[applicants])
-            ok = ((score >= cutoff[k]) & (apr_req <= apr_cap)
-                  & (visible + new_inst <= dti_limit[k] * bs.income[applicants]))
+            ok = ((score >= cutoff[k]) & ((apr_req <= apr_cap) | at_cap[k])
+                  & (visible + new_inst <= dti_limit[k] * np.where(verifies[k], bs.income[applicants], stated_income[applicants])))
             # lend within each platform's funds, first come first served (applicant order is random)
             amt = np.where(ok, amount[applicants], 0.0)
             order = np.argsort(k, kind="stable")
@@ -443,12 +453,14 @@ class LendingMarket(mesa.Model):
         plat = book.view("platform")
         penalty_acc = np.zeros(book.n)
         overdue_base = book.view("due_principal") + book.view("due_interest")
+        outstanding_base = book.view("principal") + book.view("due_interest")
         for p in self.platforms:
             sel = np.flatnonzero(is_over & (plat == p.index) & ~on_holiday)
             if len(sel) == 0:
                 continue
+            base = outstanding_base if p.policy.penalty.applies_to == "outstanding" else overdue_base
             penalty_acc[sel] = policies.penalty_accrual(
-                p.policy.penalty, overdue_base[sel], book.view("penalty")[sel], book.view("dpd")[sel],
+                p.policy.penalty, base[sel], book.view("penalty")[sel], book.view("dpd")[sel],
                 book.view("apr")[sel], self.econ.benchmark_rate, self.rules)
         book.penalty[: book.n] += penalty_acc
         book.penalty_growth[: book.n] = penalty_acc / np.maximum(overdue_base, 1.0)  # monthly rate, for priorities

@@ -120,6 +120,12 @@ def collection_pressure(contacts: np.ndarray, third_party: np.ndarray, night: np
             + b.pressure_third_party * third_party + b.pressure_night * night) * (contacts > 0)
 
 
+def expected_pressure(conduct: Conduct | CollectionConduct, b: BehaviourConfig) -> float:
+    """Collection pressure a conduct puts on a loan in M2: what a lender expects of its collection."""
+    contacts = np.asarray(conduct.contacts_by_bucket, dtype=np.float64)[1:2]
+    return float(collection_pressure(contacts, np.array([conduct.third_party]), np.array([conduct.night_contact]), b)[0])
+
+
 def harassment_probability(contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray,
                            b: BehaviourConfig) -> np.ndarray:
     """Probability that a contact is a harassment incident."""
