@@ -142,7 +142,8 @@ def daily_penalty_rate(cfg: PenaltyConfig, dpd: int, overdue: float, apr: float,
 
 def penalty_for_month(cfg: PenaltyConfig, overdue: float, penalty: float, dpd: int, apr: float,
                       benchmark_annual: float, rules: RegulatorRules) -> float:
-    """Penalty accrued over a month on one loan's past-due interest and principal."""
+    """Penalty accrued over a month on ``overdue`` (what the rule charges on: past-due interest and
+    principal, or all outstanding principal and interest due when ``applies_to == "outstanding"``)."""
     daily = daily_penalty_rate(cfg, dpd, overdue, apr, benchmark_annual, rules.penalty_cap_annual)
     if cfg.rule == "compounding" and rules.allow_compounding:
         return (overdue + penalty) * ((1.0 + daily) ** DAYS_PER_MONTH - 1.0)
@@ -157,8 +158,9 @@ class ReferenceBorrower(mesa.Agent):
         for name in _BORROWER_FIELDS:
             setattr(self, name, state[name])
         self.loans = loans
-        # relative job-loss hazard exp(-g z), normalised by the model over all borrowers
+        # relative job-loss and expense-shock hazards exp(-g z), normalised by the model over all borrowers
         self.separation_weight = math.exp(-model.config.economy.job_loss_risk_gradient * self.creditworthiness)
+        self.expense_weight = math.exp(-model.config.borrowers.expense_risk_gradient * self.creditworthiness)
 
     def step(self) -> None:
         self.update_income()
@@ -187,7 +189,8 @@ class ReferenceBorrower(mesa.Agent):
             self.income = self.wage * level * math.exp(sd * noise - 0.5 * sd * sd)
         else:
             self.income = self.wage * level * min(econ.benefit_replacement + model.econ.relief, 1.0)
-        self.expense = cfg.expense_shock_months * size * self.wage * level if u_expense < cfg.expense_shock_monthly else 0.0
+        p_expense = cfg.expense_shock_monthly * self.expense_weight / model.mean_expense_weight
+        self.expense = cfg.expense_shock_months * size * self.wage * level if u_expense < p_expense else 0.0
 
     def feel_pressure(self) -> None:
         """The heaviest collection pressure on a live loan last month (it taps family help)."""
@@ -311,7 +314,8 @@ class ReferenceBorrower(mesa.Agent):
             base = ln.due_principal + ln.due_interest
             if arrears > EPS:
                 p = model.platforms[ln.platform]
-                accrued = penalty_for_month(p.penalty, base, ln.penalty, ln.dpd, ln.apr, model.econ.benchmark_rate,
+                charged_on = ln.principal + ln.due_interest if p.penalty.applies_to == "outstanding" else base
+                accrued = penalty_for_month(p.penalty, charged_on, ln.penalty, ln.dpd, ln.apr, model.econ.benchmark_rate,
                                             model.rules)
                 ln.penalty += accrued
             ln.penalty_growth = accrued / max(base, 1.0)
@@ -449,6 +453,7 @@ class ReferenceMarket(mesa.Model):
             self.borrower_class(self, state, loans)
         self.borrowers = self.agents_by_type[self.borrower_class]
         self.mean_separation_weight = float(np.mean([a.separation_weight for a in self.borrowers]))
+        self.mean_expense_weight = float(np.mean([a.expense_weight for a in self.borrowers]))
         self.separation_rate = self.finding_rate = 0.0
         self.live_at_start = 0
         self.new_defaults = 0
