@@ -11,6 +11,11 @@ PY     := $(VENV)/bin/python
 # pyproject.toml exactly when the install is current.
 VENV_MARK := $(VENV)/pyvenv.cfg
 STAMP     := $(VENV)/.lendsim-installed
+# The [explore] extra (Solara, Playwright) is installed only for the explorer and its browser test.
+EXPLORE_STAMP := $(VENV)/.lendsim-explore-installed
+CHROMIUM      := /usr/bin/chromium
+# apt-get needs root; as another user, go through sudo.
+SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 
 NEED_PYTHON_MSG := lendsim needs Python 3.12+; install it (e.g. pyenv install 3.12) and retry
 
@@ -29,14 +34,17 @@ for py in python3.12 python3.13 \
 done; exit 1
 endef
 
-.PHONY: help venv install demo test docs clean distclean
+.PHONY: help venv install demo test docs clean distclean explore chromium test-browser docs-screenshot
 
 help:
-	@echo "make demo       run the baseline scenario (results/demo)"
+	@echo "make demo       compare headline policies under a recession (results/demo)"
 	@echo "make test       run the test suite"
 	@echo "make bench      full benchmark against the targets of issue 5 (minutes; results/benchmarks.json)"
 	@echo "make bench-quick  the 10k/100k part of it, under a minute"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
+	@echo "make explore    serve the interactive explorer on http://127.0.0.1:8765 (installs the [explore] extra)"
+	@echo "make test-browser  drive the explorer in headless Chromium (installs the extra and Debian's chromium)"
+	@echo "make docs-screenshot  the same test, saving docs/img/explorer.png"
 	@echo "make install    create .venv if missing and install lendsim into it"
 	@echo "make venv       create .venv if missing"
 	@echo "make clean      remove caches and build files (keeps .venv and results/)"
@@ -58,8 +66,32 @@ $(STAMP): pyproject.toml | $(VENV_MARK)
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
+# Installs into the same .venv; the core pins are unchanged by the extra (it only adds packages).
+$(EXPLORE_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install -q -e '.[test,explore]'
+	@touch $@
+
+# Debian's chromium: Playwright's own browser download does not work offline.
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium"; \
+	  $(SUDO) apt-get install -y chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }; }
+
+explore: $(EXPLORE_STAMP)
+	$(PY) run.py explore
+
+# LENDSIM_REQUIRE_BROWSER makes the test fail, not skip, when it cannot run.
+test-browser: $(EXPLORE_STAMP) chromium
+	LENDSIM_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_explorer_browser.py
+
+docs-screenshot: $(EXPLORE_STAMP) chromium
+	LENDSIM_REQUIRE_BROWSER=1 LENDSIM_SCREENSHOT=docs/img/explorer.png $(PY) -m pytest -q tests/test_explorer_browser.py
+
+# The demo is a small policy comparison (scenarios/comparisons/demo.yaml); it
+# prints its summary table and replaces its own folder, results/demo.
+DEMO_WORKERS ?= 2
+
 demo: $(STAMP)
-	$(PY) run.py run scenarios/baseline.yaml --seed 7 --months 60 --borrowers 5000 --out results/demo --force
+	$(PY) run.py compare scenarios/comparisons/demo.yaml --out results/demo --force -j $(DEMO_WORKERS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -2,6 +2,9 @@
 
 Usage:
     python run.py run scenarios/baseline.yaml --seed 7 --months 60
+    python run.py compare scenarios/comparisons/demo.yaml -j 2
+    python run.py sweep scenarios/sweeps/recession_severity_lhs.yaml --backend dask
+    python run.py reproduce results/demo
 
 Each command is one function; the work happens in the `sim` package so that
 everything here is also available from Python.
@@ -18,10 +21,15 @@ import typer
 from sim.config import ConfigError, load_scenario
 from sim.store import ResultsExistError
 
+from experiments.engine import ExperimentError
+
 # Errors a user can fix from the message alone: printed as one line, no
 # traceback, exit code 2 (the same code click uses for usage errors).
-_USER_ERRORS = (ConfigError, ResultsExistError)
+_USER_ERRORS = (ConfigError, ResultsExistError, ExperimentError)
 _USER_ERROR_EXIT = 2
+# Some runs failed, or a reproduction differs: the command did its work but the
+# result is not what was asked for.
+_FAILED_EXIT = 1
 
 app = typer.Typer(
     help="lendsim: agent-based simulation of online-lending delinquency.",
@@ -34,7 +42,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """lendsim: agent-based simulation of online-lending delinquency."""
-    # A callback keeps `run` a named subcommand while it is the only one.
 
 
 @app.command()
@@ -111,6 +118,141 @@ def validate(
         raise typer.Exit(1)
     typer.echo(f"all {len(results)} fact checks and {len(target_df)} calibration targets hold")
 
+# Options shared by `compare` and `sweep` (typer has no option groups).
+_WORKERS = typer.Option(1, "--workers", "-j", min=1, help="Parallel workers; 1 runs in this process.")
+_BACKEND = typer.Option(
+    None, "--backend", help="local (processes on this machine) or dask.", show_default="local, or dask with --scheduler"
+)
+_SCHEDULER = typer.Option(
+    None, "--scheduler", help="Address of a running dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --backend dask)."
+)
+_RETRIES = typer.Option(2, "--retries", min=0, help="Extra attempts of a run after a lost worker (dask: after any error).")
+_RESUME = typer.Option(False, "--resume", help="Continue unfinished results: keep finished runs, rerun the rest.")
+_FORCE = typer.Option(False, "--force", help="Start over, replacing existing results.")
+_DRY_RUN = typer.Option(False, "--dry-run", help="Validate the spec, print the number of runs and exit.")
+_PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr.")
+
+
+@app.command()
+def compare(
+    spec: Path = typer.Argument(..., dir_okay=False, help="Comparison spec (scenarios/comparisons/*.yaml)."),
+    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    workers: int = _WORKERS,
+    backend: Optional[str] = _BACKEND,
+    scheduler: Optional[str] = _SCHEDULER,
+    retries: int = _RETRIES,
+    resume: bool = _RESUME,
+    force: bool = _FORCE,
+    dry_run: bool = _DRY_RUN,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Compare policies across shocks: every policy x shock, R replications with common random numbers."""
+    from experiments.spec import load_comparison
+
+    loaded, plan = load_comparison(spec)
+    _run_plan(spec, loaded, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress)
+
+
+@app.command()
+def sweep(
+    spec: Path = typer.Argument(..., dir_okay=False, help="Sweep spec (scenarios/sweeps/*.yaml)."),
+    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    workers: int = _WORKERS,
+    backend: Optional[str] = _BACKEND,
+    scheduler: Optional[str] = _SCHEDULER,
+    retries: int = _RETRIES,
+    resume: bool = _RESUME,
+    force: bool = _FORCE,
+    dry_run: bool = _DRY_RUN,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Sweep config parameters over a grid, Latin hypercube or Sobol design, R replications a point."""
+    from experiments.spec import load_sweep
+
+    loaded, plan = load_sweep(spec)
+    _run_plan(spec, loaded, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress)
+
+
+@app.command()
+def reproduce(
+    results: Path = typer.Argument(..., file_okay=False, help="Results folder with a manifest.json."),
+    out: Optional[Path] = typer.Option(None, help="Keep the rerun in this (new) folder.", show_default="a temporary folder"),
+    workers: int = _WORKERS,
+    backend: Optional[str] = _BACKEND,
+    scheduler: Optional[str] = _SCHEDULER,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Rerun a run, comparison or sweep from its manifest alone and check every output's hash."""
+    from experiments.reproduce import checked_manifest, reproduce as rerun, version_warnings
+
+    backend = _backend(backend, scheduler)
+    for line in version_warnings(checked_manifest(results)):
+        typer.echo(f"warning: {line}; outputs may differ", err=True)
+    outcome = rerun(results, out, workers=workers, backend=backend, scheduler=scheduler, progress=progress)
+    if outcome.reproduced:
+        typer.echo(f"reproduced: {outcome.checked} outputs match their recorded hashes")
+        return
+    typer.echo(f"not reproduced: {len({name for name, _ in outcome.differences})} of {outcome.checked} outputs differ")
+    for name, why in outcome.differences:
+        typer.echo(f"  {name}: {why}")
+    raise typer.Exit(_FAILED_EXIT)
+
+
+def _backend(backend: str | None, scheduler: str | None) -> str:
+    """The backend to use: as given, else dask when a scheduler is given, else local."""
+    if backend is None:
+        return "dask" if scheduler else "local"
+    if backend not in ("local", "dask"):
+        raise ExperimentError(f"--backend: {backend!r} is not allowed: expected 'local' or 'dask'")
+    if scheduler and backend == "local":
+        raise ExperimentError("--scheduler: a dask scheduler needs --backend dask (or no --backend)")
+    return backend
+
+
+def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress) -> None:
+    from experiments.engine import run_experiment
+
+    backend = _backend(backend, scheduler)
+    out_dir = out if out is not None else Path("results") / spec_path.stem
+    if dry_run:
+        typer.echo(f"{plan.describe()}; results would go to {out_dir}")
+        return
+    try:
+        result = run_experiment(
+            plan, out_dir, spec=spec.model_dump(mode="json"), spec_file=str(spec_path), workers=workers,
+            backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(result.summary_md)
+    reused = f", {result.skipped} kept from before" if result.skipped else ""
+    typer.echo(f"Results written to {result.out} ({result.ran} runs{reused})")
+    if result.failed:
+        typer.echo(f"error: {len(result.failed)} of {result.ran + result.skipped} runs failed "
+                   "(recorded in runs.parquet; rerun them with --resume):", err=True)
+        for run_id, error in result.failed:
+            typer.echo(f"  {run_id}: {error}", err=True)
+        raise typer.Exit(_FAILED_EXIT)
+
+
+@app.command()
+def explore(
+    scenario: Optional[Path] = typer.Argument(
+        None, dir_okay=False, help="Scenario YAML file whose values seed the controls.", show_default="the baseline"
+    ),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on; 0.0.0.0 opens the explorer to the network."),
+) -> None:
+    """Serve the interactive explorer (Mesa SolaraViz) in the browser; needs the [explore] extra."""
+    from explorer.serve import ExtraMissing, serve
+
+    try:
+        serve(scenario, host=host, port=port)  # replaces this process with the server
+    except ExtraMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
 
 def _overrides(months: int | None, borrowers: int | None) -> dict[str, Any]:
     """Map the given command-line overrides to dotted config keys."""
@@ -125,6 +267,7 @@ def main() -> None:
     except _USER_ERRORS as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(_USER_ERROR_EXIT)
+
 
 
 def _one_line(exc: BaseException) -> str:

@@ -59,6 +59,13 @@ class BorrowerState:
         self.complaints_filed = np.zeros(n, dtype=np.int64)
         self.last_bureau_default = np.full(n, -10_000, dtype=np.int32)  # month of last reported default
 
+    def risk_weights(self, gradient: float) -> np.ndarray:
+        """``exp(-gradient z)`` normalised to mean one; z never changes, so computed once per gradient."""
+        cache = self.__dict__.setdefault("_risk_weight_cache", {})
+        if gradient not in cache:
+            cache[gradient] = _risk_weights(self.creditworthiness, gradient)
+        return cache[gradient]
+
     @property
     def essentials(self) -> np.ndarray:
         """Essential expenses this month (CNY), a share of the wage level."""
@@ -78,7 +85,7 @@ def _risk_weights(z: np.ndarray, gradient: float) -> np.ndarray:
 
 
 def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerConfig, target_u: float,
-                      income_level: float, relief: float, rng: np.random.Generator) -> None:
+                      income_level: float, relief: float, rng: np.random.Generator, price_level: float | None = None) -> None:
     """Phase 3: job losses and finds, this month's income and unexpected expenses.
 
     Job finding is f = f0 (u0/u*)^e at the target rate u*; separation s = f u*/(1-u*) makes u*
@@ -98,15 +105,17 @@ def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerCo
     size = rng.standard_exponential(state.n)
     f = min(econ.job_finding_monthly * (econ.unemployment_rate / target_u) ** econ.job_finding_elasticity, 1.0)
     s = f * target_u / (1.0 - target_u)
-    sep = np.clip(s * _risk_weights(state.creditworthiness, econ.job_loss_risk_gradient), 0.0, 1.0)
+    sep = np.clip(s * state.risk_weights(econ.job_loss_risk_gradient), 0.0, 1.0)
     employed = state.is_employed
     state.is_employed = np.where(employed, u_draw >= sep, u_draw < f)
     wage = state.wage * income_level * np.exp(econ.income_noise_sd * noise - 0.5 * econ.income_noise_sd ** 2)
-    jobless = state.wage * income_level * min(econ.benefit_replacement + relief, 1.0)
+    price_level = income_level if price_level is None else price_level
+    # benefits and expenses follow the trend (price) level: an income shock cuts pay, not benefits or bills
+    jobless = state.wage * price_level * min(econ.benefit_replacement + relief, 1.0)
     state.income = np.where(state.is_employed, wage, jobless)
-    p_expense = cfg.expense_shock_monthly * _risk_weights(state.creditworthiness, cfg.expense_risk_gradient)
+    p_expense = cfg.expense_shock_monthly * state.risk_weights(cfg.expense_risk_gradient)
     state.expense = np.where(u_expense < p_expense,
-                             cfg.expense_shock_months * size * state.wage * income_level, 0.0)
+                             cfg.expense_shock_months * size * state.wage * price_level, 0.0)
 
 
 class Borrower(mesa.Agent):

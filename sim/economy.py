@@ -50,6 +50,7 @@ def shock_intensity(shock: Shock, month: int) -> float:
 class EconomyState:
     unemployment_target: float
     income_level: float  # multiplier on borrowers' wage income (growth and shocks)
+    price_level: float  # multiplier on essential expenses and benefits (trend growth only: shocks cut pay, not rent)
     benchmark_rate: float
     relief: float  # share of lost wages replaced for the unemployed
     funding_withdrawal: float  # share of platform funding withdrawn this month
@@ -102,6 +103,7 @@ class Economy:
         return EconomyState(
             unemployment_target=float(np.clip(cfg.unemployment_rate + du, 0.001, 0.95)),
             income_level=self.growth_level * income,
+            price_level=self.growth_level,
             benchmark_rate=max(cfg.benchmark_rate_annual + dr, 0.0),
             relief=relief,
             funding_withdrawal=withdrawal,

@@ -163,7 +163,7 @@ class LendingMarket(mesa.Model):
         """Phase 3: employment and income."""
         e = self.econ
         update_employment(self.borrower_state, self.config.economy, self.config.borrowers, e.unemployment_target, e.income_level,
-                          e.relief, self.rng)
+                          e.relief, self.rng, price_level=e.price_level)
 
     # ----------------------------------------------------------------- 4-5
 
@@ -218,7 +218,8 @@ class LendingMarket(mesa.Model):
         amount = np.where(wants_btr, btr_amount, consumption_amount)
         terms = np.asarray(cfg.platforms.term_months)
         tw = np.cumsum(cfg.platforms.term_weights)
-        term = terms[np.minimum(np.searchsorted(tw / tw[-1], u_term, side="right"), len(terms) - 1)]
+        term = np.zeros(n, dtype=terms.dtype)  # only applicants need one (u_term is drawn for all)
+        term[wants] = terms[np.minimum(np.searchsorted(tw / tw[-1], u_term[wants], side="right"), len(terms) - 1)]
         if bc.btr_term_months is not None:
             term = np.where(wants_btr, bc.btr_term_months, term)
 
@@ -354,7 +355,7 @@ class LendingMarket(mesa.Model):
         pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
 
         # the borrower's cash for debt this month
-        essentials = bs.essentials * self.econ.income_level + bs.expense
+        essentials = bs.essentials * self.econ.price_level + bs.expense
         surplus = income - essentials
         bs.savings = bs.savings + np.minimum(surplus, 0.0)
         hardship = bs.savings < 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .config import BehaviourConfig, CollectionConduct, PenaltyConfig, RegulatorRules
 
@@ -149,6 +150,45 @@ def repayment_priority(pressure: np.ndarray, is_reported: np.ndarray, penalty_gr
             + b.priority_penalty * penalty_growth + priority_noise * (1.0 - literacy) * noise)
 
 
+@njit(cache=True)
+def _payment_order(borrower: np.ndarray, neg_priority: np.ndarray, n_borrowers: int) -> np.ndarray:  # pragma: no cover - compiled
+    # counting sort by borrower (stable: loan order within a borrower), then a stable insertion
+    # sort of each borrower's few loans by -priority: O(loans), the permutation of
+    # np.lexsort((-priority, borrower)) exactly
+    start = np.zeros(n_borrowers + 1, np.int64)
+    for i in range(borrower.size):
+        start[borrower[i] + 1] += 1
+    for b in range(n_borrowers):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    order = np.empty(borrower.size, np.int64)
+    for i in range(borrower.size):
+        b = borrower[i]
+        order[fill[b]] = i
+        fill[b] += 1
+    for b in range(n_borrowers):
+        lo, hi = start[b], start[b + 1]
+        for j in range(lo + 1, hi):
+            row = order[j]
+            key = neg_priority[row]
+            k = j - 1
+            while k >= lo and neg_priority[order[k]] > key:
+                order[k + 1] = order[k]
+                k -= 1
+            order[k + 1] = row
+    return order
+
+
+def payment_order(borrower: np.ndarray, priority: np.ndarray, n_borrowers: int) -> np.ndarray:
+    """Loans sorted by borrower, then by descending priority, ties in loan order.
+
+    The same permutation as ``np.lexsort((-priority, borrower))`` (a test checks it), in linear
+    time: the lexsort was a fifth of a month at 100k borrowers (docs/performance.md).
+    """
+    return _payment_order(np.ascontiguousarray(borrower, dtype=np.int64), -np.asarray(priority, dtype=np.float64),
+                          n_borrowers)
+
+
 def allocate_payments(budget: np.ndarray, due: np.ndarray, borrower: np.ndarray,
                       priority: np.ndarray) -> np.ndarray:
     """Split each borrower's budget across their loans in priority order.
@@ -168,7 +208,7 @@ def allocate_payments(budget: np.ndarray, due: np.ndarray, borrower: np.ndarray,
     """
     if due.size == 0:
         return np.zeros(0)
-    order = np.lexsort((-priority, borrower))
+    order = payment_order(borrower, priority, int(budget.size))
     b_sorted = borrower[order]
     due_sorted = due[order]
     cum = np.cumsum(due_sorted)

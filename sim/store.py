@@ -156,6 +156,68 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     _fsync_file(path)
 
 
+def write_parquet_atomic(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write a frame as Parquet at ``path`` so that a reader never sees half a file.
+
+    The bytes go to a hidden temp file in the same folder, which is then renamed over
+    ``path``; a process killed midway leaves only the temp file (safe to delete).
+
+    Args:
+        frame: Frame to write (its index is dropped).
+        path: Destination file; its folder is created if needed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path, "tmp")
+    try:
+        write_parquet(frame, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path | str, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON at ``path`` atomically (temp file, then rename).
+
+    Args:
+        path: Destination file; its folder must exist.
+        data: JSON-serialisable mapping (NaN is refused, as in manifests).
+    """
+    path = Path(path)
+    tmp = _sibling(path, "tmp")
+    try:
+        _write_json(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def publish_folder(tmp_dir: Path | str, out_dir: Path | str, force: bool = False) -> Path:
+    """Rename a finished folder to ``out_dir``, replacing an existing one only if ``force``.
+
+    This is the last step of `write_results`, for callers that fill a folder over a long
+    time (comparisons, sweeps). A previous ``out_dir`` is kept until the new one is in place.
+
+    Args:
+        tmp_dir: The complete folder, a sibling of ``out_dir``.
+        out_dir: Final location.
+        force: Whether an existing ``out_dir`` may be replaced.
+
+    Returns:
+        ``out_dir`` as a Path.
+
+    Raises:
+        ResultsExistError: If ``out_dir`` exists and ``force`` is False.
+    """
+    tmp_dir, out_dir = Path(tmp_dir), Path(out_dir)
+    check_destination(out_dir, force)
+    _fsync_dir(tmp_dir)
+    _move_into_place(tmp_dir, out_dir, force)
+    return out_dir
+
+
 def provenance() -> dict[str, Any]:
     """Describe the software environment of this run; never raises.
 
@@ -275,8 +337,11 @@ __all__ = [
     "ResultsExistError",
     "check_destination",
     "provenance",
+    "publish_folder",
     "read_manifest",
     "sha256_file",
+    "write_json_atomic",
     "write_parquet",
+    "write_parquet_atomic",
     "write_results",
 ]

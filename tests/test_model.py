@@ -21,6 +21,7 @@ from sim.metrics import MODEL_COLUMNS, bucket_of
 from sim.model import LendingMarket
 from sim.platforms import Platform
 from sim.regulator import Regulator
+from tests.scenario_files import scenario_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
@@ -328,12 +329,6 @@ def test_without_burn_in_there_are_no_burn_in_rows():
 
 
 # --------------------------------------------------------------------------- scenario files
-
-def scenario_files() -> list[Path]:
-    skip = {SCENARIOS / "comparisons", SCENARIOS / "sweeps"}
-    files = sorted(p for p in SCENARIOS.glob("**/*.yaml") if not any(d in p.parents for d in skip))
-    return files
-
 
 def test_scenario_folder_has_files():
     assert SCENARIOS / "baseline.yaml" in scenario_files()

@@ -306,3 +306,15 @@ def test_repayment_priority_favours_pressure_bureau_and_penalty_growth():
     low = repayment_priority(np.zeros(2), np.zeros(2, dtype=bool), np.zeros(2), np.array([1.0, 0.0]),
                              np.array([3.0, 3.0]), 1.0, B)
     assert low[0] == 0.0 and low[1] == 3.0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_payment_order_is_the_lexsort_permutation(seed):
+    # the linear-time kernel must give exactly np.lexsort((-priority, borrower)), ties included,
+    # so that optimising it left every run bit-identical
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    m = int(rng.integers(0, 2000))
+    borrower = rng.integers(0, n, m).astype(np.int32)
+    priority = rng.choice([0.0, 1.0, 2.0, -np.inf, 0.5], m) if seed % 2 else rng.standard_normal(m)
+    assert np.array_equal(policies.payment_order(borrower, priority, n), np.lexsort((-priority, borrower)))

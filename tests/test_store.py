@@ -265,3 +265,28 @@ def test_provenance_without_git(monkeypatch) -> None:
     # No git executable at all: provenance still works and says so.
     monkeypatch.setenv("PATH", "")
     assert provenance()["git"] is None
+
+
+def test_atomic_single_file_writes_replace_whole_files(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "part.parquet"
+    store.write_parquet_atomic(_frame(1), path)
+    store.write_parquet_atomic(_frame(2), path)  # replaces, never appends or mixes
+    pd.testing.assert_frame_equal(pd.read_parquet(path), _frame(2).reset_index(drop=True), check_dtype=False)
+    store.write_json_atomic(tmp_path / "record.json", {"a": 1})
+    assert json.loads((tmp_path / "record.json").read_text(encoding="utf-8")) == {"a": 1}
+    with pytest.raises(ValueError):
+        store.write_json_atomic(tmp_path / "record.json", {"a": float("nan")})
+    assert json.loads((tmp_path / "record.json").read_text(encoding="utf-8")) == {"a": 1}
+    assert _siblings(tmp_path) == ["deep", "record.json"] and _siblings(tmp_path / "deep") == ["part.parquet"]
+
+
+def test_publish_folder_refuses_then_replaces_with_force(tmp_path: Path) -> None:
+    out = write_results(tmp_path / "run", _tables(seed=1), {"seed": 1})
+    work = tmp_path / ".run.partial"
+    work.mkdir()
+    (work / "new.txt").write_text("new")
+    with pytest.raises(ResultsExistError):
+        store.publish_folder(work, out)
+    assert work.is_dir() and read_manifest(out)["seed"] == 1
+    store.publish_folder(work, out, force=True)
+    assert _siblings(tmp_path) == ["run"] and _siblings(out) == ["new.txt"]

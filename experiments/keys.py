@@ -1,0 +1,142 @@
+"""Dotted config keys such as ``borrowers.count`` or ``economy.shocks[0].unemployment_delta``.
+
+Comparison and sweep specs name parameters by their dotted path in the scenario config. This
+module finds the declared field behind a path (so a typo or a section name is a clear error),
+checks a value against that field's type and range with the engine's own wording, and sets a
+value in a config dumped to a dict. List items are addressed as ``name[i]`` and must exist in the
+scenario being changed (a sweep varies the first shock of a recession; it does not invent one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from sim.config import ScenarioConfig, Section, _allowed, _bounds
+
+_PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
+UNKNOWN = "unknown key (check the spelling; see docs/model.md for the allowed keys)"
+
+
+class KeyPathError(ValueError):
+    """A dotted key that names no parameter; ``str(err)`` says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """The declared parameter at a dotted path."""
+
+    path: str
+    field: FieldInfo
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The declared (min, max), None where open."""
+        return _bounds(self.field)
+
+    @property
+    def is_integer(self) -> bool:
+        return _strip_optional(self.field.annotation) is int
+
+    @property
+    def is_number(self) -> bool:
+        return _strip_optional(self.field.annotation) in (int, float)
+
+    def check(self, value: Any) -> None:
+        """Raise ``ValueError`` (engine wording) unless ``value`` is allowed for this parameter."""
+        meta = self.field.metadata
+        annotated = Annotated[self.field.annotation, *meta] if meta else self.field.annotation
+        try:
+            TypeAdapter(annotated, config=ConfigDict(strict=True)).validate_python(value)
+        except ValidationError as err:
+            raise ValueError(_allowed(err.errors()[0])) from None
+
+
+def _strip_optional(annotation: Any) -> Any:
+    """``X`` for ``X | None``; anything else unchanged."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if len(args) == 1 else annotation
+
+
+def _parts(path: str) -> list[tuple[str, int | None]]:
+    parts = []
+    for token in path.split("."):
+        match = _PART.match(token)
+        if not match:
+            raise KeyPathError(f"{token!r} is not a key (use names and [index], e.g. economy.shocks[0].start)")
+        parts.append((match.group(1), None if match.group(2) is None else int(match.group(2))))
+    return parts
+
+
+def resolve(path: str) -> Leaf:
+    """The parameter behind ``path``.
+
+    Raises:
+        KeyPathError: if a key is unknown, a section is named instead of a parameter, or an
+            index is used on something that is not a list of sections.
+    """
+    model: type[Section] = ScenarioConfig
+    parts = _parts(path)
+    for n, (name, index) in enumerate(parts):
+        field = model.model_fields.get(name)
+        if field is None:
+            raise KeyPathError(UNKNOWN)
+        annotation = _strip_optional(field.annotation)
+        last = n == len(parts) - 1
+        if index is not None:
+            item = get_args(annotation)[0] if get_origin(annotation) is list else None
+            if not (isinstance(item, type) and issubclass(item, Section)):
+                raise KeyPathError(f"{name} is not a list of sections; it cannot take an [index]")
+            if last:
+                raise KeyPathError(f"{name}[{index}] is a section, not a parameter; name one of its keys")
+            model = item
+            continue
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            if last:
+                raise KeyPathError(f"{path} is a section, not a parameter; name one of its keys")
+            model = annotation
+            continue
+        if not last:
+            raise KeyPathError(f"{name} is a parameter, not a section; {path} has no such key")
+        return Leaf(path, field)
+    raise KeyPathError(UNKNOWN)  # an empty path
+
+
+def set_value(data: dict, path: str, value: Any) -> None:
+    """Set ``path`` to ``value`` in a config dumped with ``model_dump()`` (in place).
+
+    Raises:
+        KeyPathError: if a list index is beyond the list in ``data``.
+    """
+    node: Any = data
+    parts = _parts(path)
+    for n, (name, index) in enumerate(parts):
+        if n == len(parts) - 1:
+            node[name] = value
+            return
+        node = node[name]
+        if index is not None:
+            if not isinstance(node, list) or index >= len(node):
+                size = len(node) if isinstance(node, list) else 0
+                raise KeyPathError(f"the scenario has {size} {name}, so {name}[{index}] does not exist")
+            node = node[index]
+
+
+def get_value(data: dict, path: str) -> Any:
+    """The value at ``path`` in a dumped config."""
+    node: Any = data
+    for name, index in _parts(path):
+        node = node[name]
+        if index is not None:
+            node = node[index]
+    return node
+
+
+__all__ = ["KeyPathError", "Leaf", "get_value", "resolve", "set_value"]

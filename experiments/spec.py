@@ -1,0 +1,396 @@
+"""Comparison and sweep specs: YAML files that declare an experiment, validated into a :class:`Plan`.
+
+A **comparison** (``scenarios/comparisons/*.yaml``) crosses policy scenarios with shock scenarios::
+
+    description: Headline policies under a recession
+    policies: [../baseline.yaml, ../policies/penalty_cap.yaml]   # or {file: ..., name: ...}
+    shocks: [none, ../shocks/recession.yaml]                      # none = the policy as it is
+    reference: baseline                                           # default: the first policy
+    replications: 8
+    master_seed: 20240601
+    overrides: {borrowers.count: 5000, months: 60}                # applied to every cell
+    outcomes: [peak_overdue_rate, {name: overdue_rate_at, month: 24}, cum_default_rate]
+
+A **sweep** (``scenarios/sweeps/*.yaml``) varies dotted config keys of one base scenario::
+
+    base: ../shocks/recession.yaml
+    design: latin_hypercube          # grid | latin_hypercube | sobol
+    samples: 16                      # points, for latin_hypercube and sobol
+    parameters:
+      regulator.penalty_cap_annual: {min: 0.05, max: 0.5}
+      platforms.policy.collection.regime: {values: [standard, regulated]}
+    replications: 2
+    master_seed: 7
+    outcomes: [cum_default_rate, losses]
+
+File paths in a spec are relative to the spec file, as ``extends:`` paths are relative to the
+scenario that writes them.
+
+**Combining a policy and a shock.** A shock scenario contributes what it *changes*: every key
+whose value in the shock scenario differs from its value in the root of the shock's
+``extends:`` chain (normally ``baseline.yaml``), compared after validation. Those keys are set on
+the policy's config. If the policy also changes one of them (relative to its own root) to a
+different value, the combination is ambiguous and the spec is refused; the policy never silently
+wins or loses. Spec ``overrides`` are applied last, to every cell.
+
+Every mistake is a :class:`sim.config.ConfigError` of one line: the file, the dotted key path in
+it and what is allowed - the engine's format, printed by ``run.py`` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from sim.config import ConfigError, ScenarioConfig, Section, _format, _read_yaml, load_scenario, validate_scenario
+
+from . import design as designs
+from .keys import KeyPathError, Leaf, resolve, set_value
+from .outcomes import OutcomeSpec, parse_outcome
+from .plan import Cell, Plan
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+NO_SHOCK = "none"
+# Keys of a scenario that label it rather than change the market.
+_LABEL_KEYS = frozenset({"name", "description"})
+
+
+# --------------------------------------------------------------------------- spec models
+
+class ScenarioRef(Section):
+    """A scenario file in a comparison, with the name its cells and tables use."""
+
+    file: str | None = Field(description="scenario YAML, relative to the spec file (None: no shock)")
+    name: str | None = Field(None, pattern=NAME, description="short name (default: the file's stem)")
+
+    @property
+    def label(self) -> str:
+        return self.name or (Path(self.file).stem if self.file else NO_SHOCK)
+
+
+def _ref(item: Any) -> Any:
+    if item == NO_SHOCK:
+        return {"file": None, "name": NO_SHOCK}
+    return {"file": item} if isinstance(item, str) else item
+
+
+class _ExperimentSpec(Section):
+    description: str = Field("", description="what the experiment is for")
+    replications: int = Field(ge=1, le=100_000, description="runs per cell, with common random numbers")
+    master_seed: int = Field(ge=0, le=2**63 - 1, description="entropy the replication seeds are spawned from")
+    overrides: dict[str, Any] = Field({}, description="dotted config keys set in every cell, e.g. borrowers.count")
+    outcomes: list[OutcomeSpec] = Field(min_length=1, description="what to report, by name")
+
+    @field_validator("outcomes", mode="before")
+    @classmethod
+    def _bare_names(cls, value: Any) -> Any:
+        return [parse_outcome(item) for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _unique_outcomes(self) -> _ExperimentSpec:
+        keys = [o.key for o in self.outcomes]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"@outcomes: {repeated[0]!r} is listed twice; give one of them a 'label'")
+        return self
+
+
+class ComparisonSpec(_ExperimentSpec):
+    """Policies x shocks, R replications each, differences paired against a reference policy."""
+
+    policies: list[ScenarioRef] = Field(min_length=1, description="policy scenarios")
+    shocks: list[ScenarioRef] = Field([ScenarioRef(file=None, name=NO_SHOCK)], min_length=1,
+                                      description="shock scenarios ('none' runs the policies as they are)")
+    reference: str | None = Field(None, description="policy the others are compared with (default: the first)")
+
+    @field_validator("policies", "shocks", mode="before")
+    @classmethod
+    def _refs(cls, value: Any) -> Any:
+        return [_ref(item) for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _names(self) -> ComparisonSpec:
+        for i, ref in enumerate(self.policies):
+            if ref.file is None:
+                raise ValueError(f"@policies[{i}]: 'none' is for shocks; a policy needs a scenario file")
+        for group in ("policies", "shocks"):
+            labels = [r.label for r in getattr(self, group)]
+            repeated = sorted({x for x in labels if labels.count(x) > 1})
+            if repeated:
+                raise ValueError(f"@{group}: two entries are named {repeated[0]!r}; give one a 'name'")
+        names = [r.label for r in self.policies]
+        if self.reference is not None and self.reference not in names:
+            raise ValueError(f"@reference: {self.reference!r} is not one of the policies: {', '.join(names)}")
+        return self
+
+    @property
+    def reference_name(self) -> str:
+        return self.reference or self.policies[0].label
+
+
+class Parameter(Section):
+    """One swept key: listed ``values``, or a ``min``-``max`` range (``levels`` of it in a grid)."""
+
+    values: list[Any] | None = Field(None, min_length=1, description="the values to take")
+    min: float | None = Field(None, description="low end of the range")
+    max: float | None = Field(None, description="high end of the range")
+    levels: int | None = Field(None, ge=1, le=10_000, description="grid: evenly spaced values of the range")
+    log: bool = Field(False, description="space the range on a log scale (min > 0)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Parameter:
+        has_range = self.min is not None or self.max is not None
+        if (self.values is None) == (not has_range):
+            raise ValueError("give either 'values' or 'min' and 'max'")
+        if has_range and (self.min is None or self.max is None):
+            raise ValueError("a range needs both 'min' and 'max'")
+        if has_range and self.max < self.min:
+            raise ValueError(f"max ({self.max:g}) is below min ({self.min:g})")
+        if self.values is not None and (self.levels is not None or self.log):
+            raise ValueError("'levels' and 'log' go with a 'min'-'max' range, not with 'values'")
+        if self.log and self.min <= 0:
+            raise ValueError("a log range needs min > 0")
+        return self
+
+
+class SweepSpec(_ExperimentSpec):
+    """Design points over dotted config keys of a base scenario, R replications each."""
+
+    base: str = Field(description="scenario the sweep varies, relative to the spec file")
+    design: Literal["grid", "latin_hypercube", "sobol"] = Field(description="how points are chosen")
+    samples: int | None = Field(None, ge=1, le=1_000_000, description="latin_hypercube and sobol: number of points")
+    design_seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seed of the design (default: master_seed)")
+    parameters: dict[str, Parameter] = Field(min_length=1, description="swept keys")
+
+    @model_validator(mode="after")
+    def _design(self) -> SweepSpec:
+        if self.design == "grid":
+            if self.samples is not None:
+                raise ValueError("@samples: a grid takes every combination; 'samples' is for latin_hypercube and sobol")
+            for key, p in self.parameters.items():
+                if p.values is None and p.levels is None:
+                    raise ValueError(f"@parameters.{key}: a grid over a range needs 'levels'")
+        else:
+            if self.samples is None:
+                raise ValueError(f"@samples: {self.design} needs 'samples', the number of points")
+            if self.design == "sobol" and self.samples & (self.samples - 1):
+                raise ValueError(f"@samples: sobol needs a power of two (e.g. 16, 32, 64), got {self.samples}")
+            for key, p in self.parameters.items():
+                if p.levels is not None:
+                    raise ValueError(f"@parameters.{key}: 'levels' is for grids; {self.design} samples the range")
+        overlap = sorted(set(self.parameters) & set(self.overrides))
+        if overlap:
+            raise ValueError(f"@overrides.{overlap[0]}: also a swept parameter; give it in one place")
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_comparison(path: str | Path) -> tuple[ComparisonSpec, Plan]:
+    """Read and validate a comparison spec and resolve every cell's config.
+
+    Raises:
+        ConfigError: one line naming the file, the key path and what is allowed.
+    """
+    path = Path(path)
+    spec = _validate(ComparisonSpec, _read_spec(path, "comparison"), path)
+    shown = str(path)
+    reference = spec.reference_name
+
+    policies = [(ref, *_scenario_and_changes(path, ref.file, f"policies[{i}]")) for i, ref in enumerate(spec.policies)]
+    shocks = []
+    for j, ref in enumerate(spec.shocks):
+        if ref.file is None:
+            shocks.append((ref, None, {}))
+            continue
+        _, config, changes = _scenario_and_changes(path, ref.file, f"shocks[{j}]")
+        if not changes:
+            raise ConfigError(f"{shown}: shocks[{j}]: {ref.file} changes nothing relative to the root of its "
+                              f"extends: chain; a shock scenario must extend a baseline and change it")
+        shocks.append((ref, config, changes))
+
+    cells = []
+    for ref, policy_file, policy_config, policy_changes in policies:
+        for shock_ref, _, shock_changes in shocks:
+            for key, value in shock_changes.items():
+                if key in policy_changes and policy_changes[key] != value:
+                    raise ConfigError(
+                        f"{shown}: shocks: {shock_ref.file} and policy {ref.file} both set {_dotted(key)}; "
+                        f"a shock may only change what the policy leaves at its baseline value")
+            data = policy_config.model_dump()
+            for key, value in shock_changes.items():
+                _set_path(data, key, value)
+            cell_id = f"{ref.label}__{shock_ref.label}"
+            data["name"] = cell_id
+            config = _with_overrides(data, spec.overrides, path, f"cell {cell_id}")
+            cells.append(Cell(cell_id, {"policy": ref.label, "shock": shock_ref.label}, config))
+    _check_outcome_months(spec, cells, path)
+    plan = Plan(kind="comparison", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
+                outcomes=tuple(spec.outcomes), label_columns=("policy", "shock"), reference=reference,
+                description=spec.description)
+    return spec, plan
+
+
+def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
+    """Read and validate a sweep spec, compute its design and resolve every point's config.
+
+    Raises:
+        ConfigError: one line naming the file, the key path and what is allowed.
+    """
+    path = Path(path)
+    spec = _validate(SweepSpec, _read_spec(path, "sweep"), path)
+    shown = str(path)
+    _, base, _ = _scenario_and_changes(path, spec.base, "base")
+    base_data = base.model_dump()
+
+    axes = []
+    for key, p in spec.parameters.items():
+        where = f"{shown}: parameters.{key}"
+        leaf = _leaf(key, where)
+        try:
+            set_value(copy.deepcopy(base_data), key, None)  # a list index must exist in the base
+        except KeyPathError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        if p.values is not None:
+            for n, value in enumerate(p.values):
+                _check(leaf, value, f"{where}.values[{n}]")
+        else:
+            if not leaf.is_number:
+                raise ConfigError(f"{where}: not a number, so it has no range; list its 'values'")
+            for end in ("min", "max"):
+                value = getattr(p, end)
+                if leaf.is_integer:
+                    if value != int(value):
+                        raise ConfigError(f"{where}.{end}: {value:g} is not a whole number, and {key} is an integer")
+                    value = int(value)
+                _check(leaf, value, f"{where}.{end}")
+        axes.append(designs.Axis(key, None if p.values is None else tuple(p.values), p.min, p.max, p.levels,
+                                 p.log, leaf.is_integer))
+
+    seed = spec.master_seed if spec.design_seed is None else spec.design_seed
+    if spec.design == "grid":
+        points = designs.grid(axes)
+    elif spec.design == "latin_hypercube":
+        points = designs.latin_hypercube(axes, spec.samples, seed)
+    else:
+        points = designs.sobol(axes, spec.samples, seed)
+
+    width = max(3, len(str(len(points) - 1)))
+    cells = []
+    for i, point in enumerate(points):
+        cell_id = f"p{i:0{width}d}"
+        data = copy.deepcopy(base_data)
+        for key, value in point.items():
+            set_value(data, key, value)
+        data["name"] = f"{base.name}-{cell_id}"
+        config = _with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
+        cells.append(Cell(cell_id, dict(point), config))
+    _check_outcome_months(spec, cells, path)
+    plan = Plan(kind="sweep", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
+                outcomes=tuple(spec.outcomes), label_columns=tuple(spec.parameters), description=spec.description)
+    return spec, plan
+
+
+def _read_spec(path: Path, kind: str) -> dict:
+    data = _read_yaml(path, str(path))
+    marker, command = ("parameters", "sweep") if kind == "comparison" else ("policies", "compare")
+    if marker in data:
+        raise ConfigError(f"{path}: {marker}: this is not a {kind} spec; run it with `run.py {command}`")
+    return data
+
+
+def _validate(model: type[Section], data: dict, path: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err, {}, str(path))) from None
+
+
+def _scenario_and_changes(spec_path: Path, file: str, where: str) -> tuple[Path, ScenarioConfig, dict[tuple, Any]]:
+    """A scenario of a spec, and what it changes relative to the root of its extends: chain."""
+    scenario = spec_path.parent / file
+    if not scenario.is_file():
+        raise ConfigError(f"{spec_path}: {where}: file '{file}' not found (looked for {scenario})")
+    config = load_scenario(scenario)
+    root = _chain_root(scenario)
+    if root == scenario:
+        return scenario, config, {}
+    mine, theirs = _flatten(config.model_dump()), _flatten(load_scenario(root).model_dump())
+    changes = {k: v for k, v in mine.items() if k[0] not in _LABEL_KEYS and theirs.get(k, _MISSING) != v}
+    return scenario, config, changes
+
+
+_MISSING = object()
+
+
+def _chain_root(path: Path) -> Path:
+    """The first file of ``path``'s extends: chain (load_scenario has already checked the chain)."""
+    while True:
+        parent = _read_yaml(path, str(path)).get("extends")
+        if parent is None:
+            return path
+        path = path.parent / parent
+
+
+def _flatten(data: dict, prefix: tuple = ()) -> dict[tuple, Any]:
+    """Leaves of a nested dict by key path; lists are leaves (they are replaced whole)."""
+    out: dict[tuple, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, prefix + (key,)))
+        else:
+            out[prefix + (key,)] = value
+    return out
+
+
+def _set_path(data: dict, key: tuple, value: Any) -> None:
+    node = data
+    for part in key[:-1]:
+        node = node[part]
+    node[key[-1]] = value
+
+
+def _dotted(key: tuple) -> str:
+    return ".".join(str(k) for k in key)
+
+
+def _leaf(key: str, where: str) -> Leaf:
+    try:
+        return resolve(key)
+    except KeyPathError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _check(leaf: Leaf, value: Any, where: str) -> None:
+    try:
+        leaf.check(value)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _with_overrides(data: dict, overrides: dict[str, Any], path: Path, what: str) -> ScenarioConfig:
+    """Apply a spec's overrides to a cell's config dict and validate the result."""
+    for key, value in overrides.items():
+        where = f"{path}: overrides.{key}"
+        _check(_leaf(key, where), value, where)
+        try:
+            set_value(data, key, value)
+        except KeyPathError as err:
+            raise ConfigError(f"{where}: {err}") from None
+    return validate_scenario(data, source=f"{path}: {what}")
+
+
+def _check_outcome_months(spec: _ExperimentSpec, cells: list[Cell], path: Path) -> None:
+    for n, outcome in enumerate(spec.outcomes):
+        if outcome.month is None:
+            continue
+        for cell in cells:
+            if outcome.month > cell.config.months:
+                raise ConfigError(f"{path}: outcomes[{n}].month: {outcome.month} is after the last month of cell "
+                                  f"{cell.id} (months: {cell.config.months}); allowed: 1 to {cell.config.months}")
+
+
+__all__ = ["ComparisonSpec", "Parameter", "ScenarioRef", "SweepSpec", "load_comparison", "load_sweep"]
