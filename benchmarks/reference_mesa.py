@@ -183,14 +183,14 @@ class ReferenceBorrower(mesa.Agent):
             self.is_employed = u_job >= separation
         else:
             self.is_employed = u_job < model.finding_rate
-        level = model.econ.income_level
+        level, prices = model.econ.income_level, model.econ.price_level  # shocks cut pay, not benefits or bills
         sd = econ.income_noise_sd
         if self.is_employed:
             self.income = self.wage * level * math.exp(sd * noise - 0.5 * sd * sd)
         else:
-            self.income = self.wage * level * min(econ.benefit_replacement + model.econ.relief, 1.0)
+            self.income = self.wage * prices * min(econ.benefit_replacement + model.econ.relief, 1.0)
         p_expense = cfg.expense_shock_monthly * self.expense_weight / model.mean_expense_weight
-        self.expense = cfg.expense_shock_months * size * self.wage * level if u_expense < p_expense else 0.0
+        self.expense = cfg.expense_shock_months * size * self.wage * prices if u_expense < p_expense else 0.0
 
     def feel_pressure(self) -> None:
         """The heaviest collection pressure on a live loan last month (it taps family help)."""
@@ -228,7 +228,7 @@ class ReferenceBorrower(mesa.Agent):
             payable.append(ln)
 
         # cash for debt: surplus over essentials, part of savings, and help raised under pressure
-        surplus = self.income - (self.essentials_share * self.wage * level + self.expense)
+        surplus = self.income - (self.essentials_share * self.wage * model.econ.price_level + self.expense)
         self.savings += min(surplus, 0.0)
         hardship = self.savings < 0.0
         self.savings = max(self.savings, 0.0)
