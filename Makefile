@@ -39,6 +39,8 @@ endef
 help:
 	@echo "make demo       compare headline policies under a recession (results/demo)"
 	@echo "make test       run the test suite"
+	@echo "make bench      full benchmark against the targets of issue 5 (minutes; results/benchmarks.json)"
+	@echo "make bench-quick  the 10k/100k part of it, under a minute"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make explore    serve the interactive explorer on http://127.0.0.1:8765 (installs the [explore] extra)"
 	@echo "make test-browser  drive the explorer in headless Chromium (installs the extra and Debian's chromium)"
@@ -94,6 +96,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+.PHONY: bench bench-quick
+
+bench: $(STAMP)
+	$(PY) -m benchmarks --json results/benchmarks.json
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick --json results/benchmarks-quick.json
 
 docs: $(STAMP)
 	$(PY) -m sim.docgen --baseline scenarios/baseline.yaml
