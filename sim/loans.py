@@ -90,10 +90,14 @@ class LoanBook:
             getattr(self, name)[rows] = 0
         return rows
 
-    def compact(self) -> None:
-        """Drop repaid and closed loans, keeping order (so results do not depend on when this runs)."""
-        keep = np.flatnonzero(np.isin(self.view("state"), (LIVE, CHARGED_OFF)))
-        if len(keep) == self.n:
+    def compact(self, min_dead_share: float = 0.0) -> None:
+        """Drop repaid and closed loans, keeping order (so results do not depend on when this runs).
+
+        Skipped while finished loans are at most ``min_dead_share`` of the rows, to save copying.
+        """
+        state = self.view("state")
+        keep = np.flatnonzero((state == LIVE) | (state == CHARGED_OFF))
+        if len(keep) == self.n or self.n - len(keep) <= min_dead_share * self.n:
             return
         for name in _FIELDS:
             arr = getattr(self, name)

@@ -28,6 +28,16 @@ BUREAU_MEMORY_MONTHS = 60  # a reported default stays on the record for five yea
 APPLICATION_ROUNDS = 2  # a rejected applicant may try one more platform in the same month
 
 
+def _total(x: np.ndarray) -> float:
+    """Sum of the non-zero entries of a per-loan array, in row order.
+
+    Rows of finished loans are zero here but still present until the book is compacted; summing
+    only the others makes totals independent of when compaction runs (a pairwise sum over a
+    longer array rounds differently).
+    """
+    return float(x[x != 0].sum())
+
+
 def resolve_platform_policies(cfg) -> list[list[tuple[int, PlatformPolicy]]]:
     """Per platform, the policy in force from each change month on (overrides, then schedule)."""
     out = []
@@ -391,10 +401,10 @@ class LendingMarket(mesa.Model):
             for key, v in sums.items():
                 p.flows[key] += v[p.index]
         m = self.month_counts
-        m["recoveries"] += float(rec.sum())
-        m["collected_overdue"] += float(flows["collected_overdue"].sum())
-        self.ledger["repaid"] += float(to_prin.sum())
-        self.cumulative["recoveries"] += float(rec.sum())
+        m["recoveries"] += _total(rec)
+        m["collected_overdue"] += _total(flows["collected_overdue"])
+        self.ledger["repaid"] += _total(to_prin)
+        self.cumulative["recoveries"] += _total(rec)
 
         # what was left: unspent surplus partly saved, unspent loan proceeds kept, savings drawn
         spent = np.bincount(borrower, weights=paid, minlength=n)
@@ -465,7 +475,7 @@ class LendingMarket(mesa.Model):
                 book.view("apr")[sel], self.econ.benchmark_rate, self.rules)
         book.penalty[: book.n] += penalty_acc
         book.penalty_growth[: book.n] = penalty_acc / np.maximum(overdue_base, 1.0)  # monthly rate, for priorities
-        m["penalty_accrued"] += float(penalty_acc.sum())
+        m["penalty_accrued"] += _total(penalty_acc)
         m["interest_accrued"] += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
 
         # rolls and cures among loans live at the start of the month
@@ -676,7 +686,7 @@ class LendingMarket(mesa.Model):
         self.metrics = model_metrics(self)
         self.last_overdue_rate = self.metrics["overdue_rate"]
         self.datacollector.collect(self)
-        self.loans.compact()
+        self.loans.compact(min_dead_share=0.25)
 
     # ================================================================= outputs
 
