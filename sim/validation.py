@@ -88,24 +88,23 @@ def peak(column: str) -> Outcome:
     return f
 
 
-def mean(column: str, first: int = 1, last: int | None = None) -> Outcome:
+def _window(column: str, first: int, last: int | None, statistic: str) -> Outcome:
+    """``statistic`` ("mean" or "sum") of a column over months ``first`` to ``last`` (default: the end)."""
     def f(run: Run) -> float:
         m = run.model
         sel = (m["month"] >= first) & (m["month"] <= (last if last is not None else m["month"].max()))
-        return float(m.loc[sel, column].mean())
+        return float(getattr(m.loc[sel, column], statistic)())
     span = f"months {first}-{last}" if last else f"from month {first}" if first > 1 else "all months"
-    f.__doc__ = f"mean {column}, {span}"
+    f.__doc__ = f"{'mean' if statistic == 'mean' else 'total'} {column}, {span}"
     return f
+
+
+def mean(column: str, first: int = 1, last: int | None = None) -> Outcome:
+    return _window(column, first, last, "mean")
 
 
 def total(column: str, first: int = 1, last: int | None = None) -> Outcome:
-    def f(run: Run) -> float:
-        m = run.model
-        sel = (m["month"] >= first) & (m["month"] <= (last if last is not None else m["month"].max()))
-        return float(m.loc[sel, column].sum())
-    span = f"months {first}-{last}" if last else f"from month {first}" if first > 1 else "all months"
-    f.__doc__ = f"total {column}, {span}"
-    return f
+    return _window(column, first, last, "sum")
 
 
 def final(column: str) -> Outcome:
