@@ -198,11 +198,26 @@ def post_burn_in_line_pixels(png: bytes, colour: tuple[int, int, int]) -> int:
                if all(abs(a - b) <= 40 for a, b in zip(px[x, y], colour)))
 
 
+def plot_screenshots(plots, count: int) -> list[bytes]:
+    """Screenshots of the plot images; retried while Solara swaps an image element for a new one
+    (a screenshot of an element replaced mid-way fails: "not attached to the DOM", "not visible")."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return [plots.nth(i).screenshot() for i in range(count)]
+        except Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 def changed_plots(plots, before: list[bytes]) -> list[bytes]:
     """Screenshots of the plot images once every one differs from ``before`` (each image arrives on its own)."""
     deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
     while True:
-        after = [plots.nth(i).screenshot() for i in range(len(before))]
+        after = plot_screenshots(plots, len(before))
         if all(a != b for a, b in zip(after, before)):
             return after
         if time.monotonic() > deadline:
@@ -220,7 +235,7 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
     visit.wait_for_month(0)
     plots = page.locator("img")
     assert plots.count() == PLOT_CAPTIONS
-    before = [plots.nth(i).screenshot() for i in range(PLOT_CAPTIONS)]
+    before = plot_screenshots(plots, PLOT_CAPTIONS)
 
     # levers: a choice (collection regime) and sliders moved by keyboard, as a student could:
     # penalty cap to 0, a +5 pp unemployment shock (ten 0.5 pp steps) from month 1
