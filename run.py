@@ -109,9 +109,9 @@ def validate(
     text = v.report_markdown(results, target_df, claim_df, replications, borrowers, months, seed)
     typer.echo(text)
     if markdown is not None:
-        tmp = markdown.with_name(f".{markdown.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(markdown)  # atomic: readers see the old file or the new one
+        from sim.store import write_text_atomic
+
+        write_text_atomic(markdown, text)
     failed = [r.contrast.claim for r in results if not r.holds] + list(target_df.loc[~target_df["holds"], "target"])
     if failed:
         typer.echo(f"{len(failed)} failed: " + "; ".join(failed), err=True)

@@ -48,6 +48,7 @@ from sim.store import (
     sha256_file,
     write_json_atomic,
     write_parquet_atomic,
+    write_text_atomic,
 )
 
 from .executors import Backend, execute
@@ -367,8 +368,8 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
 
     summary = summarise(plan, outcomes)
     summary_md = summary_markdown(plan, summary, failed=len(failed))
-    _write_text(work / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
-    _write_text(work / "summary.md", summary_md)
+    write_text_atomic(work / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
+    write_text_atomic(work / "summary.md", summary_md)
 
     files = {}
     for run_id in ok:
@@ -405,15 +406,6 @@ def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:
             if len(kinds) > 1:
                 frame[column] = frame[column].map(lambda v: None if v is None else str(v))
     return frame
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.parent / f".{path.name}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 __all__ = ["ExperimentError", "ExperimentResult", "RunFailed", "RunTask", "execute_run", "part_path",

@@ -157,11 +157,23 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     _fsync_file(path)
 
 
+def _replace_atomically(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a hidden temp file beside ``path``, then rename it over ``path``.
+
+    A reader sees the old file or the new one, never half a file; a process killed midway leaves
+    only the temp file (safe to delete), and an error removes it.
+    """
+    tmp = _sibling(path, "tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_parquet_atomic(frame: pd.DataFrame, path: Path | str) -> None:
     """Write a frame as Parquet at ``path`` so that a reader never sees half a file.
-
-    The bytes go to a hidden temp file in the same folder, which is then renamed over
-    ``path``; a process killed midway leaves only the temp file (safe to delete).
 
     Args:
         frame: Frame to write (its index is dropped).
@@ -169,13 +181,23 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path | str) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(path, "tmp")
-    try:
-        write_parquet(frame, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    _replace_atomically(path, lambda tmp: write_parquet(frame, tmp))
+
+
+def write_text_atomic(path: Path | str, text: str) -> None:
+    """Write UTF-8 text with ``\\n`` line ends at ``path`` atomically (temp file, fsync, rename).
+
+    Args:
+        path: Destination file; its folder must exist.
+        text: The file's content.
+    """
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    _replace_atomically(Path(path), write)
 
 
 def write_json_atomic(path: Path | str, data: dict[str, Any]) -> None:
@@ -185,14 +207,7 @@ def write_json_atomic(path: Path | str, data: dict[str, Any]) -> None:
         path: Destination file; its folder must exist.
         data: JSON-serialisable mapping (NaN is refused, as in manifests).
     """
-    path = Path(path)
-    tmp = _sibling(path, "tmp")
-    try:
-        _write_json(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    _replace_atomically(Path(path), lambda tmp: _write_json(tmp, data))
 
 
 def publish_folder(tmp_dir: Path | str, out_dir: Path | str, force: bool = False) -> Path:
@@ -344,5 +359,6 @@ __all__ = [
     "write_json_atomic",
     "write_parquet",
     "write_parquet_atomic",
+    "write_text_atomic",
     "write_results",
 ]

@@ -22,6 +22,7 @@ from sim.store import (
     read_manifest,
     sha256_file,
     write_results,
+    write_text_atomic,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -290,3 +291,20 @@ def test_publish_folder_refuses_then_replaces_with_force(tmp_path: Path) -> None
     assert work.is_dir() and read_manifest(out)["seed"] == 1
     store.publish_folder(work, out, force=True)
     assert _siblings(tmp_path) == ["run"] and _siblings(out) == ["new.txt"]
+
+
+def test_write_text_atomic_replaces_the_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "table.md"
+    target.write_text("old\n")
+    write_text_atomic(target, "new\r\nline\n")
+    assert target.read_bytes() == b"new\r\nline\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.md"]
+
+
+def test_write_text_atomic_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "table.md"
+    target.write_text("old\n")
+    with pytest.raises(TypeError):
+        write_text_atomic(target, None)  # type: ignore[arg-type]
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.md"]
