@@ -34,9 +34,9 @@ from analysis.sensitivity import design_size, unit_sample
 from sim.config import ConfigError, _read_yaml
 
 from . import design as designs
-from .keys import KeyPathError, set_value
+from .keys import set_value
 from .plan import Cell, Plan
-from .spec import Parameter, _check, _check_outcome_months, _ExperimentSpec, _leaf, _scenario_and_changes, _validate, \
+from .spec import Parameter, _check, _check_outcome_months, _ExperimentSpec, _scenario_and_changes, _swept_leaf, _validate, \
     _with_overrides
 
 # Beyond this many runs a spec is almost certainly a typo (N = 4096 instead of 64).
@@ -100,11 +100,7 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
     axes = []
     for key, p in spec.parameters.items():
         where = f"{path}: parameters.{key}"
-        leaf = _leaf(key, where)
-        try:
-            set_value(copy.deepcopy(base_data), key, None)  # a list index must exist in the base
-        except KeyPathError as err:
-            raise ConfigError(f"{where}: {err}") from None
+        leaf = _swept_leaf(key, where, base_data)
         if not leaf.is_number:
             raise ConfigError(f"{where}: not a number, so it has no range; sensitivity varies numeric parameters")
         for end in ("min", "max"):

@@ -249,11 +249,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
     axes = []
     for key, p in spec.parameters.items():
         where = f"{shown}: parameters.{key}"
-        leaf = _leaf(key, where)
-        try:
-            set_value(copy.deepcopy(base_data), key, None)  # a list index must exist in the base
-        except KeyPathError as err:
-            raise ConfigError(f"{where}: {err}") from None
+        leaf = _swept_leaf(key, where, base_data)
         if p.values is not None:
             for n, value in enumerate(p.values):
                 _check(leaf, value, f"{where}.values[{n}]")
@@ -362,6 +358,16 @@ def _leaf(key: str, where: str) -> Leaf:
         return resolve(key)
     except KeyPathError as err:
         raise ConfigError(f"{where}: {err}") from None
+
+
+def _swept_leaf(key: str, where: str, base_data: dict) -> Leaf:
+    """The leaf a sweep or sensitivity parameter varies; a list index in it must exist in the base."""
+    leaf = _leaf(key, where)
+    try:
+        set_value(copy.deepcopy(base_data), key, None)
+    except KeyPathError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return leaf
 
 
 def _check(leaf: Leaf, value: Any, where: str) -> None:
