@@ -102,8 +102,7 @@ def validate(
 
     runs = v.run_arms(arms, replications, borrowers, months, seed, workers, progress)
     bar.close()
-    results = [v.evaluate_contrast(c, v._arm_runs(runs, c.control, replications), v._arm_runs(runs, c.treated, replications))
-               for c in v.contrasts()]
+    results = v.evaluate_runs(v.contrasts(), runs, replications)
     target_df = v.target_table(runs, replications)
     claim_df = v.claim_table(runs, replications) if claims else None
     text = v.report_markdown(results, target_df, claim_df, replications, borrowers, months, seed)

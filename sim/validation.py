@@ -433,6 +433,11 @@ def evaluate(selected: Sequence[Contrast], replications: int, borrowers: int, mo
     """Run every arm the contrasts need (each arm and replication once) and evaluate them."""
     runs = run_arms([a for c in selected for a in (c.control, c.treated)], replications, borrowers, months, master,
                     workers, progress)
+    return evaluate_runs(selected, runs, replications)
+
+
+def evaluate_runs(selected: Sequence[Contrast], runs: dict, replications: int) -> list[Result]:
+    """Evaluate contrasts on runs already made by :func:`run_arms`."""
     return [evaluate_contrast(c, _arm_runs(runs, c.control, replications), _arm_runs(runs, c.treated, replications))
             for c in selected]
 
