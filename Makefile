@@ -34,13 +34,14 @@ for py in python3.12 python3.13 \
 done; exit 1
 endef
 
-.PHONY: help venv install demo test docs clean distclean explore chromium test-browser docs-screenshot
+.PHONY: help venv install demo test docs golden clean distclean explore chromium test-browser docs-screenshot
 
 help:
 	@echo "make demo       compare headline policies under a recession (results/demo)"
 	@echo "make test       run the test suite"
 	@echo "make bench      full benchmark against the targets of issue 5 (minutes; results/benchmarks.json)"
 	@echo "make bench-quick  the 10k/100k part of it, under a minute"
+	@echo "make golden     record every scenario's outputs as the new golden outputs (tests/golden.py)"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make explore    serve the interactive explorer on http://127.0.0.1:8765 (installs the [explore] extra)"
 	@echo "make test-browser  drive the explorer in headless Chromium (installs the extra and Debian's chromium)"
@@ -104,6 +105,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick --json results/benchmarks-quick.json
+
+# Rewrites tests/golden_outputs.json: only for a change meant to alter outputs (commit it with the change).
+golden: $(STAMP)
+	$(PY) -m tests.golden --update
 
 docs: $(STAMP)
 	$(PY) -m sim.docgen --baseline scenarios/baseline.yaml
