@@ -65,7 +65,7 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Run one scenario with one seed and save the results folder."""
-    from sim.runner import run_single, summary_table
+    from experiments.single import run_single, summary_table
 
     config = load_scenario(scenario)
     overrides = _overrides(months=months, borrowers=borrowers)
@@ -78,44 +78,6 @@ def run(
     typer.echo(summary_table(model_frame))
     typer.echo(f"\nResults written to {out_dir}")
 
-
-@app.command()
-def validate(
-    replications: int = typer.Option(10, "--replications", "-r", min=2, help="Paired replications per arm."),
-    borrowers: int = typer.Option(40_000, min=100, help="Borrowers per run."),
-    months: int = typer.Option(60, min=24, help="Months after burn-in (the facts use months 1-60)."),
-    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes."),
-    seed: int = typer.Option(20261122, help="Master seed; replication r uses SeedSequence(seed).spawn key r."),
-    claims: bool = typer.Option(True, "--claims/--no-claims", help="Also run the source articles' claims (no verdict)."),
-    markdown: Optional[Path] = typer.Option(None, help="Also write the tables as Markdown to this file."),
-) -> None:
-    """Check the nine stylized facts and the calibration targets; exit 1 if any fails."""
-    from tqdm import tqdm
-
-    from sim import validation as v
-
-    arms = v.validation_arms(include_claims=claims)
-    bar = tqdm(total=len(set(arms)) * replications, unit="run", desc="validate", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.update(done - bar.n)
-
-    runs = v.run_arms(arms, replications, borrowers, months, seed, workers, progress)
-    bar.close()
-    results = v.evaluate_runs(v.contrasts(), runs, replications)
-    target_df = v.target_table(runs, replications)
-    claim_df = v.claim_table(runs, replications) if claims else None
-    text = v.report_markdown(results, target_df, claim_df, replications, borrowers, months, seed)
-    typer.echo(text)
-    if markdown is not None:
-        from sim.store import write_text_atomic
-
-        write_text_atomic(markdown, text)
-    failed = [r.contrast.claim for r in results if not r.holds] + list(target_df.loc[~target_df["holds"], "target"])
-    if failed:
-        typer.echo(f"{len(failed)} failed: " + "; ".join(failed), err=True)
-        raise typer.Exit(1)
-    typer.echo(f"all {len(results)} fact checks and {len(target_df)} calibration targets hold")
 
 # Options shared by `compare` and `sweep` (typer has no option groups).
 _WORKERS = typer.Option(1, "--workers", "-j", min=1, help="Parallel workers; 1 runs in this process.")
@@ -130,6 +92,54 @@ _RESUME = typer.Option(False, "--resume", help="Continue unfinished results: kee
 _FORCE = typer.Option(False, "--force", help="Start over, replacing existing results.")
 _DRY_RUN = typer.Option(False, "--dry-run", help="Validate the spec, print the number of runs and exit.")
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr.")
+
+
+@app.command()
+def validate(
+    replications: int = typer.Option(10, "--replications", "-r", min=2, help="Paired replications per arm."),
+    borrowers: int = typer.Option(40_000, min=100, help="Borrowers per run."),
+    months: int = typer.Option(60, min=48, help="Months after burn-in (the facts read months 1-60)."),
+    seed: int = typer.Option(20261122, min=0, help="Master seed; replication r uses SeedSequence(seed).spawn key r."),
+    claims: bool = typer.Option(True, "--claims/--no-claims", help="Also run the source articles' claims (no verdict)."),
+    markdown: Optional[Path] = typer.Option(None, help="Also write the tables as Markdown to this file."),
+    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/validate"),
+    workers: int = _WORKERS,
+    backend: Optional[str] = _BACKEND,
+    scheduler: Optional[str] = _SCHEDULER,
+    retries: int = _RETRIES,
+    resume: bool = _RESUME,
+    force: bool = _FORCE,
+    dry_run: bool = _DRY_RUN,
+    progress: bool = _PROGRESS,
+) -> None:
+    """Check the nine stylized facts and the calibration targets; exit 1 if any fails.
+
+    Every arm of every contrast is a cell of one experiment, run like a comparison (same executors,
+    seeds, outcomes and results folder; `run.py report` and `reproduce` accept it).
+    """
+    from experiments.validation import validation_plan
+
+    plan = validation_plan(replications, borrowers, months, seed, include_claims=claims)
+    spec = {"replications": replications, "borrowers": borrowers, "months": months, "master_seed": seed, "claims": claims}
+    result = _run_plan(Path("validate"), spec, plan, out, workers, backend, scheduler, retries, resume, force, dry_run,
+                       progress, echo_summary=False)
+    if result is None:
+        return
+    import pandas as pd
+
+    text = (result.out / "validation.md").read_text(encoding="utf-8")
+    typer.echo(text)
+    if markdown is not None:
+        from sim.store import write_text_atomic
+
+        write_text_atomic(markdown, text)
+    facts = pd.read_csv(result.out / "facts.csv")
+    targets = pd.read_csv(result.out / "targets.csv")
+    failed = list(facts.loc[~facts["holds"], "claim"]) + list(targets.loc[~targets["holds"], "target"])
+    if failed:
+        typer.echo(f"{len(failed)} failed: " + "; ".join(failed), err=True)
+        raise typer.Exit(_FAILED_EXIT)
+    typer.echo(f"all {len(facts)} fact checks and {len(targets)} calibration targets hold")
 
 
 @app.command()
@@ -278,23 +288,27 @@ def _backend(backend: str | None, scheduler: str | None) -> str:
     return backend
 
 
-def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress) -> None:
+def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress,
+              echo_summary: bool = True):
+    """Run a plan into its results folder (``results/<spec stem>`` by default); the result, or None on --dry-run."""
     from experiments.engine import run_experiment
 
     backend = _backend(backend, scheduler)
     out_dir = out if out is not None else Path("results") / spec_path.stem
     if dry_run:
         typer.echo(f"{plan.describe()}; results would go to {out_dir}")
-        return
+        return None
     try:
         result = run_experiment(
-            plan, out_dir, spec=spec.model_dump(mode="json"), spec_file=str(spec_path), workers=workers,
+            plan, out_dir, spec=spec if isinstance(spec, dict) else spec.model_dump(mode="json"),
+            spec_file=None if isinstance(spec, dict) else str(spec_path), workers=workers,
             backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
         )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
         raise typer.Exit(130) from None
-    typer.echo(result.summary_md)
+    if echo_summary:
+        typer.echo(result.summary_md)
     reused = f", {result.skipped} kept from before" if result.skipped else ""
     typer.echo(f"Results written to {result.out} ({result.ran} runs{reused})")
     if result.failed:
@@ -303,6 +317,7 @@ def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, 
         for run_id, error in result.failed:
             typer.echo(f"  {run_id}: {error}", err=True)
         raise typer.Exit(_FAILED_EXIT)
+    return result
 
 
 @app.command()

@@ -127,7 +127,7 @@ def figure_plan(results: Results) -> list[_Figure]:
                     "Cumulative default by months on book, per origination cohort, pooled over all runs.",
                     lambda: f.vintage_curves(results.vintages, panel_by=None)),
         ]
-    else:
+    elif results.kind == "run":
         figs += [
             _Figure("fan_overdue", "Overdue rate over time", "M1+ overdue rate by balance after burn-in (one run).",
                     lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None)),
@@ -137,7 +137,15 @@ def figure_plan(results: Results) -> list[_Figure]:
             _Figure("vintages", "Vintage curves", "Cumulative default by months on book, per origination cohort.",
                     lambda: f.vintage_curves(results.vintages, panel_by=None)),
         ]
-    return figs
+    return figs  # a validation's content is its tables (validation.md), one arm per cell
+
+
+def _validation_text(results: Results) -> str | None:
+    """The fact, target and claim tables of a validation folder (its validation.md)."""
+    path = results.path / "validation.md"
+    if results.kind != "validation" or not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8")
 
 
 def _indices(results: Results) -> pd.DataFrame:
@@ -248,7 +256,7 @@ def _sensitivity_text(results: Results) -> str | None:
 
 def _title(results: Results) -> str:
     kind = {"comparison": "Comparison", "sweep": "Sensitivity analysis" if results.is_sensitivity else "Sweep",
-            "run": "Run"}[results.kind]
+            "run": "Run", "validation": "Validation"}[results.kind]
     return f"{kind}: {results.description}" if results.description else f"{kind}: {results.path.name}"
 
 
@@ -357,7 +365,11 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _markdown(results: Results, rendered, sensitivity: str | None) -> str:
-    lines = [_MD_MARK, f"# {_title(results)}", "", _meta_line(results) + ".", "", "## Summary", ""]
+    lines = [_MD_MARK, f"# {_title(results)}", "", _meta_line(results) + ".", ""]
+    validation = _validation_text(results)
+    if validation:
+        lines += ["## Stylized facts, calibration targets, source claims", "", validation.rstrip(), ""]
+    lines += ["## Summary", ""]
     if results.kind == "comparison":
         lines += [f"Mean and 95% t-interval across replications; Δ is the paired difference to `{results.reference}` "
                   "under the same shock (common random numbers); rates in %, differences of rates in pp.", ""]
@@ -432,9 +444,15 @@ def _html(results: Results, rendered, sensitivity: str | None) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{title}</title>",
              f"<style>{_CSS}</style>", "</head>", "<body>", f"<h1>{title}</h1>",
              f'<p class="meta">{html.escape(_meta_line(results))}</p>',
-             '<nav><a href="#summary">Summary</a>' + ('<a href="#sensitivity">Sensitivity</a>' if sensitivity else "")
+             '<nav>' + ('<a href="#facts">Facts</a>' if _validation_text(results) else "") + '<a href="#summary">Summary</a>'
+             + ('<a href="#sensitivity">Sensitivity</a>' if sensitivity else "")
              + '<a href="#figures">Figures</a><a href="#spec">Specification</a><a href="#provenance">Provenance</a></nav>',
-             '<section id="summary">', "<h2>Summary</h2>"]
+             ]
+    validation = _validation_text(results)
+    if validation:
+        parts += ['<section id="facts">', "<h2>Stylized facts, calibration targets, source claims</h2>",
+                  _md_to_html_tables(validation), "</section>"]
+    parts += ['<section id="summary">', "<h2>Summary</h2>"]
     if results.kind == "comparison":
         parts.append(f"<p>Mean and 95% t-interval across replications; Δ is the paired difference to "
                      f"<code>{html.escape(str(results.reference))}</code> under the same shock (common random numbers); "

@@ -28,10 +28,12 @@ import pyarrow.dataset as ds
 MANIFEST = "manifest.json"
 PART_TABLES = ("model", "platforms", "vintages")
 
-# Mirrors experiments.outcomes (which imports the model, so it cannot be used here);
+# Folders record each outcome's key and kind in the manifest (plan.outcome_info); these mirror
+# experiments.outcomes (which analysis must not import) for folders written before it did.
 # tests/test_analysis.py checks that the two agree for every registered outcome.
 _RATE_OUTCOMES = frozenset({"peak_overdue_rate", "mean_overdue_rate", "overdue_rate_at", "peak_m3plus_rate",
-                            "cum_default_rate"})
+                            "cum_default_rate", "loss_rate", "collection_yield", "overdue_to_default",
+                            "vintage_default_rate"})
 
 
 class AnalysisError(Exception):
@@ -42,11 +44,12 @@ def outcome_key(spec: dict[str, Any]) -> str:
     """The column name of an outcome in outcomes.parquet, from its record in the manifest."""
     if spec.get("label"):
         return spec["label"]
-    if spec.get("month") is not None:
-        return f"{spec['name']}_m{spec['month']}"
-    if spec.get("column") is not None:
-        return f"{spec['name']}_{spec['column']}"
-    return spec["name"]
+    key = spec["name"]
+    for param, fmt in (("month", "_m{}"), ("column", "_{}"), ("months_on_book", "_mob{}"), ("from", "_from{}"),
+                       ("to", "_to{}")):
+        if spec.get(param) is not None:
+            key += fmt.format(spec[param])
+    return key
 
 
 def outcome_is_rate(spec: dict[str, Any]) -> bool:
@@ -68,7 +71,7 @@ class Results:
     Attributes:
         path: The folder.
         manifest: ``manifest.json`` as a dict (spec, plan with every cell's config, provenance).
-        kind: ``run``, ``comparison`` or ``sweep``.
+        kind: ``run``, ``comparison``, ``sweep`` or ``validation``.
         label_columns: The cell label columns (``policy``, ``shock``; or the swept keys).
         reference: The reference policy of a comparison, else None.
         runs: One row a run: id, cell, labels, replication, seed, status, error, wall time.
@@ -121,8 +124,10 @@ class Results:
     @cached_property
     def outcome_specs(self) -> list[dict[str, Any]]:
         """The outcomes of the plan as recorded (name, month, column, label) plus ``key`` and ``is_rate``."""
-        specs = (self.manifest.get("plan") or {}).get("outcomes") or []
-        return [{**s, "key": outcome_key(s), "is_rate": outcome_is_rate(s)} for s in specs]
+        plan = self.manifest.get("plan") or {}
+        specs = plan.get("outcomes") or []
+        info = plan.get("outcome_info") or [{"key": outcome_key(s), "is_rate": outcome_is_rate(s)} for s in specs]
+        return [{**s, **i} for s, i in zip(specs, info)]
 
     @property
     def replications(self) -> int:
@@ -202,7 +207,7 @@ def load(results_dir: str | Path) -> Results:
     """Read a results folder.
 
     Args:
-        results_dir: A folder written by ``run.py run``, ``compare``, ``sweep`` or ``sensitivity``.
+        results_dir: A folder written by ``run.py run``, ``compare``, ``sweep``, ``sensitivity`` or ``validate``.
 
     Returns:
         The folder's tables; the per-run tables (``model``, ``platforms``, ``vintages``) are read
@@ -222,8 +227,8 @@ def load(results_dir: str | Path) -> Results:
     except ValueError as err:
         raise AnalysisError(f"{path / MANIFEST}: not valid JSON ({err})") from None
     kind = manifest.get("kind")
-    if kind not in ("run", "comparison", "sweep"):
-        raise AnalysisError(f"{path / MANIFEST}: unknown kind {kind!r}; expected run, comparison or sweep")
+    if kind not in ("run", "comparison", "sweep", "validation"):
+        raise AnalysisError(f"{path / MANIFEST}: unknown kind {kind!r}; expected run, comparison, sweep or validation")
     if manifest.get("complete") is False:
         raise AnalysisError(f"{path}: the experiment did not finish; finish it with --resume first")
 

@@ -9,7 +9,6 @@ before their months are timed, so the loan book is near its steady size.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import resource
@@ -18,13 +17,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 import sim.model
+from experiments.engine import ExperimentResult, run_experiment
+from experiments.outcomes import OutcomeSpec
+from experiments.plan import Cell
+from experiments.plan import Plan as ExperimentPlan
 from sim.config import ScenarioConfig, load_scenario
 from sim.model import LendingMarket
 
@@ -164,70 +167,46 @@ def datacollection_overhead(market: LendingMarket, months_per_block: int, blocks
 
 # --------------------------------------------------------------------------- comparison of runs
 
-@dataclass(frozen=True)
-class ComparisonJob:
-    """One run of a comparison: a scenario file, a seed and a size."""
-
-    scenario: str
-    seed: np.random.SeedSequence
-    borrowers: int
-    burn_in: int
-    months: int
-
-
-def run_job(job: ComparisonJob) -> dict:
-    """Run one comparison job; return its mean post-burn-in overdue and default rates."""
-    config = load_scenario(job.scenario).with_overrides(
-        {"borrowers.count": job.borrowers, "burn_in": job.burn_in, "months": job.months})
-    frame = LendingMarket(config, seed=job.seed).run().model_frame()
-    after = frame[~frame["is_burn_in"]]
-    return {"scenario": job.scenario, "overdue_rate": float(after["overdue_rate"].mean()),
-            "default_rate": float(after["default_rate"].mean())}
-
-
 COMPARISON_SCENARIOS = ("scenarios/baseline.yaml", "scenarios/policies/penalty_cap.yaml")
 
 
-def comparison_jobs(runs: int, borrowers: int, burn_in: int, months: int, master_seed: int = 2024) -> list[ComparisonJob]:
-    """``runs`` jobs: each scenario of ``COMPARISON_SCENARIOS`` with common random numbers
-    (replication r of every scenario uses the same seed, spawned from one master seed)."""
-    per_scenario = runs // len(COMPARISON_SCENARIOS)
-    seeds = np.random.SeedSequence(master_seed).spawn(per_scenario)
-    return [ComparisonJob(str(REPO_ROOT / s), seed, borrowers, burn_in, months)
-            for s in COMPARISON_SCENARIOS for seed in seeds]
+def comparison_plan(runs: int, borrowers: int, burn_in: int, months: int, master_seed: int = 2024) -> ExperimentPlan:
+    """A ``runs``-run comparison of ``COMPARISON_SCENARIOS``: the plan ``run.py compare`` would run,
+    with common random numbers (replication r of every scenario uses the same seed)."""
+    size = {"borrowers.count": borrowers, "burn_in": burn_in, "months": months}
+    cells = tuple(Cell(f"{Path(s).stem}__none", {"policy": Path(s).stem, "shock": "none"},
+                       load_scenario(REPO_ROOT / s).with_overrides(size)) for s in COMPARISON_SCENARIOS)
+    return ExperimentPlan(kind="comparison", cells=cells, replications=max(runs // len(cells), 1), master_seed=master_seed,
+                          outcomes=(OutcomeSpec(name="mean_overdue_rate"), OutcomeSpec(name="cum_default_rate")),
+                          label_columns=("policy", "shock"), reference="baseline")
 
 
-def run_comparison(jobs: list[ComparisonJob], workers: int) -> list[dict]:
-    """Run the jobs on ``workers`` processes.
-
-    The one place that knows how a comparison is executed: when ``sim/experiment.py`` (the
-    ``run.py compare`` engine) lands, call it here instead so the benchmark measures that.
-    Workers are started with ``spawn`` (fresh interpreters, as on every platform), and their
-    start-up is part of the time measured.
-    """
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(run_job, jobs))
+def run_comparison(plan: ExperimentPlan, workers: int) -> ExperimentResult:
+    """Run the plan as ``run.py compare -j workers`` does (the experiments engine and its executors,
+    results folder included), in a temporary folder. Worker start-up is part of the time measured."""
+    with tempfile.TemporaryDirectory(prefix="lendsim-bench-") as tmp:
+        return run_experiment(plan, Path(tmp) / "comparison", workers=workers, progress=False)
 
 
 def comparison_throughput(runs: int, borrowers: int, burn_in: int, months: int, worker_counts: tuple[int, ...],
                           reps: int) -> dict:
     """Runs per second of a ``runs``-run comparison for each worker count (alternating, ``reps`` times)."""
-    jobs = comparison_jobs(runs, borrowers, burn_in, months)
+    plan = comparison_plan(runs, borrowers, burn_in, months)
     seconds: dict[int, list[float]] = {w: [] for w in worker_counts}
     cpu: dict[int, list[float]] = {w: [] for w in worker_counts}
     for _ in range(reps):
         for w in worker_counts:
             start, start_cpu = time.perf_counter(), _children_cpu()
-            results = run_comparison(jobs, w)
+            result = run_comparison(plan, w)
             seconds[w].append(time.perf_counter() - start)
             cpu[w].append(_children_cpu() - start_cpu)  # the workers, reaped when the pool closed
-            assert len(results) == len(jobs)
-    return {"runs": len(jobs), "borrowers": borrowers, "burn_in": burn_in, "months": months,
+            assert result.ran == len(plan.runs) and not result.failed
+    return {"runs": len(plan.runs), "borrowers": borrowers, "burn_in": burn_in, "months": months,
             "seconds": {str(w): s for w, s in seconds.items()},
             "worker_cpu_seconds": {str(w): c for w, c in cpu.items()},
             # CPU the workers got over what `w` idle cores would give: below 1 when others took it
             "cpu_share": {str(w): sum(cpu[w]) / (w * sum(seconds[w])) for w in worker_counts},
-            "runs_per_s": {str(w): len(jobs) / statistics.median(s) for w, s in seconds.items()}}
+            "runs_per_s": {str(w): len(plan.runs) / statistics.median(s) for w, s in seconds.items()}}
 
 
 def _children_cpu() -> float:

@@ -16,12 +16,15 @@ import pstats
 import statistics
 import time
 
+import sim.model
+
 from .measure import burned_in_market
 
-# the phases of LendingMarket.step, in order (MODEL.md "Order of one month")
-PHASES = ("advance_economy", "apply_regulation", "update_borrowers", "set_platform_terms", "originate_loans",
-          "collect_repayments", "account_delinquency", "collect_overdue", "restructure_and_charge_off",
-          "close_platform_accounts", "supervise_platforms", "collect_data")
+# The phases of LendingMarket.step, in order: most are functions that sim.model calls by name
+# (timed by replacing that name), three are methods of the market or its parts.
+MODULE_PHASES = ("apply_regulation", "update_employment", "set_platform_terms", "originate_loans", "collect_repayments",
+                 "account_delinquency", "collect_overdue", "restructure_and_charge_off", "close_platform_accounts")
+PHASES = ("advance_economy", "open_month", *MODULE_PHASES, "supervise_platforms", "collect_data")
 
 
 def phase_times(market, months: int) -> tuple[dict[str, list[float]], list[float]]:
@@ -29,14 +32,19 @@ def phase_times(market, months: int) -> tuple[dict[str, list[float]], list[float
     spent: dict[str, list[float]] = {name: [] for name in PHASES}
 
     def timed(name, fn):
-        def wrapper():
+        def wrapper(*args, **kwargs):
             start = time.perf_counter()
-            fn()
+            out = fn(*args, **kwargs)
             spent[name].append(time.perf_counter() - start)
+            return out
         return wrapper
 
-    for name in PHASES:
-        setattr(market, name, timed(name, getattr(market, name)))
+    owners = {"advance_economy": (market.economy, "advance"), "open_month": (market, "open_month"),
+              "supervise_platforms": (market.regulator, "supervise"), "collect_data": (market, "collect_data"),
+              **{name: (sim.model, name) for name in MODULE_PHASES}}
+    saved = {name: getattr(owner, attr) for name, (owner, attr) in owners.items()}
+    for name, (owner, attr) in owners.items():
+        setattr(owner, attr, timed(name, saved[name]))
     month_s = []
     try:
         for _ in range(months):
@@ -44,8 +52,11 @@ def phase_times(market, months: int) -> tuple[dict[str, list[float]], list[float
             market.step()
             month_s.append(time.perf_counter() - start)
     finally:
-        for name in PHASES:
-            delattr(market, name)
+        for name, (owner, attr) in owners.items():
+            if owner is sim.model:
+                setattr(owner, attr, saved[name])
+            else:
+                delattr(owner, attr)  # the instance attribute shadowed the method
     return spent, month_s
 
 

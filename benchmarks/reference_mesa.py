@@ -47,7 +47,7 @@ import numpy as np
 
 from sim.config import ScenarioConfig
 from sim.economy import Economy
-from sim.model import resolve_platform_policies
+from sim.platforms import resolve_platform_policies
 from sim.policies import SERVICER_CONDUCT, collection_conduct, practised_conduct
 from sim.regulator import resolve_schedule
 
@@ -407,8 +407,8 @@ class MarketSnapshot:
             raise ValueError("the reference does not model payment holidays")
         servicer = market.config.platforms.on_failure == "servicer"
         return cls(
-            config=market.config, month=market.month, growth_level=market.econ_model.growth_level,
-            in_recession=market.econ_model.in_recession, n_borrowers=bs.n,
+            config=market.config, month=market.month, growth_level=market.economy.growth_level,
+            in_recession=market.economy.in_recession, n_borrowers=bs.n,
             borrowers={name: np.array(getattr(bs, name)) for name in _BORROWER_FIELDS},
             loans={name: book.view(name).copy() for name in _LOAN_FIELDS + ("borrower",)},
             platforms=[(p.index, p.is_active, p.is_active or servicer, float(p.distress), float(p.default_rate),

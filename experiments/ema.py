@@ -45,9 +45,9 @@ import numpy as np
 
 from sim.config import ConfigError, load_scenario, validate_scenario
 
-from .keys import KeyPathError, set_value
+from sim.keys import KeyPathError, set_value
 from .outcomes import OutcomeSpec, parse_outcome
-from .spec import _check, _leaf
+from .spec import check_value, leaf_at
 
 
 class LendsimFunction:
@@ -94,7 +94,7 @@ def _names(keys: Sequence[str]) -> dict[str, str]:
 def _parameter(name: str, key: str, spec: Any, base: dict, where: str):
     from ema_workbench import CategoricalParameter, IntegerParameter, RealParameter
 
-    leaf = _leaf(key, where)
+    leaf = leaf_at(key, where)
     try:
         set_value(copy.deepcopy(base), key, None)  # a list index must exist in the base
     except KeyPathError as err:
@@ -109,13 +109,13 @@ def _parameter(name: str, key: str, spec: Any, base: dict, where: str):
             low, high = int(low), int(high)
         if high <= low:
             raise ConfigError(f"{where}: the range ({low}, {high}) is empty")
-        _check(leaf, low, f"{where}.low")
-        _check(leaf, high, f"{where}.high")
+        check_value(leaf, low, f"{where}.low")
+        check_value(leaf, high, f"{where}.high")
         cls = IntegerParameter if leaf.is_integer else RealParameter
         return cls(name, low, high, variable_name=key)
     if isinstance(spec, list) and spec:
         for n, value in enumerate(spec):
-            _check(leaf, value, f"{where}[{n}]")
+            check_value(leaf, value, f"{where}[{n}]")
         return CategoricalParameter(name, spec, variable_name=key)
     raise ConfigError(f"{where}: give a (low, high) tuple for a range or a non-empty list of values")
 
@@ -150,7 +150,7 @@ def lendsim_model(base: str | Path, *, uncertainties: Mapping[str, Any], levers:
     levers = dict(levers or {})
     where = f"{base}: EMA"
     for key, value in overrides.items():
-        _check(_leaf(key, f"{where} overrides.{key}"), value, f"{where} overrides.{key}")
+        check_value(leaf_at(key, f"{where} overrides.{key}"), value, f"{where} overrides.{key}")
     both = sorted(set(uncertainties) & set(levers) | (set(uncertainties) | set(levers)) & set(overrides))
     if both:
         raise ConfigError(f"{where}: {both[0]} is given twice (uncertainties, levers, overrides); give it once")

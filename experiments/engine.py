@@ -56,7 +56,6 @@ from .plan import Plan, Run
 
 TABLES = ("model", "platforms", "vintages")
 RECORDS = "runs"
-SUMMARY_FILES = ("outcomes.parquet", "summary.csv", "summary.md")
 
 
 class ExperimentError(Exception):
@@ -97,12 +96,12 @@ class ExperimentResult:
 
 # --------------------------------------------------------------------------- one run (on a worker)
 
-def simulate(config: ScenarioConfig, seed: np.random.SeedSequence) -> dict[str, pd.DataFrame]:
+def simulate(config: ScenarioConfig, seed: int | np.random.SeedSequence, progress: bool = False) -> dict[str, pd.DataFrame]:
     """Run one model and return its output tables (``model``, ``platforms``, ``vintages``)."""
     from sim.model import LendingMarket
 
     model = LendingMarket(config, seed=seed)
-    model.run()
+    model.run(progress=progress)
     return {"model": model.model_frame(), "platforms": model.platform_frame(), "vintages": model.vintage_frame()}
 
 
@@ -354,11 +353,13 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
 
     rows = []
     by_id = {r.run_id: r for r in plan.runs}
+    need_vintages = any(o.needs_vintages for o in plan.outcomes)
     for run_id in ok:
         run = by_id[run_id]
         model = pd.read_parquet(part_path(work, "model", run_id))
+        vintages = pd.read_parquet(part_path(work, "vintages", run_id)) if need_vintages else None
         rows.append({"run_id": run_id, "cell": run.cell, **labels[run.cell], "replication": run.replication,
-                     **{o.key: o.compute(model) for o in plan.outcomes}})
+                     **{o.key: o.compute(model, vintages) for o in plan.outcomes}})
     columns = ["run_id", "cell", *plan.label_columns, "replication", *(o.key for o in plan.outcomes)]
     outcomes = pd.DataFrame(rows, columns=columns)
     for o in plan.outcomes:
@@ -368,15 +369,20 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
 
     summary = summarise(plan, outcomes)
     summary_md = summary_markdown(plan, summary, failed=len(failed))
-    write_text_atomic(work / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
-    write_text_atomic(work / "summary.md", summary_md)
+    texts = {"summary.csv": summary.to_csv(index=False, lineterminator="\n"), "summary.md": summary_md}
+    if plan.kind == "validation":
+        from .validation import validation_files
+
+        texts.update(validation_files(plan, outcomes, lambda run_id: pd.read_parquet(part_path(work, "model", run_id))))
+    for name, text in texts.items():
+        write_text_atomic(work / name, text)
 
     files = {}
     for run_id in ok:
         for table in TABLES:
             path = part_path(work, table, run_id)
             files[path.relative_to(work).as_posix()] = sha256_file(path)
-    for name in SUMMARY_FILES:
+    for name in ("outcomes.parquet", *texts):
         files[name] = sha256_file(work / name)
 
     manifest = _read_json(work / MANIFEST_NAME)

@@ -1,6 +1,7 @@
 """The plan of an experiment: its cells, their configs, and one seeded run per cell and replication.
 
-A comparison's cells are (policy, shock) pairs; a sweep's are design points. Every cell is run
+A comparison's cells are (policy, shock) pairs; a sweep's are design points; a validation's are the
+arms of the stylized-fact contrasts (:mod:`experiments.validation`). Every cell is run
 ``replications`` times with **common random numbers**: replication r of every cell uses the same
 seed, child r of ``numpy.random.SeedSequence(master_seed).spawn(replications)``, so differences
 between cells are paired and the noise of the simulated economy largely cancels. A child is
@@ -22,7 +23,7 @@ from sim.config import ScenarioConfig, validate_scenario
 
 from .outcomes import OutcomeSpec
 
-Kind = Literal["comparison", "sweep"]
+Kind = Literal["comparison", "sweep", "validation"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Plan:
     """Everything that determines an experiment's outputs.
 
     Attributes:
-        kind: ``comparison`` or ``sweep``.
+        kind: ``comparison``, ``sweep`` or ``validation``.
         cells: In output order.
         replications: Runs per cell.
         master_seed: Entropy of the seed sequence the replication seeds are spawned from.
@@ -115,7 +116,9 @@ class Plan:
             **self.run_record(),
             "reference": self.reference,
             "description": self.description,
-            "outcomes": [o.model_dump(mode="json", exclude_none=True) for o in self.outcomes],
+            "outcomes": [o.record() for o in self.outcomes],
+            # what readers of the folder (analysis, which never imports the model) need to know of each outcome
+            "outcome_info": [{"key": o.key, "is_rate": o.is_rate, "better": o.better} for o in self.outcomes],
         }
 
     @classmethod

@@ -1,6 +1,6 @@
 """Rerun a results folder from its manifest alone and check every output against its recorded hash.
 
-Works for single runs (``run.py run``, kind ``run``), comparisons and sweeps. The rerun goes to a
+Works for single runs (``run.py run``, kind ``run``), comparisons, sweeps and validations. The rerun goes to a
 fresh folder; nothing is read from the scenario or spec files, which may have changed since - the
 manifest holds every cell's full config and every run's seed. An output differs when its bytes
 differ from the hash recorded at the time, either in the rerun or in the folder itself (a file
@@ -106,7 +106,7 @@ def checked_manifest(results: Path | str) -> dict[str, Any]:
         raise ExperimentError(f"{results}: no {MANIFEST_NAME}; not a results folder") from None
     except ValueError as err:
         raise ExperimentError(f"{results / MANIFEST_NAME}: not valid JSON ({err})") from None
-    if manifest.get("kind") not in ("run", "comparison", "sweep") or "files" not in manifest:
+    if manifest.get("kind") not in ("run", "comparison", "sweep", "validation") or "files" not in manifest:
         raise ExperimentError(f"{results / MANIFEST_NAME}: no kind and files recorded; cannot reproduce it")
     if manifest.get("complete") is False:
         raise ExperimentError(f"{results}: the experiment did not finish; finish it with --resume first")
@@ -116,7 +116,7 @@ def checked_manifest(results: Path | str) -> dict[str, Any]:
 def _rerun(manifest: dict[str, Any], target: Path, workers: int, backend: Backend, scheduler: str | None,
            progress: bool) -> None:
     if manifest["kind"] == "run":
-        from sim.runner import run_single
+        from .single import run_single
 
         config = validate_scenario(manifest["config"], source=f"{MANIFEST_NAME} config")
         run_single(config, manifest["seed"], target, progress=progress, scenario_file=manifest.get("scenario_file"))

@@ -31,19 +31,28 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from analysis.sensitivity import design_size, unit_sample
-from sim.config import ConfigError, _read_yaml
+from sim.config import ConfigError, read_yaml
+
+from sim.keys import set_value
 
 from . import design as designs
-from .keys import set_value
 from .plan import Cell, Plan
-from .spec import Parameter, _check, _check_outcome_months, _ExperimentSpec, _scenario_and_changes, _swept_leaf, _validate, \
-    _with_overrides
+from .spec import (
+    ExperimentSpec,
+    Parameter,
+    check_outcome_months,
+    check_value,
+    scenario_and_changes,
+    swept_leaf,
+    validate_spec,
+    with_overrides,
+)
 
 # Beyond this many runs a spec is almost certainly a typo (N = 4096 instead of 64).
 MAX_RUNS = 1_000_000
 
 
-class SensitivitySpec(_ExperimentSpec):
+class SensitivitySpec(ExperimentSpec):
     """Global sensitivity of outcomes to ranges of config keys of a base scenario."""
 
     base: str = Field(description="scenario the analysis varies, relative to the spec file")
@@ -89,18 +98,18 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
         ConfigError: one line naming the file, the key path and what is allowed.
     """
     path = Path(path)
-    data = _read_yaml(path, str(path))
+    data = read_yaml(path, str(path))
     for marker, command in (("policies", "compare"), ("design", "sweep")):
         if marker in data:
             raise ConfigError(f"{path}: {marker}: this is not a sensitivity spec; run it with `run.py {command}`")
-    spec = _validate(SensitivitySpec, data, path)
-    _, base, _ = _scenario_and_changes(path, spec.base, "base")
+    spec = validate_spec(SensitivitySpec, data, path)
+    _, base, _ = scenario_and_changes(path, spec.base, "base")
     base_data = base.model_dump()
 
     axes = []
     for key, p in spec.parameters.items():
         where = f"{path}: parameters.{key}"
-        leaf = _swept_leaf(key, where, base_data)
+        leaf = swept_leaf(key, where, base_data)
         if not leaf.is_number:
             raise ConfigError(f"{where}: not a number, so it has no range; sensitivity varies numeric parameters")
         for end in ("min", "max"):
@@ -109,7 +118,7 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
                 if value != int(value):
                     raise ConfigError(f"{where}.{end}: {value:g} is not a whole number, and {key} is an integer")
                 value = int(value)
-            _check(leaf, value, f"{where}.{end}")
+            check_value(leaf, value, f"{where}.{end}")
         axes.append(designs.Axis(key, None, p.min, p.max, None, p.log, leaf.is_integer))
 
     unit = unit_sample(spec.method, [a.key for a in axes], spec.samples, spec.seed,
@@ -123,9 +132,9 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
         for key, value in point.items():
             set_value(data, key, value)
         data["name"] = f"{base.name}-{cell_id}"
-        config = _with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
+        config = with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
         cells.append(Cell(cell_id, point, config))
-    _check_outcome_months(spec, cells, path)
+    check_outcome_months(spec, cells, path)
     plan = Plan(kind="sweep", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
                 outcomes=tuple(spec.outcomes), label_columns=tuple(spec.parameters), description=spec.description)
     return spec, plan

@@ -45,10 +45,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from sim.config import ConfigError, ScenarioConfig, Section, _format, _read_yaml, load_scenario, validate_scenario
+from sim.config import ConfigError, ScenarioConfig, Section, format_error, load_scenario, read_yaml, validate_scenario
+from sim.keys import KeyPathError, Leaf, resolve, set_value
 
 from . import design as designs
-from .keys import KeyPathError, Leaf, resolve, set_value
 from .outcomes import OutcomeSpec, parse_outcome
 from .plan import Cell, Plan
 
@@ -77,7 +77,7 @@ def _ref(item: Any) -> Any:
     return {"file": item} if isinstance(item, str) else item
 
 
-class _ExperimentSpec(Section):
+class ExperimentSpec(Section):
     description: str = Field("", description="what the experiment is for")
     replications: int = Field(ge=1, le=100_000, description="runs per cell, with common random numbers")
     master_seed: int = Field(ge=0, le=2**63 - 1, description="entropy the replication seeds are spawned from")
@@ -90,7 +90,7 @@ class _ExperimentSpec(Section):
         return [parse_outcome(item) for item in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
-    def _unique_outcomes(self) -> _ExperimentSpec:
+    def _unique_outcomes(self) -> ExperimentSpec:
         keys = [o.key for o in self.outcomes]
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         if repeated:
@@ -98,7 +98,7 @@ class _ExperimentSpec(Section):
         return self
 
 
-class ComparisonSpec(_ExperimentSpec):
+class ComparisonSpec(ExperimentSpec):
     """Policies x shocks, R replications each, differences paired against a reference policy."""
 
     policies: list[ScenarioRef] = Field(min_length=1, description="policy scenarios")
@@ -156,7 +156,7 @@ class Parameter(Section):
         return self
 
 
-class SweepSpec(_ExperimentSpec):
+class SweepSpec(ExperimentSpec):
     """Design points over dotted config keys of a base scenario, R replications each."""
 
     base: str = Field(description="scenario the sweep varies, relative to the spec file")
@@ -196,38 +196,21 @@ def load_comparison(path: str | Path) -> tuple[ComparisonSpec, Plan]:
         ConfigError: one line naming the file, the key path and what is allowed.
     """
     path = Path(path)
-    spec = _validate(ComparisonSpec, _read_spec(path, "comparison"), path)
+    spec = validate_spec(ComparisonSpec, _read_spec(path, "comparison"), path)
     shown = str(path)
     reference = spec.reference_name
 
-    policies = [(ref, *_scenario_and_changes(path, ref.file, f"policies[{i}]")) for i, ref in enumerate(spec.policies)]
-    shocks = []
-    for j, ref in enumerate(spec.shocks):
-        if ref.file is None:
-            shocks.append((ref, None, {}))
-            continue
-        _, config, changes = _scenario_and_changes(path, ref.file, f"shocks[{j}]")
-        if not changes:
-            raise ConfigError(f"{shown}: shocks[{j}]: {ref.file} changes nothing relative to the root of its "
-                              f"extends: chain; a shock scenario must extend a baseline and change it")
-        shocks.append((ref, config, changes))
-
+    policies = [(ref, *scenario_and_changes(path, ref.file, f"policies[{i}]")) for i, ref in enumerate(spec.policies)]
+    shocks = [(ref, shock_changes(path, ref.file, f"shocks[{j}]") if ref.file else {}) for j, ref in enumerate(spec.shocks)]
     cells = []
-    for ref, policy_file, policy_config, policy_changes in policies:
-        for shock_ref, _, shock_changes in shocks:
-            for key, value in shock_changes.items():
-                if key in policy_changes and policy_changes[key] != value:
-                    raise ConfigError(
-                        f"{shown}: shocks: {shock_ref.file} and policy {ref.file} both set {_dotted(key)}; "
-                        f"a shock may only change what the policy leaves at its baseline value")
-            data = policy_config.model_dump()
-            for key, value in shock_changes.items():
-                _set_path(data, key, value)
+    for ref, _, policy_config, policy_changes in policies:
+        for shock_ref, changes in shocks:
             cell_id = f"{ref.label}__{shock_ref.label}"
+            data = combine(policy_config, policy_changes, changes, ref.file, shock_ref.file, shown)
             data["name"] = cell_id
-            config = _with_overrides(data, spec.overrides, path, f"cell {cell_id}")
+            config = with_overrides(data, spec.overrides, path, f"cell {cell_id}")
             cells.append(Cell(cell_id, {"policy": ref.label, "shock": shock_ref.label}, config))
-    _check_outcome_months(spec, cells, path)
+    check_outcome_months(spec, cells, path)
     plan = Plan(kind="comparison", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
                 outcomes=tuple(spec.outcomes), label_columns=("policy", "shock"), reference=reference,
                 description=spec.description)
@@ -241,18 +224,18 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
         ConfigError: one line naming the file, the key path and what is allowed.
     """
     path = Path(path)
-    spec = _validate(SweepSpec, _read_spec(path, "sweep"), path)
+    spec = validate_spec(SweepSpec, _read_spec(path, "sweep"), path)
     shown = str(path)
-    _, base, _ = _scenario_and_changes(path, spec.base, "base")
+    _, base, _ = scenario_and_changes(path, spec.base, "base")
     base_data = base.model_dump()
 
     axes = []
     for key, p in spec.parameters.items():
         where = f"{shown}: parameters.{key}"
-        leaf = _swept_leaf(key, where, base_data)
+        leaf = swept_leaf(key, where, base_data)
         if p.values is not None:
             for n, value in enumerate(p.values):
-                _check(leaf, value, f"{where}.values[{n}]")
+                check_value(leaf, value, f"{where}.values[{n}]")
         else:
             if not leaf.is_number:
                 raise ConfigError(f"{where}: not a number, so it has no range; list its 'values'")
@@ -262,7 +245,7 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
                     if value != int(value):
                         raise ConfigError(f"{where}.{end}: {value:g} is not a whole number, and {key} is an integer")
                     value = int(value)
-                _check(leaf, value, f"{where}.{end}")
+                check_value(leaf, value, f"{where}.{end}")
         axes.append(designs.Axis(key, None if p.values is None else tuple(p.values), p.min, p.max, p.levels,
                                  p.log, leaf.is_integer))
 
@@ -282,30 +265,30 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
         for key, value in point.items():
             set_value(data, key, value)
         data["name"] = f"{base.name}-{cell_id}"
-        config = _with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
+        config = with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
         cells.append(Cell(cell_id, dict(point), config))
-    _check_outcome_months(spec, cells, path)
+    check_outcome_months(spec, cells, path)
     plan = Plan(kind="sweep", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
                 outcomes=tuple(spec.outcomes), label_columns=tuple(spec.parameters), description=spec.description)
     return spec, plan
 
 
 def _read_spec(path: Path, kind: str) -> dict:
-    data = _read_yaml(path, str(path))
+    data = read_yaml(path, str(path))
     marker, command = ("parameters", "sweep") if kind == "comparison" else ("policies", "compare")
     if marker in data:
         raise ConfigError(f"{path}: {marker}: this is not a {kind} spec; run it with `run.py {command}`")
     return data
 
 
-def _validate(model: type[Section], data: dict, path: Path) -> Any:
+def validate_spec(model: type[Section], data: dict, path: Path) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format(err, {}, str(path))) from None
+        raise ConfigError(format_error(err, {}, str(path))) from None
 
 
-def _scenario_and_changes(spec_path: Path, file: str, where: str) -> tuple[Path, ScenarioConfig, dict[tuple, Any]]:
+def scenario_and_changes(spec_path: Path, file: str, where: str) -> tuple[Path, ScenarioConfig, dict[tuple, Any]]:
     """A scenario of a spec, and what it changes relative to the root of its extends: chain."""
     scenario = spec_path.parent / file
     if not scenario.is_file():
@@ -322,10 +305,50 @@ def _scenario_and_changes(spec_path: Path, file: str, where: str) -> tuple[Path,
 _MISSING = object()
 
 
+def shock_changes(spec_path: Path, file: str, where: str) -> dict[tuple, Any]:
+    """What a shock scenario changes relative to the root of its extends: chain (refused if nothing)."""
+    _, _, changes = scenario_and_changes(spec_path, file, where)
+    if not changes:
+        raise ConfigError(f"{spec_path}: {where}: {file} changes nothing relative to the root of its "
+                          f"extends: chain; a shock scenario must extend a baseline and change it")
+    return changes
+
+
+def combine(policy: ScenarioConfig, policy_changes: dict[tuple, Any], changes: dict[tuple, Any], policy_file: str,
+            shock_file: str | None, shown: str) -> dict:
+    """The policy's config with a shock's changes set on it, as a dict; refused where both change a key.
+
+    This is the one way lendsim combines a policy with a shock (comparisons and validation).
+    """
+    for key, value in changes.items():
+        if key in policy_changes and policy_changes[key] != value:
+            raise ConfigError(f"{shown}: shocks: {shock_file} and policy {policy_file} both set {_dotted(key)}; "
+                              f"a shock may only change what the policy leaves at its baseline value")
+    data = policy.model_dump()
+    for key, value in changes.items():
+        _set_path(data, key, value)
+    return data
+
+
+def combine_policy_and_shock(folder: Path, policy_file: str, shock_file: str | None, overrides: dict[str, Any],
+                             name: str) -> ScenarioConfig:
+    """A policy scenario combined with a shock scenario (files relative to ``folder``), with dotted overrides.
+
+    Raises:
+        ConfigError: one line, as for a comparison spec.
+    """
+    anchor = folder / "(validation arms)"  # files are looked up beside it, messages name it
+    _, policy, policy_changes = scenario_and_changes(anchor, policy_file, "policy")
+    changes = shock_changes(anchor, shock_file, "shock") if shock_file else {}
+    data = combine(policy, policy_changes, changes, policy_file, shock_file, f"{anchor}: {name}")
+    data["name"] = name
+    return with_overrides(data, overrides, anchor, f"cell {name}")
+
+
 def _chain_root(path: Path) -> Path:
     """The first file of ``path``'s extends: chain (load_scenario has already checked the chain)."""
     while True:
-        parent = _read_yaml(path, str(path)).get("extends")
+        parent = read_yaml(path, str(path)).get("extends")
         if parent is None:
             return path
         path = path.parent / parent
@@ -353,16 +376,16 @@ def _dotted(key: tuple) -> str:
     return ".".join(str(k) for k in key)
 
 
-def _leaf(key: str, where: str) -> Leaf:
+def leaf_at(key: str, where: str) -> Leaf:
     try:
         return resolve(key)
     except KeyPathError as err:
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _swept_leaf(key: str, where: str, base_data: dict) -> Leaf:
+def swept_leaf(key: str, where: str, base_data: dict) -> Leaf:
     """The leaf a sweep or sensitivity parameter varies; a list index in it must exist in the base."""
-    leaf = _leaf(key, where)
+    leaf = leaf_at(key, where)
     try:
         set_value(copy.deepcopy(base_data), key, None)
     except KeyPathError as err:
@@ -370,18 +393,18 @@ def _swept_leaf(key: str, where: str, base_data: dict) -> Leaf:
     return leaf
 
 
-def _check(leaf: Leaf, value: Any, where: str) -> None:
+def check_value(leaf: Leaf, value: Any, where: str) -> None:
     try:
         leaf.check(value)
     except ValueError as err:
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _with_overrides(data: dict, overrides: dict[str, Any], path: Path, what: str) -> ScenarioConfig:
+def with_overrides(data: dict, overrides: dict[str, Any], path: Path, what: str) -> ScenarioConfig:
     """Apply a spec's overrides to a cell's config dict and validate the result."""
     for key, value in overrides.items():
         where = f"{path}: overrides.{key}"
-        _check(_leaf(key, where), value, where)
+        check_value(leaf_at(key, where), value, where)
         try:
             set_value(data, key, value)
         except KeyPathError as err:
@@ -389,14 +412,17 @@ def _with_overrides(data: dict, overrides: dict[str, Any], path: Path, what: str
     return validate_scenario(data, source=f"{path}: {what}")
 
 
-def _check_outcome_months(spec: _ExperimentSpec, cells: list[Cell], path: Path) -> None:
+def check_outcome_months(spec: ExperimentSpec, cells: list[Cell], path: Path) -> None:
+    """Refuse an outcome month or window end beyond the last month of some cell (one line)."""
     for n, outcome in enumerate(spec.outcomes):
-        if outcome.month is None:
-            continue
-        for cell in cells:
-            if outcome.month > cell.config.months:
-                raise ConfigError(f"{path}: outcomes[{n}].month: {outcome.month} is after the last month of cell "
-                                  f"{cell.id} (months: {cell.config.months}); allowed: 1 to {cell.config.months}")
+        for param, value in (("month", outcome.month), ("from", outcome.from_month), ("to", outcome.to_month)):
+            if value is None:
+                continue
+            for cell in cells:
+                if value > cell.config.months:
+                    raise ConfigError(f"{path}: outcomes[{n}].{param}: {value} is after the last month of cell "
+                                      f"{cell.id} (months: {cell.config.months}); allowed: 1 to {cell.config.months}")
 
 
-__all__ = ["ComparisonSpec", "Parameter", "ScenarioRef", "SweepSpec", "load_comparison", "load_sweep"]
+__all__ = ["ComparisonSpec", "ExperimentSpec", "Parameter", "ScenarioRef", "SweepSpec", "check_outcome_months", "check_value",
+           "leaf_at", "load_comparison", "load_sweep", "scenario_and_changes", "swept_leaf", "validate_spec", "with_overrides"]

@@ -122,7 +122,7 @@ def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0) -> str:
         summary: Output of :func:`summarise`.
         failed: Number of failed runs, mentioned when not zero.
     """
-    title = "Comparison" if plan.kind == "comparison" else "Sweep"
+    title = {"comparison": "Comparison", "sweep": "Sweep", "validation": "Validation"}[plan.kind]
     lines = [f"# {title}" + (f": {plan.description.strip()}" if plan.description.strip() else ""), ""]
     how = (f"{plan.replications} replications per cell with common random numbers (master seed "
            f"{plan.master_seed}); mean and 95% t-interval across replications.")

@@ -119,7 +119,7 @@ def MarketPanel(model: ExplorerMarket) -> None:
     for p in model.platforms:
         cells = (p.name, p.status, f"{p.capital / 1e6:,.2f}", f"{p.capital / max(p.book, 1.0):.2f}",
                  f"{p.reputation:.2f}", f"{p.cutoff:+.2f}", f"{p.book / 1e6:,.2f}", f"{p.live_loans:,}",
-                 f"{100 * p.overdue_rate:.1f}%", f"{p.flows['complaints']:,.0f}")
+                 f"{100 * p.overdue_rate:.1f}%", f"{p.flows.complaints:,.0f}")
         style = "" if p.is_active else ' style="color:#b00020"'
         rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in PLATFORM_COLUMNS)

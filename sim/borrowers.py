@@ -41,7 +41,7 @@ class BorrowerState:
         self.wage = np.exp(log_income)
         self.essentials_share = np.clip(
             cfg.essentials_share - cfg.essentials_risk_loading * z + cfg.essentials_sd * e_ess, 0.05, 2.0)
-        self.savings = self.wage * cfg.savings_months * np.exp(0.5 * e_sav)
+        self.savings = self.wage * cfg.savings_months * np.exp(cfg.savings_sd * e_sav)
         self.literacy = np.clip(cfg.literacy_mean + cfg.literacy_sd * e_lit, 0.0, 1.0)
         self.willingness = cfg.willingness_mean + cfg.willingness_risk_loading * z + cfg.willingness_sd * e_will
         self.support = np.full(n, 1.0)  # share of the family-help stock still available

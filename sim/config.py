@@ -106,6 +106,7 @@ class BorrowerConfig(Section):
                                        "riskier types have thinner margins", "calibration to the baseline M3+ level")
     savings_months: float = P(1.0, 0.0, 60.0, "target (buffer-stock) liquid savings, in months of wage; also the median at start",
                               "Carroll (1997) buffer-stock saving; online borrowers hold thin buffers")
+    savings_sd: float = P(0.5, 0.0, 5.0, "s.d. of log savings at the start, around the target", "calibration: thin, dispersed buffers")
     saving_rate: float = P(0.3, 0.0, 1.0, "share of the unspent monthly surplus saved while savings are below target", "calibration")
     savings_drawdown: float = P(0.5, 0.0, 1.0, "share of savings a borrower will use for debt payments in a month", "calibration")
     expense_shock_monthly: float = P(0.01, 0.0, 1.0, "monthly probability of an unexpected expense (illness, repairs, family)",
@@ -120,9 +121,15 @@ class BorrowerConfig(Section):
                                "CFPB (2014): most payday loans are rolled over")
     btr_term_months: int | None = P(None, 1, 36, "term of a loan taken to repay another (months); None: the usual term mix",
                                     "short cash loans roll over: most payday loans are re-borrowed within 14 days (CFPB 2014)")
+    btr_amount_cover: float = P(1.1, 0.0, 10.0, "borrow-to-repay request as a multiple of last month's unpaid debt",
+                                "calibration: enough to clear the shortfall and a little more")
+    btr_amount_min: float = P(0.2, 0.0, 100.0, "smallest borrow-to-repay request, in months of wage",
+                              "platforms' minimum loan sizes (CNY 500-1,000 cash loans)")
     loan_income_min: float = P(0.5, 0.0, 100.0, "smallest loan request, in months of income", "cash/consumption loans")
     loan_income_max: float = P(3.0, 0.0, 100.0, "largest loan request, in months of income", "cash/consumption loans")
     max_loans: int = P(6, 1, 50, "most live loans one borrower can hold", "practical cap")
+    application_rounds: int = P(2, 1, 20, "platforms an applicant tries in a month (a rejected applicant tries the next)",
+                                "calibration: borrowers shop across a few apps")
     inattention: float = P(0.005, 0.0, 1.0, "monthly probability of missing an affordable payment at literacy 0 (scaled by 1-literacy)",
                            "Karlan, Morten & Zinman: reminders cut late payments")
     priority_noise: float = P(1.0, 0.0, 10.0, "noise in repayment priorities at literacy 0 (scaled by 1-literacy)", "calibration")
@@ -148,8 +155,9 @@ class BehaviourConfig(Section):
     default_cost_bureau: float = P(1.5, 0.0, 10.0, "extra cost when the loan is reported to the credit bureau", "2019 reporting mandate (FACTS.md)")
     default_cost_pressure: float = P(1.0, 0.0, 10.0, "extra cost per unit of collection pressure", "MODEL.md")
     default_cost_legal: float = P(0.5, 0.0, 10.0, "extra cost from legal risk while the lender operates", "MODEL.md")
-    default_cost_sunk: float = P(1.3, 0.0, 20.0, "cost reduction per month past due, up to three (record already damaged, curing needs all arrears)",
+    default_cost_sunk: float = P(1.3, 0.0, 20.0, "cost reduction per month past due, up to default_cost_sunk_months (record already damaged, curing needs all arrears)",
                                  "debt overhang (Dobbie & Song 2015); calibration to roll rates")
+    default_cost_sunk_months: int = P(3, 0, 120, "months past due beyond which the sunk-cost reduction stops growing", "calibration")
     herding: float = P(20.0, 0.0, 200.0, "cost reduction per unit of last month's default rate at the same platform", "MODEL.md: peers' defaults")
     failure_discount: float = P(3.0, 0.0, 20.0, "cost reduction when the lender has failed and the loan is unserviced",
                                 "2018 P2P: borrowers stopped paying failing platforms")
@@ -165,7 +173,10 @@ class BehaviourConfig(Section):
     harassment_per_contact: float = P(0.002, 0.0, 1.0, "probability a lawful contact is a harassment incident", "calibration")
     harassment_third_party: float = P(0.03, 0.0, 1.0, "extra incident probability per contact with third parties", "calibration")
     harassment_night: float = P(0.02, 0.0, 1.0, "extra incident probability per night contact", "calibration")
-    harassment_excess: float = P(0.02, 0.0, 1.0, "extra incident probability per contact above 6 a month", "calibration: conduct rules")
+    harassment_excess: float = P(0.02, 0.0, 1.0, "extra incident probability per contact above harassment_contact_threshold a month",
+                                 "calibration: conduct rules")
+    harassment_contact_threshold: float = P(6.0, 0.0, 1000.0, "contacts a month per loan beyond which contacts count as excessive",
+                                            "2026 CBA guideline: at most 6 unanswered attempts a day per method (FACTS.md)")
     complaint_probability: float = P(0.3, 0.0, 1.0, "probability an incident becomes a complaint, at literacy 1", "calibration")
 
 
@@ -216,6 +227,12 @@ class CollectionConfig(Section):
     regime: Literal["soft", "standard", "aggressive", "regulated", "targeted", "custom"] = D(
         "standard", "collection regime preset (see policies.COLLECTION_PRESETS) or custom", "MODEL.md")
     custom: CollectionConduct | None = D(None, "conduct for regime: custom", "scenario choice")
+    target_employed_weight: float = P(1.5, 0.0, 100.0, "targeted conduct: relative contacts for a loan of an employed borrower",
+                                      "MODEL.md: effort where the expected cure per contact is highest; calibration")
+    target_unemployed_weight: float = P(0.25, 0.0, 100.0, "targeted conduct: relative contacts for a loan of an unemployed borrower",
+                                        "calibration: the jobless cure rarely whatever the contacts")
+    target_early_weight: float = P(1.2, 0.0, 100.0, "targeted conduct: relative contacts for a loan in M1 or M2", "calibration: early arrears cure more")
+    target_late_weight: float = P(0.6, 0.0, 100.0, "targeted conduct: relative contacts for a loan in M3 or beyond", "calibration")
 
     @model_validator(mode="after")
     def _custom(self) -> CollectionConfig:
@@ -258,7 +275,8 @@ class UnderwritingConfig(Section):
 
 class PricingConfig(Section):
     apr_base_annual: float = P(0.18, 0.0, 5.0, "APR for the best risk grade (annual fraction)", "Chinese online consumer loans 18-36%")
-    apr_risk_slope: float = P(0.08, 0.0, 5.0, "APR added per unit of observed score below 1", "risk-based pricing")
+    apr_risk_slope: float = P(0.08, 0.0, 5.0, "APR added per unit of observed score below best_grade_score", "risk-based pricing")
+    best_grade_score: float = P(1.0, -10.0, 10.0, "observed score from which an applicant gets the best-grade APR", "calibration: top grade")
 
 
 class PlatformPolicy(Section):
@@ -289,14 +307,23 @@ class PlatformsConfig(Section):
     count: int = P(8, 1, 64, "number of platforms", "a handful of large lenders hold most of the market")
     size_concentration: float = P(1.0, 0.0, 5.0, "Zipf exponent of platforms' initial market shares", "concentrated market")
     capital_ratio: float = P(0.15, 0.0, 10.0, "initial equity as a share of the expected loan book", "calibration")
+    expected_approval_rate: float = P(0.7, 0.0, 1.0, "approval rate assumed when sizing the expected loan book at the start",
+                                      "calibration: about the baseline's approval rate")
     capital_dispersion: float = P(0.3, 0.0, 3.0, "s.d. of log initial capital ratio across platforms", "calibration")
     funding_ratio: float = P(1.3, 0.0, 20.0, "initial investor funding as a share of the expected loan book", "calibration")
-    funding_sensitivity: float = P(0.05, 0.0, 1.0, "monthly funding flow per unit of (reputation - 0.5) and per unit of distress", "calibration")
+    funding_sensitivity: float = P(0.05, 0.0, 1.0, "monthly funding flow per unit of (reputation - funding_reputation_neutral - "
+                                   "funding_distress_weight x distress)", "calibration")
+    funding_reputation_neutral: float = P(0.5, 0.0, 1.0, "reputation at which investor funding neither flows in nor out", "calibration")
+    funding_distress_weight: float = P(2.0, 0.0, 100.0, "weight of distress against reputation in funding flows", "calibration")
+    max_funding_multiple: float = P(2.0, 0.0, 100.0, "most investor funding a platform takes, as a multiple of its initial funding",
+                                    "calibration: funding beyond the book's needs earns nothing")
+    distress_capital_ratio: float = P(0.05, 0.0, 1.0, "capital/book at and above which borrowers see no distress; distress rises to 1 "
+                                      "as capital falls to nothing", "calibration: a thin buffer is seen as a failing lender")
     cost_of_funds_annual: float = P(0.08, 0.0, 1.0, "cost of investor funding (annual fraction)", "P2P investor yields 8-10%")
     operating_cost_annual: float = P(0.04, 0.0, 1.0, "operating cost as a share of the book (annual)", "calibration")
     min_funding_ratio: float = P(0.1, 0.0, 1.0, "a platform fails when funding falls below this share of its initial funding", "calibration")
     reputation_recovery: float = P(0.05, 0.0, 1.0, "monthly drift of reputation back towards 1", "calibration")
-    reputation_per_complaint: float = P(0.2, 0.0, 100.0, "reputation loss per complaint per 1,000 live loans", "calibration")
+    reputation_per_complaint: float = P(0.2, 0.0, 100.0, "reputation loss per 100 complaints per 1,000 live loans a month", "calibration")
     recovery_months: int = P(12, 0, 120, "months after charge-off during which recoveries are collected", "industry practice")
     recovery_due_share: float = P(0.03, 0.0, 1.0, "share of the charged-off balance demanded each recovery month",
                                   "calibration: recoveries of 10-30% of charged-off balances, typical of unsecured debt")
@@ -362,6 +389,9 @@ class RegulatorRules(Section):
                                   "supervisors act on patterns, not single incidents")
     revoke_after_violations: int = P(3, 1, 1000, "inspections with violations before the licence is revoked", "calibration")
     min_capital_ratio: float = P(0.05, 0.0, 1.0, "capital/book below which a platform may not originate", "minimum capital rules")
+    bureau_record_months: int = P(60, 0, 600, "months a reported default stays on the bureau record",
+                                  "Regulation on the Administration of Credit Investigation Industry (2013), art. 16: negative "
+                                  "information is kept five years")
     early_warning: EarlyWarning = D(EarlyWarning, "system-wide early warning", "-")
 
 
@@ -390,18 +420,23 @@ class ScenarioConfig(Section):
     regulator: RegulatorConfig = D(RegulatorConfig, "regulator", "-")
 
     def with_overrides(self, overrides: dict[str, Any]) -> ScenarioConfig:
-        """Return a new validated config with dotted keys replaced, e.g. ``{"borrowers.count": 500}``."""
+        """Return a new validated config with dotted keys replaced.
+
+        Keys are dotted paths as in comparison and sweep specs: ``{"borrowers.count": 500}``,
+        ``{"economy.shocks[0].start": 6}``; a key may name a whole section or list
+        (``{"economy.shocks": [...]}``).
+
+        Raises:
+            ConfigError: a key the configuration does not have, or a value it does not allow.
+        """
+        from .keys import KeyPathError, set_value
+
         data = self.model_dump()
         for dotted, value in overrides.items():
-            node = data
-            for key in dotted.split(".")[:-1]:
-                if not isinstance(node, dict) or key not in node:
-                    raise ConfigError(f"override: {dotted}: unknown key")
-                node = node[key]
-            leaf = dotted.split(".")[-1]
-            if not isinstance(node, dict) or leaf not in node:
-                raise ConfigError(f"override: {dotted}: unknown key")
-            node[leaf] = value
+            try:
+                set_value(data, dotted, value, must_exist=True)
+            except KeyPathError as err:
+                raise ConfigError(f"override: {dotted}: {err}") from None
         return validate_scenario(data, source="override")
 
 
@@ -436,13 +471,17 @@ def _validate_change(model_cls: type[Section], base: Section, change: dict, path
     except ValidationError as err:
         e = err.errors()[0]
         loc = ".".join(str(p) for p in e["loc"])
-        raise ValueError(f"@{path}.{loc}: {_allowed(e)}") from None
+        raise ValueError(f"@{path}.{loc}: {describe_problem(e)}") from None
 
 
 # --------------------------------------------------------------------------- loading
 
-def _allowed(e: dict) -> str:
-    """Say what is allowed, in words a scenario author understands."""
+def describe_problem(e: dict) -> str:
+    """What is wrong with a value and what is allowed, in words a scenario author understands.
+
+    Args:
+        e: One entry of pydantic's ``ValidationError.errors()``.
+    """
     kind, ctx = e["type"], e.get("ctx", {})
     given = e.get("input")
     if kind == "extra_forbidden":
@@ -459,10 +498,17 @@ def _allowed(e: dict) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _format(err: ValidationError, origins: dict[tuple, str], default_file: str) -> str:
+def format_error(err: ValidationError, origins: dict[tuple, str], default_file: str) -> str:
+    """The one-line message ``FILE: dotted.key.path: what is allowed`` for a validation error.
+
+    Args:
+        err: The error of validating a scenario or spec.
+        origins: Which file set each key path (``extends:`` chains); may be empty.
+        default_file: The file named when no origin is known.
+    """
     e = err.errors()[0]
     loc = [str(p) for p in e["loc"]]
-    text = _allowed(e)
+    text = describe_problem(e)
     full = list(e["loc"])
     if text.startswith("@"):  # a nested path raised from a validator (schedules)
         sub, text = text[1:].split(": ", 1)
@@ -499,7 +545,13 @@ def _record(data: Any, file: str, prefix: tuple, origins: dict[tuple, str]) -> N
             _record(value, file, prefix + (key,), origins)
 
 
-def _read_yaml(path: Path, shown: str) -> dict:
+def read_yaml(path: Path, shown: str) -> dict:
+    """Read a YAML mapping with ``safe_load``; every problem is a one-line :class:`ConfigError`.
+
+    Args:
+        path: The file.
+        shown: How the file is named in messages.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -526,7 +578,7 @@ def _resolve(path: Path, chain: list[Path], origins: dict[tuple, str]) -> dict:
     if real in chain:
         cycle = " -> ".join(str(p) for p in chain[chain.index(real):] + [real])
         raise ConfigError(f"{shown}: extends: cycle {cycle}")
-    data = _read_yaml(path, shown)
+    data = read_yaml(path, shown)
     parent = data.pop("extends", None)
     if parent is None:
         _record(data, shown, (), origins)
@@ -546,7 +598,7 @@ def validate_scenario(data: dict, source: str = "<dict>", origins: dict | None =
     try:
         return ScenarioConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format(err, origins or {}, source)) from None
+        raise ConfigError(format_error(err, origins or {}, source)) from None
 
 
 def load_scenario(path: str | Path) -> ScenarioConfig:
@@ -564,8 +616,8 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
 
 # --------------------------------------------------------------------------- docs
 
-def _bounds(field) -> tuple[float | None, float | None]:
-    """The (ge, le) range declared on a field, None where open."""
+def field_bounds(field) -> tuple[float | None, float | None]:
+    """The (ge, le) range declared on a pydantic field, None where open."""
     lo = hi = None
     for m in field.metadata:
         lo = getattr(m, "ge", lo)
@@ -582,7 +634,7 @@ def parameter_rows(model_cls: type[BaseModel] = ScenarioConfig, prefix: str = ""
         if isinstance(ann, type) and issubclass(ann, Section):
             rows += parameter_rows(ann, key + ".")
             continue
-        lo, hi = _bounds(field)
+        lo, hi = field_bounds(field)
         extra = field.json_schema_extra or {}
         default = field.default
         if isinstance(default, list):
@@ -613,7 +665,7 @@ def commented_yaml(model: BaseModel | None = None, indent: int = 0) -> str:
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         extra = field.json_schema_extra or {}
-        lo, hi = _bounds(field)
+        lo, hi = field_bounds(field)
         rng = "" if lo is None and hi is None else f" [{_num(lo)}, {_num(hi)}]"
         src = extra.get("source", "")
         note = f"{field.description or ''}{rng}" + (f"; source: {src}" if src and src != "-" else "")

@@ -18,6 +18,7 @@ import numpy as np
 
 LIVE, REPAID, CHARGED_OFF, CLOSED = 0, 1, 2, 3
 EPS = 0.01  # CNY: amounts below one fen are treated as paid
+DAYS_PER_MONTH = 30  # days past due move in steps of one month; penalties accrue over 30 days
 
 _FIELDS: dict[str, type] = {
     "borrower": np.int32, "platform": np.int16, "vintage": np.int32,
@@ -28,6 +29,16 @@ _FIELDS: dict[str, type] = {
     "pressure": np.float64, "is_reported": np.bool_, "is_restructured": np.bool_,
     "has_defaulted": np.bool_, "had_holiday": np.bool_,
 }
+
+
+def nonzero_total(x: np.ndarray) -> float:
+    """Sum of the non-zero entries of a per-loan array, in row order.
+
+    Rows of finished loans are zero here but still present until the book is compacted; summing
+    only the others makes totals independent of when compaction runs (a pairwise sum over a
+    longer array rounds differently).
+    """
+    return float(x[x != 0].sum())
 
 
 def annuity(principal: np.ndarray, apr_annual: np.ndarray, term_months: np.ndarray) -> np.ndarray:

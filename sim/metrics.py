@@ -14,10 +14,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from .loans import LIVE
+from .loans import DAYS_PER_MONTH, LIVE
 
 if TYPE_CHECKING:
+    from .borrowers import BorrowerState
+    from .economy import EconomyState
+    from .flows import Cumulative, MonthFlows
+    from .loans import LoanBook
     from .model import LendingMarket
+    from .platforms import Platform
+    from .regulator import Regulator
 
 # Every model-level column, in output order (MODEL.md "What a run reports").
 MODEL_COLUMNS = (
@@ -58,7 +64,7 @@ def _share(num: float, den: float) -> float:
 
 def bucket_of(dpd: np.ndarray) -> np.ndarray:
     """0 current, 1 M1 (1-30 days), 2 M2 (31-60), 3 M3 (61-90), 4 M3+ (over 90)."""
-    return np.minimum((dpd.astype(np.int32) + 29) // 30, 4)
+    return np.minimum((dpd.astype(np.int32) + DAYS_PER_MONTH - 1) // DAYS_PER_MONTH, 4)
 
 
 @njit(cache=True)
@@ -91,9 +97,10 @@ def _borrower_debt(borrower, platform, instalment, live, wage, income_level, n):
     return count, dti
 
 
-def model_metrics(model: LendingMarket) -> dict:
-    """All model-level figures for this month (called in phase 12)."""
-    book, bs, m = model.loans, model.borrower_state, model.month_counts
+def model_metrics(book: LoanBook, bs: BorrowerState, platforms: list[Platform], regulator: Regulator,
+                  econ: EconomyState, month: int, flows: MonthFlows, cumulative: Cumulative) -> dict:
+    """All model-level figures for this month (phase 12), one entry per column of MODEL_COLUMNS."""
+    m = flows
     live = book.view("state") == LIVE
     dpd = book.view("dpd")[live]
     bal = book.view("principal")[live]
@@ -106,25 +113,25 @@ def model_metrics(model: LendingMarket) -> dict:
     owed_over = book.principal[over_rows] + book.due_interest[over_rows] + book.penalty[over_rows]
     # platforms per borrower (multi-platform borrowing) and debt service to income, in one pass
     n_platforms_by_b, dti = _borrower_debt(book.view("borrower"), book.view("platform"), book.view("instalment"),
-                                           live, bs.wage, float(model.econ.income_level), bs.n)
+                                           live, bs.wage, float(econ.income_level), bs.n)
     has_loan_count = int(dti.size)
 
-    prev = m["prev_bucket_counts"]
-    rolls = m["rolls"]
-    active = sum(p.is_active for p in model.platforms)
-    accrual = m["interest_accrued"] + m["penalty_accrued"]
-    cum = model.cumulative
+    prev = m.prev_bucket_counts
+    rolls = m.rolls
+    active = sum(p.is_active for p in platforms)
+    accrual = m.interest_accrued + m.penalty_accrued
+    cum = cumulative
     # before month 1 the cumulative window is the whole run so far
-    cum_base = cum["base"] + (cum["originations"])
+    cum_base = cum.base + cum.originations
 
     return {
-        "month": model.month,
-        "is_burn_in": model.month <= 0,
+        "month": month,
+        "is_burn_in": month <= 0,
         "unemployment_rate": float(1.0 - bs.is_employed.mean()),
-        "unemployment_target": model.econ.unemployment_target,
-        "benchmark_rate": model.econ.benchmark_rate,
-        "income_level": model.econ.income_level,
-        "in_declared_shock": model.econ.in_declared_shock,
+        "unemployment_target": econ.unemployment_target,
+        "benchmark_rate": econ.benchmark_rate,
+        "income_level": econ.income_level,
+        "in_declared_shock": econ.in_declared_shock,
         "overdue_rate": _share(over.sum(), n_live),
         "overdue_balance_rate": _share(bal[over].sum(), total_bal),
         "m1_rate": _share(counts[1], n_live),
@@ -132,23 +139,23 @@ def model_metrics(model: LendingMarket) -> dict:
         "m3_rate": _share(counts[3], n_live),
         "m3plus_rate": _share(counts[4], n_live),
         "m3plus_balance_rate": _share(bal[bucket == 4].sum(), total_bal),
-        "new_defaults": int(m["new_defaults"]),
-        "defaults_per_defaulter": _share(m["new_defaults"], m["defaulters"]),
-        "default_rate": _share(m["new_defaults"], m["live_at_start"]),
-        "cum_default_rate": _share(cum["defaults"], cum_base),
+        "new_defaults": int(m.new_defaults),
+        "defaults_per_defaulter": _share(m.new_defaults, m.defaulters),
+        "default_rate": _share(m.new_defaults, m.live_at_start),
+        "cum_default_rate": _share(cum.defaults, cum_base),
         "overdue_amount": float(owed_over.sum()),
-        "originations": int(m["originations"]),
-        "origination_amount": float(m["origination_amount"]),
-        "applications": int(m["applications"]),
-        "approval_rate": _share(m["originations"], m["applications"]),
+        "originations": int(m.originations),
+        "origination_amount": float(m.origination_amount),
+        "applications": int(m.applications),
+        "approval_rate": _share(m.originations, m.applications),
         "credit_outstanding": total_bal,
         "live_loans": n_live,
-        "charge_offs": float(m["charge_offs"]),
-        "recoveries": float(m["recoveries"]),
-        "recovery_rate": _share(cum["recoveries"], cum["charged_off_owed"]),
-        "collected_overdue": float(m["collected_overdue"]),
-        "writedowns": float(m["writedowns"]),
-        "cure_rate": _share(m["cures"], prev[1:].sum()),
+        "charge_offs": float(m.charge_offs),
+        "recoveries": float(m.recoveries),
+        "recovery_rate": _share(cum.recoveries, cum.charged_off_owed),
+        "collected_overdue": float(m.collected_overdue),
+        "writedowns": float(m.writedowns),
+        "cure_rate": _share(m.cures, prev[1:].sum()),
         "roll_current_m1": _share(rolls[0], prev[0]),
         "roll_m1_m2": _share(rolls[1], prev[1]),
         "roll_m2_m3": _share(rolls[2], prev[2]),
@@ -158,29 +165,28 @@ def model_metrics(model: LendingMarket) -> dict:
         "multi_platform_share": _share((n_platforms_by_b >= 2).sum(), has_loan_count),
         "dti_mean": float(dti.mean()) if dti.size else 0.0,
         "dti_p90": float(np.quantile(dti, 0.9)) if dti.size else 0.0,
-        "collection_contacts": float(m["contacts"]),
-        "harassment_incidents": int(m["incidents"]),
-        "complaints": int(m["complaints"]),
-        "fines": float(model.regulator.fines_month),
-        "revocations": int(model.regulator.revocations_month),
-        "inspections": int(model.regulator.inspections_month),
+        "collection_contacts": float(m.contacts),
+        "harassment_incidents": int(m.incidents),
+        "complaints": int(m.complaints),
+        "fines": float(regulator.fines_month),
+        "revocations": int(regulator.revocations_month),
+        "inspections": int(regulator.inspections_month),
         "platforms_active": int(active),
-        "platform_failures": int(m["failures"]),
-        "platform_capital": float(sum(p.capital for p in model.platforms if p.is_active)),
-        "platform_profit": float(sum(p.profit for p in model.platforms)),
+        "platform_failures": int(m.failures),
+        "platform_capital": float(sum(p.capital for p in platforms if p.is_active)),
+        "platform_profit": float(sum(p.profit for p in platforms)),
         "hardship_share": float(bs.is_in_hardship.mean()),
-        "strategic_withholding": int(m["strategic"]),
-        "restructured": int(m["restructured"]),
-        "payment_holidays": int(m["holidays"]),
-        "borrow_to_repay_loans": int(m["btr_loans"]),
+        "strategic_withholding": int(m.strategic),
+        "restructured": int(m.restructured),
+        "payment_holidays": int(m.holidays),
+        "borrow_to_repay_loans": int(m.btr_loans),
     }
 
 
-def platform_metrics(model: LendingMarket) -> None:
+def platform_metrics(book: LoanBook, platforms: list[Platform]) -> None:
     """Per-platform book figures as platform attributes (read by the platform reporters)."""
-    book = model.loans
     live = book.view("state") == LIVE
-    k = len(model.platforms)
+    k = len(platforms)
     plat = book.view("platform")[live]
     bal = book.view("principal")[live]
     dpd = book.view("dpd")[live]
@@ -192,7 +198,7 @@ def platform_metrics(model: LendingMarket) -> None:
     b_over = np.bincount(plat[over], weights=bal[over], minlength=k)
     n_m3 = np.bincount(plat[m3], minlength=k)
     b_m3 = np.bincount(plat[m3], weights=bal[m3], minlength=k)
-    for p in model.platforms:
+    for p in platforms:
         i = p.index
         p.live_loans = int(n[i])
         p.book = float(b[i])
@@ -200,10 +206,10 @@ def platform_metrics(model: LendingMarket) -> None:
         p.overdue_balance_rate = _share(b_over[i], b[i])
         p.m3plus_rate = _share(n_m3[i], n[i])
         p.m3plus_balance_rate = _share(b_m3[i], b[i])
-        p.originations = int(p.flows["originations"])
-        p.origination_amount = float(p.flows["originated_amount"])
-        p.charge_offs = float(p.flows["charge_offs"])
-        p.recoveries = float(p.flows["recoveries"])
-        p.collection_contacts = float(p.flows["contacts"])
-        p.complaints = int(p.flows["complaints"])
-        p.fines = float(p.flows["fines"])
+        p.originations = int(p.flows.originations)
+        p.origination_amount = float(p.flows.originated_amount)
+        p.charge_offs = float(p.flows.charge_offs)
+        p.recoveries = float(p.flows.recoveries)
+        p.collection_contacts = float(p.flows.contacts)
+        p.complaints = int(p.flows.complaints)
+        p.fines = float(p.flows.fines)

@@ -1,40 +1,79 @@
 """Platforms: lenders that underwrite, price, charge penalties, collect, restructure and report.
 
 A handful of them, so each is a plain Mesa agent with scalar state; what they do to loans is
-vectorised in the model using per-platform parameter arrays. Their policy (a
-:class:`~sim.config.PlatformPolicy`) can differ by platform (``platforms.overrides``) and change
-over time (``platforms.schedule``); the model resolves it each month.
+vectorised in the phase modules using :class:`PlatformTerms`, the per-platform arrays of the
+month. Their policy (a :class:`~sim.config.PlatformPolicy`) can differ by platform
+(``platforms.overrides``) and change over time (``platforms.schedule``); phase 4
+(:func:`set_platform_terms`) resolves it each month. Phase 10 (:func:`close_platform_accounts`)
+books the month's profit, reputation, failure and exit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from .config import PlatformPolicy, PlatformsConfig, RegulatorRules
-from .policies import Conduct, collection_conduct, practised_conduct
+from .config import (
+    CollectionConfig,
+    PenaltyConfig,
+    PlatformPolicy,
+    PlatformsConfig,
+    RegulatorRules,
+    RestructuringConfig,
+    apply_changes,
+)
+from .metrics import platform_metrics
+from .policies import SERVICER_CONDUCT, Conduct, collection_conduct, expected_pressure, practised_conduct
 
 if TYPE_CHECKING:
+    from .config import BehaviourConfig
+    from .economy import EconomyState
+    from .flows import MonthFlows
+    from .loans import LoanBook
     from .model import LendingMarket
+    from .regulator import Regulator
 
 ACTIVE, FAILED, REVOKED = "active", "failed", "revoked"
 
-# Monthly account lines (CNY), reset at the start of each month.
-FLOWS = ("interest_income", "penalty_income", "principal_repaid", "recoveries", "charge_offs", "writedowns",
-         "collection_cost", "funding_cost", "operating_cost", "fines", "originated_amount", "originations",
-         "applications", "contacts", "incidents", "complaints", "new_defaults", "collected_overdue")
+
+@dataclass(slots=True)
+class PlatformFlows:
+    """A platform's account lines of one month (CNY, counts as floats), reset at the start of each month."""
+
+    interest_income: float = 0.0
+    penalty_income: float = 0.0
+    principal_repaid: float = 0.0
+    recoveries: float = 0.0
+    charge_offs: float = 0.0
+    writedowns: float = 0.0
+    collection_cost: float = 0.0
+    funding_cost: float = 0.0
+    operating_cost: float = 0.0
+    fines: float = 0.0
+    originated_amount: float = 0.0
+    originations: float = 0.0
+    contacts: float = 0.0
+    incidents: float = 0.0
+    complaints: float = 0.0
+    new_defaults: float = 0.0
+    collected_overdue: float = 0.0
+
+
+FLOWS = tuple(f.name for f in fields(PlatformFlows))
 
 
 class Platform(mesa.Agent):
     """A lending platform."""
 
     def __init__(self, model: LendingMarket, index: int, share: float, capital: float, funding: float,
-                 policy: PlatformPolicy) -> None:
+                 policy: PlatformPolicy, cfg: PlatformsConfig) -> None:
         super().__init__(model)
         self.index = index
         self.name = f"P{index}"
+        self.cfg = cfg
         self.share = share  # weight of the platform in borrowers' choice of where to apply
         self.capital = capital
         self.funding = funding
@@ -46,7 +85,7 @@ class Platform(mesa.Agent):
         self.cutoff = policy.underwriting.cutoff
         self.is_reporting = policy.reports_to_bureau
         self.conduct: Conduct | None = None
-        self.flows = dict.fromkeys(FLOWS, 0.0)
+        self.flows = PlatformFlows()
         self.last_originations = 0.0  # last month's
         self.prev_originations = 0.0  # the month before
         self.overdue_rate = 0.0  # last month's, by count
@@ -68,7 +107,7 @@ class Platform(mesa.Agent):
         if not self.is_active:
             return 1.0
         ratio = self.capital / max(self.book, 1.0)
-        return float(np.clip(1.0 - ratio / 0.05, 0.0, 1.0))
+        return float(np.clip(1.0 - ratio / self.cfg.distress_capital_ratio, 0.0, 1.0))
 
     def lending_budget(self, rules: RegulatorRules) -> float:
         """New principal the platform can lend this month: funds not tied up in loans."""
@@ -101,44 +140,190 @@ class Platform(mesa.Agent):
             step = min(uw.cutoff_step, abs(self.cutoff - uw.cutoff))
             self.cutoff += step * np.sign(uw.cutoff - self.cutoff)
 
-    def flow_funding(self, cfg: PlatformsConfig, withdrawal: float) -> None:
+    def flow_funding(self, withdrawal: float) -> None:
         """Investor money flows in with reputation and out with distress and funding shocks."""
         if not self.is_active:
             return
-        g = cfg.funding_sensitivity * ((self.reputation - 0.5) - 2.0 * self.distress)
+        cfg = self.cfg
+        g = cfg.funding_sensitivity * ((self.reputation - cfg.funding_reputation_neutral)
+                                       - cfg.funding_distress_weight * self.distress)
         self.funding *= max(1.0 + g, 0.0) * (1.0 - withdrawal)
-        # funding beyond twice the initial level is not sought (no use for it)
-        self.funding = min(self.funding, 2.0 * self.initial_funding)
+        # funding beyond a multiple of the initial level is not sought (no use for it)
+        self.funding = min(self.funding, cfg.max_funding_multiple * self.initial_funding)
 
     def start_month(self) -> None:
         self.prev_originations = self.last_originations
-        self.last_originations = self.flows["originations"]
-        self.flows = dict.fromkeys(FLOWS, 0.0)
+        self.last_originations = self.flows.originations
+        self.flows = PlatformFlows()
 
     # ----------------------------------------------------------------- phase 10
 
-    def close_accounts(self, cfg: PlatformsConfig) -> float:
+    def close_accounts(self) -> float:
         """Book the month's profit into capital; return the profit (CNY)."""
-        f = self.flows
+        f, cfg = self.flows, self.cfg
         if self.is_active:
             # investors earn on money lent out (P2P matching); loans beyond capital are investor-funded
             deployed = min(self.funding, max(self.book - self.capital, 0.0))
-            f["funding_cost"] = deployed * cfg.cost_of_funds_annual / 12.0
-            f["operating_cost"] = self.book * cfg.operating_cost_annual / 12.0
-        self.profit = (f["interest_income"] + f["penalty_income"] + f["recoveries"] - f["charge_offs"]
-                       - f["writedowns"] - f["collection_cost"] - f["funding_cost"] - f["operating_cost"])
+            f.funding_cost = deployed * cfg.cost_of_funds_annual / 12.0
+            f.operating_cost = self.book * cfg.operating_cost_annual / 12.0
+        self.profit = (f.interest_income + f.penalty_income + f.recoveries - f.charge_offs
+                       - f.writedowns - f.collection_cost - f.funding_cost - f.operating_cost)
         self.capital += self.profit
         return self.profit
 
-    def update_reputation(self, cfg: PlatformsConfig) -> None:
-        per_thousand = self.flows["complaints"] / max(self.live_loans / 1000.0, 1.0)
+    def update_reputation(self) -> None:
+        cfg = self.cfg
+        per_thousand = self.flows.complaints / max(self.live_loans / 1000.0, 1.0)
         self.reputation += cfg.reputation_recovery * (1.0 - self.reputation) - cfg.reputation_per_complaint * per_thousand / 100.0
         self.reputation = float(np.clip(self.reputation, 0.0, 1.0))
 
-    def should_fail(self, cfg: PlatformsConfig) -> bool:
-        return self.is_active and (self.capital < 0.0 or self.funding < cfg.min_funding_ratio * self.initial_funding)
+    def should_fail(self) -> bool:
+        return self.is_active and (self.capital < 0.0 or self.funding < self.cfg.min_funding_ratio * self.initial_funding)
 
     def exit(self, status: str, month: int) -> None:
         """Leave the market: no more lending; the book is serviced or not per ``on_failure``."""
         self.status = status
         self.failed_month = month
+
+
+# --------------------------------------------------------------------------- the month's terms
+
+@dataclass(frozen=True)
+class PlatformTerms:
+    """What every platform offers and does this month, as arrays indexed by platform.
+
+    Set in phase 4 (:func:`set_platform_terms`), after funding flows and closures, and read by
+    origination, repayment, delinquency, collection and restructuring (phases 5-9), during which
+    none of it changes.
+    """
+
+    is_active: np.ndarray  # bool: still lending
+    is_reporting: np.ndarray  # bool: bureau member (voluntary or mandated)
+    is_serviced: np.ndarray  # bool: its book is collected (active, or a servicer took it over)
+    cutoff: np.ndarray  # score cut-off in force, with the regulator's tightening and the collection outlook
+    scoring_noise_sd: np.ndarray  # s.d. of its scoring error (less for bureau members)
+    bureau_flag_penalty: np.ndarray  # score penalty for a bureau record (0 for non-members)
+    dti_limit: np.ndarray
+    verifies_income: np.ndarray
+    lends_at_cap: np.ndarray
+    apr_base: np.ndarray
+    apr_slope: np.ndarray
+    best_grade_score: np.ndarray
+    lending_budget: np.ndarray  # CNY it can lend this month
+    choice_weight: np.ndarray  # weight in applicants' choice (share x reputation, 0 without budget)
+    apr_cap: float  # the regulator's cap in force
+    peer_default_rate: np.ndarray  # last month's new defaults / live loans (borrowers' herding)
+    distress: np.ndarray  # borrowers' view of its distress, 0 to 1
+    collectors: tuple[Conduct | None, ...]  # conduct its overdue book meets: its own, a servicer's, or none
+    penalty: tuple[PenaltyConfig, ...]
+    collection: tuple[CollectionConfig, ...]
+    restructuring: tuple[RestructuringConfig, ...]
+
+
+def resolve_platform_policies(cfg: PlatformsConfig) -> list[list[tuple[int, PlatformPolicy]]]:
+    """Per platform, the policy in force from each change month on (overrides, then schedule)."""
+    out = []
+    months = sorted({c.month for c in cfg.schedule})
+    for k in range(cfg.count):
+        changes = [ov.set for ov in cfg.overrides if k in ov.platforms]
+        base = apply_changes(PlatformPolicy, cfg.policy, changes) if changes else cfg.policy
+        timeline = [(-10**9, base)]
+        for month in months:
+            changes += [c.set for c in cfg.schedule if c.month == month]
+            timeline.append((month, apply_changes(PlatformPolicy, cfg.policy, changes)))
+        out.append(timeline)
+    return out
+
+
+def fail_platform(p: Platform, month: int, flows: MonthFlows) -> None:
+    """A platform fails (capital or funding gone, or closed by a shock) and stops lending."""
+    p.exit(FAILED, month)
+    flows.failures += 1
+
+
+def set_platform_terms(platforms: list[Platform], timelines: list[list[tuple[int, PlatformPolicy]]],
+                       regulator: Regulator, econ: EconomyState, cfg: PlatformsConfig, behaviour: BehaviourConfig,
+                       month: int, flows: MonthFlows) -> PlatformTerms:
+    """Phase 4: policies in force, cut-offs, conduct, funding flows, scheduled closures; the month's terms.
+
+    Lenders whose collection is weaker than the standard regime's expect lower recoveries and
+    raise their cut-off by ``collection_sensitivity`` per unit of the shortfall in expected
+    pressure (Fedaseyeu 2013: collection restrictions reduce unsecured credit).
+
+    Draws: none.
+    """
+    rules = regulator.rules
+    mandated = regulator.mandated_reporters(len(platforms))
+    for p, timeline in zip(platforms, timelines):
+        policy = [pol for start, pol in timeline if month >= start][-1]
+        p.set_terms(policy, rules, bool(mandated[p.index]))
+        p.flow_funding(econ.funding_withdrawal)
+    if econ.closures_now:
+        active = [p for p in platforms if p.is_active]
+        weakest = sorted(active, key=lambda p: (p.capital / max(p.book, 1.0), p.index))
+        for p in weakest[: econ.closures_now]:
+            fail_platform(p, month, flows)
+
+    def each(get) -> np.ndarray:
+        return np.array([get(p) for p in platforms])
+
+    uw = [p.policy.underwriting for p in platforms]
+    member = each(lambda p: p.is_reporting)
+    standard = expected_pressure(SERVICER_CONDUCT, behaviour)
+    weaker = np.array([standard - expected_pressure(p.conduct, behaviour) if p.conduct else 0.0 for p in platforms])
+    sensitivity = np.array([u.collection_sensitivity for u in uw])
+    budget = each(lambda p: p.lending_budget(rules))
+    servicer = practised_conduct(SERVICER_CONDUCT, rules, True)
+    collectors = tuple(p.conduct if p.is_active else servicer if cfg.on_failure == "servicer" else None
+                       for p in platforms)
+    return PlatformTerms(
+        is_active=each(lambda p: p.is_active),
+        is_reporting=member,
+        is_serviced=each(lambda p: p.is_active or cfg.on_failure == "servicer"),
+        cutoff=each(lambda p: p.cutoff) + regulator.cutoff_tightening + sensitivity * weaker,
+        scoring_noise_sd=np.array([u.scoring_noise_sd * (1.0 - u.bureau_noise_reduction * m) for u, m in zip(uw, member)]),
+        bureau_flag_penalty=np.array([u.bureau_flag_penalty for u in uw]) * member,
+        dti_limit=np.array([u.dti_limit for u in uw]),
+        verifies_income=np.array([u.verifies_income for u in uw]),
+        lends_at_cap=np.array([u.lends_at_cap for u in uw]),
+        apr_base=each(lambda p: p.policy.pricing.apr_base_annual),
+        apr_slope=each(lambda p: p.policy.pricing.apr_risk_slope),
+        best_grade_score=each(lambda p: p.policy.pricing.best_grade_score),
+        lending_budget=budget,
+        choice_weight=each(lambda p: p.share * p.reputation) * (budget > 0),
+        apr_cap=regulator.apr_cap(econ.benchmark_rate),
+        peer_default_rate=each(lambda p: p.default_rate),
+        distress=each(lambda p: p.distress),
+        collectors=collectors,
+        penalty=tuple(p.policy.penalty for p in platforms),
+        collection=tuple(p.policy.collection for p in platforms),
+        restructuring=tuple(p.policy.restructuring for p in platforms),
+    )
+
+
+def add_to_flows(platforms: list[Platform], platform_of: np.ndarray, **amounts: np.ndarray | None) -> None:
+    """Add per-loan amounts to each platform's flows (``None``: count the loans)."""
+    k = len(platforms)
+    for name, values in amounts.items():
+        sums = np.bincount(platform_of, weights=values, minlength=k)
+        for p in platforms:
+            setattr(p.flows, name, getattr(p.flows, name) + sums[p.index])
+
+
+# --------------------------------------------------------------------------- phase 10
+
+def close_platform_accounts(book: LoanBook, platforms: list[Platform], month: int, flows: MonthFlows) -> None:
+    """Phase 10: book figures, profit into capital, reputation, failure and exit.
+
+    Draws: none.
+    """
+    platform_metrics(book, platforms)
+    for p in platforms:
+        p.close_accounts()
+        p.update_reputation()
+        if p.should_fail():
+            fail_platform(p, month, flows)
+
+
+__all__ = ["ACTIVE", "FAILED", "FLOWS", "REVOKED", "Platform", "PlatformFlows", "PlatformTerms", "add_to_flows",
+           "close_platform_accounts", "fail_platform", "resolve_platform_policies", "set_platform_terms"]

@@ -14,8 +14,7 @@ import numpy as np
 from numba import njit
 
 from .config import BehaviourConfig, CollectionConduct, PenaltyConfig, RegulatorRules
-
-DAYS_PER_MONTH = 30
+from .loans import DAYS_PER_MONTH
 
 # Collection presets (contacts a month per loan in M1, M2, M3, M3+). "regulated" follows the 2026
 # CBA guideline: no night contact, no third parties, few attempts (FACTS.md); "aggressive" is the
@@ -71,8 +70,6 @@ def practised_conduct(intended: CollectionConduct, rules: RegulatorRules, compli
 
 
 # --------------------------------------------------------------------------- penalties
-
-PENALTY_RULES = ("none", "flat", "compounding", "tiered", "benchmark_multiple")
 
 
 def penalty_daily_rate(cfg: PenaltyConfig, dpd: np.ndarray, overdue: np.ndarray, apr: np.ndarray,
@@ -130,7 +127,7 @@ def expected_pressure(conduct: Conduct | CollectionConduct, b: BehaviourConfig) 
 def harassment_probability(contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray,
                            b: BehaviourConfig) -> np.ndarray:
     """Probability that a contact is a harassment incident."""
-    excess = np.maximum(contacts - 6.0, 0.0) / np.maximum(contacts, 1.0)
+    excess = np.maximum(contacts - b.harassment_contact_threshold, 0.0) / np.maximum(contacts, 1.0)
     p = (b.harassment_per_contact + b.harassment_third_party * third_party
          + b.harassment_night * night + b.harassment_excess * excess)
     return np.minimum(p, 1.0)
@@ -241,7 +238,7 @@ def strategic_default(due: np.ndarray, income: np.ndarray, willingness: np.ndarr
     cost = (b.default_cost_base + b.default_cost_bureau * is_reported + b.default_cost_pressure * pressure
             + b.default_cost_legal * lender_operating - b.herding * peer_default_rate
             - b.failure_discount * unserviced - b.distress_discount * lender_distress
-            - b.default_cost_sunk * np.minimum(days_past_due // 30, 3))
+            - b.default_cost_sunk * np.minimum(days_past_due // DAYS_PER_MONTH, b.default_cost_sunk_months))
     benefit = b.benefit_per_income * due / np.maximum(income, 1.0)
     return benefit > cost + willingness
 

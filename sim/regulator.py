@@ -1,8 +1,8 @@
 """The regulator: rules (data, changing on a schedule) plus supervision each month.
 
 Like the central bank of the INET housing model, its policy is data (:class:`RegulatorRules`)
-plus two hooks the model calls: :meth:`Regulator.apply_rules` (phase 2) and
-:meth:`Regulator.supervise` (phase 11).
+plus two hooks the model calls: :func:`apply_regulation` (phase 2: the rules in force, early
+warning, education campaigns) and :meth:`Regulator.supervise` (phase 11).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from .config import RegulatorConfig, RegulatorRules, apply_changes
 
 if TYPE_CHECKING:
+    from .borrowers import BorrowerState
     from .model import LendingMarket
     from .platforms import Platform
 
@@ -86,21 +87,40 @@ class Regulator(mesa.Agent):
         for p, u in zip(platforms, draws):
             if not p.is_active:
                 continue
-            per_thousand = p.flows["complaints"] / max(p.live_loans / 1000.0, 1.0)
+            per_thousand = p.flows.complaints / max(p.live_loans / 1000.0, 1.0)
             if u >= min(r.inspection_base + r.inspection_per_complaint * per_thousand, 1.0):
                 continue
             self.inspections_month += 1
             breaches = p.conduct.breaches if p.conduct is not None else 0
-            incidents = p.flows["incidents"]
+            incidents = p.flows.incidents
             # harassment is a violation only where conduct rules are in force (MODEL.md: fines "where rules forbid it")
             excessive = self.has_conduct_rules and incidents / max(p.live_loans / 1000.0, 1.0) > r.incident_tolerance
             if breaches == 0 and not excessive:
                 continue
             fine = r.fine_per_incident * incidents * excessive + r.fine_per_breach * breaches
-            p.flows["fines"] += fine
+            p.flows.fines += fine
             p.capital -= fine
             self.fines_month += fine
             p.violations += 1
             if p.violations >= r.revoke_after_violations:
                 p.exit("revoked", month)
                 self.revocations_month += 1
+
+
+def apply_regulation(regulator: Regulator, borrowers: BorrowerState, month: int, market_overdue_rate: float,
+                     rng: np.random.Generator) -> RegulatorRules:
+    """Phase 2: scheduled rule changes, system-wide early warning, education campaigns.
+
+    An education campaign reaches each borrower with probability ``education_reach_monthly``
+    and raises a reached borrower's literacy by ``education_gain x (1 - literacy)``.
+
+    Draws: 1 uniform per borrower, only while a campaign runs.
+    """
+    rules = regulator.apply_rules(month, market_overdue_rate)
+    reach = rules.education_reach_monthly
+    if reach > 0:
+        bs = borrowers
+        reached = rng.random(bs.n) < reach
+        bs.literacy = np.where(reached, bs.literacy + rules.education_gain * (1.0 - bs.literacy), bs.literacy)
+        regulator.education_cost += reached.sum() * rules.education_cost_per_person
+    return rules

@@ -115,7 +115,7 @@ def test_load_gives_tidy_tables_with_run_identifiers_in_plan_order(comparison):
 
 def test_load_reads_a_single_run_folder(tmp_path):
     from sim.config import load_scenario
-    from sim.runner import run_single
+    from experiments.single import run_single
 
     config = load_scenario(SCENARIOS / "baseline.yaml").with_overrides(SMALL)
     out, frame = run_single(config, 3, tmp_path / "run", progress=False)
@@ -143,9 +143,11 @@ def test_load_refuses_what_is_not_a_finished_results_folder(tmp_path, comparison
 def test_outcome_names_and_rate_flags_agree_with_the_experiments_registry(name):
     outcome = OUTCOMES[name]
     record = {"name": name, "month": 3 if "month" in outcome.params else None,
-              "column": "m1_rate" if "column" in outcome.params else None}
+              "column": "m1_rate" if "column" in outcome.params else None,
+              "months_on_book": 6 if "months_on_book" in outcome.params else None, "from": 2, "to": 9}
     spec = OutcomeSpec.model_validate({k: v for k, v in record.items() if v is not None})
     assert outcome_key(record) == spec.key
+    assert spec.record() == {k: v for k, v in record.items() if v is not None}
     assert outcome_is_rate(record) == spec.is_rate
     if "column" in outcome.params:
         record["column"] = "complaints"

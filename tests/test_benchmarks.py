@@ -44,13 +44,13 @@ def test_datacollection_overhead_leaves_the_market_collecting_again(market):
     assert len(market.model_frame()) == rows_before + 4  # and collection is back on
 
 
-def test_comparison_jobs_share_seeds_across_scenarios_and_run():
-    jobs = measure.comparison_jobs(runs=4, borrowers=300, burn_in=1, months=2)
-    assert len(jobs) == 4
-    assert [j.seed.entropy for j in jobs[:2]] == [j.seed.entropy for j in jobs[2:]]  # common random numbers
-    assert jobs[0].seed.spawn_key == jobs[2].seed.spawn_key != jobs[1].seed.spawn_key
-    result = measure.run_job(jobs[0])
-    assert 0.0 <= result["overdue_rate"] <= 1.0 and 0.0 <= result["default_rate"] <= 1.0
+def test_the_comparison_benchmark_runs_the_experiments_engine():
+    plan = measure.comparison_plan(runs=4, borrowers=300, burn_in=1, months=2)
+    assert len(plan.runs) == 4 and plan.kind == "comparison"
+    seeds = {(r.replication, r.seed_entropy, r.seed_spawn_key) for r in plan.runs}
+    assert len(seeds) == 2  # common random numbers: replication r of both scenarios shares a seed
+    result = measure.run_comparison(plan, workers=2)
+    assert result.ran == 4 and not result.failed and "cum_default_rate" in result.summary_md
 
 
 def test_suite_reports_every_target_and_writes_json(tmp_path, monkeypatch, capsys):

@@ -58,7 +58,7 @@ def test_adapter_runs_a_tiny_experiment_with_seeded_replications_averaged():
 
     # Same seeds as a sweep of the same point: one comparison-style run reproduces replication 0.
     from experiments.engine import simulate
-    from experiments.keys import set_value
+    from sim.keys import set_value
     from sim.config import load_scenario, validate_scenario
 
     data = load_scenario(RECESSION).model_dump()

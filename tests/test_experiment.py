@@ -27,7 +27,7 @@ import yaml
 from experiments import engine
 from experiments.design import Axis, grid, latin_hypercube, sobol
 from experiments.engine import ExperimentError, partial_folder, run_experiment
-from experiments.keys import KeyPathError, resolve, set_value
+from sim.keys import KeyPathError, resolve, set_value
 from experiments.outcomes import OutcomeSpec
 from experiments.plan import Plan
 from experiments.reproduce import version_warnings
@@ -252,10 +252,26 @@ def _frame() -> pd.DataFrame:
     ("peak_overdue_rate", 0.3), ("mean_overdue_rate", 0.2125), ({"name": "overdue_rate_at", "month": 3}, 0.2),
     ("cum_default_rate", 0.04), ("losses", 100.0 + 2.0 - 14.0), ("credit_supply", 2.5), ("complaints", 6.0),
     ({"name": "final", "column": "charge_offs"}, 40.0), ({"name": "total", "column": "recoveries"}, 14.0),
+    ("loss_rate", (100.0 + 2.0 - 14.0) / 10.0),
+    # windows: months `from` to `to` after burn-in, both included
+    ({"name": "mean_overdue_rate", "from": 2}, 0.25), ({"name": "mean_overdue_rate", "from": 2, "to": 3}, 0.25),
+    ({"name": "peak_overdue_rate", "to": 2}, 0.3), ({"name": "cum_default_rate", "to": 3}, 0.03),
+    ({"name": "losses", "from": 4, "to": 4}, 41.0 - 5.0), ({"name": "total", "column": "complaints", "from": 3}, 5.0),
 ])
 def test_outcomes_read_only_the_months_after_burn_in(outcome, expected):
     spec = OutcomeSpec.model_validate({"name": outcome} if isinstance(outcome, str) else outcome)
     assert spec.compute(_frame()) == pytest.approx(expected)
+
+
+def test_an_outcome_window_is_written_from_and_to_in_a_spec(tmp_path):
+    spec = comparison_spec(outcomes=[{"name": "mean_overdue_rate", "from": 4, "to": 9}, "cum_default_rate"])
+    _, plan = load_comparison(write_spec(tmp_path, "window.yaml", spec))
+    assert [o.key for o in plan.outcomes] == ["mean_overdue_rate_from4_to9", "cum_default_rate"]
+    assert plan.to_record()["outcomes"][0] == {"name": "mean_overdue_rate", "from": 4, "to": 9}
+    assert Plan.from_record(plan.to_record()).outcomes == plan.outcomes
+    for bad, words in (({"from": 9, "to": 4}, "the window is empty"), ({"to": 13}, "after the last month")):
+        with pytest.raises(ConfigError, match=words):
+            load_comparison(write_spec(tmp_path, "bad.yaml", comparison_spec(outcomes=[{"name": "losses", **bad}])))
 
 
 def test_paired_difference_interval_matches_a_hand_computation():

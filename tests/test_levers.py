@@ -60,18 +60,19 @@ def test_expected_pressure_ranks_the_presets():
     assert policies.expected_pressure(restricted, b) == pytest.approx(1 - np.exp(-0.15 * 6.0))
 
 
-def test_borrow_to_repay_term_applies_to_borrow_to_repay_loans_only():
+def test_borrow_to_repay_term_applies_to_borrow_to_repay_loans_only(monkeypatch):
+    from sim import origination
+
     cfg = ScenarioConfig().with_overrides({**BASE, "borrowers.btr_term_months": 1})
-    model = LendingMarket(cfg, seed=11)
     terms = []
-    book = model._book_new_loans
+    book_new_loans = origination._book_new_loans
 
-    def spy(idx, k, amount, apr, term, reported, is_btr):
+    def spy(book, platforms, idx, k, amount, apr, term, reported, is_btr, *rest):
         terms.append((np.asarray(term)[is_btr], np.asarray(term)[~is_btr]))
-        book(idx, k, amount, apr, term, reported, is_btr)
+        book_new_loans(book, platforms, idx, k, amount, apr, term, reported, is_btr, *rest)
 
-    model._book_new_loans = spy
-    model.run()
+    monkeypatch.setattr(origination, "_book_new_loans", spy)
+    LendingMarket(cfg, seed=11).run()
     btr = np.concatenate([t[0] for t in terms])
     other = np.concatenate([t[1] for t in terms])
     assert btr.size > 0 and set(btr.tolist()) == {1}

@@ -8,6 +8,7 @@ compounding penalties, restructuring with write-downs, forbearance and scheduled
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -184,10 +185,10 @@ def check_invariants(model: LendingMarket, previous_month: int) -> None:
 
     # money conservation: all principal lent is repaid, charged off, written down or outstanding
     ledger = model.ledger
-    accounted = ledger["repaid"] + ledger["charged_off"] + ledger["written_down"] + principal_live
-    assert ledger["lent"] == pytest.approx(accounted, rel=TOL), \
-        f"{where}: lent {ledger['lent']:.2f} != accounted {accounted:.2f}"
-    for key, value in ledger.items():
+    accounted = ledger.repaid + ledger.charged_off + ledger.written_down + principal_live
+    assert ledger.lent == pytest.approx(accounted, rel=TOL), \
+        f"{where}: lent {ledger.lent:.2f} != accounted {accounted:.2f}"
+    for key, value in dataclasses.asdict(ledger).items():
         assert value >= 0.0, f"{where}: ledger {key} negative"
 
     # rates are shares (recovery_rate is tested on its own below)
@@ -220,13 +221,13 @@ def test_money_is_conserved_every_month(name):
         model.step()
         book, ledger = model.loans, model.ledger
         outstanding = float(book.view("principal")[book.view("state") == LIVE].sum())
-        accounted = ledger["repaid"] + ledger["charged_off"] + ledger["written_down"] + outstanding
-        assert abs(ledger["lent"] - accounted) <= TOL * max(ledger["lent"], 1.0), f"month {model.month}"
-        assert ledger["lent"] >= lent_before
-        lent_before = ledger["lent"]
-    assert ledger["lent"] > 0 and ledger["repaid"] > 0 and ledger["charged_off"] > 0
+        accounted = ledger.repaid + ledger.charged_off + ledger.written_down + outstanding
+        assert abs(ledger.lent - accounted) <= TOL * max(ledger.lent, 1.0), f"month {model.month}"
+        assert ledger.lent >= lent_before
+        lent_before = ledger.lent
+    assert ledger.lent > 0 and ledger.repaid > 0 and ledger.charged_off > 0
     if name == "stress":
-        assert ledger["written_down"] > 0  # the stress scenario exercises write-downs too
+        assert ledger.written_down > 0  # the stress scenario exercises write-downs too
 
 
 def test_stress_scenario_exercises_its_mechanisms():

@@ -78,7 +78,7 @@ def lendsim_runs() -> tuple[Series, list[MarketSnapshot]]:
             out.overdue[r, t] = round(m["overdue_rate"] * m["live_loans"])
             out.live[r, t] = m["live_loans"]
             out.new_defaults[r, t] = m["new_defaults"]
-            out.live_at_start[r, t] = market.month_counts["live_at_start"]
+            out.live_at_start[r, t] = market.flows.live_at_start
     return out, snapshots
 
 

@@ -1,11 +1,12 @@
-"""The nine stylized facts of MODEL.md, each as paired replications with common random numbers.
+"""The nine stylized facts, each as paired replications with common random numbers.
 
-Every arm of every contrast in :func:`sim.validation.contrasts` runs once per replication with the
-seed ``SeedSequence(MASTER_SEED, spawn_key=(r,))``, the same for both arms of a contrast. A
-contrast holds when the 95% t-interval of the mean paired difference lies on the claimed side of
-zero (and within any stated size bounds); see :class:`sim.validation.Result`. ``run.py validate``
-runs the same contrasts at a larger size. The arms are shared between facts, so the module runs
-each once (about two minutes on two cores).
+Every arm of every contrast in :func:`experiments.validation.contrasts` is a cell of one
+validation experiment, run once per replication with the seed ``SeedSequence(MASTER_SEED,
+spawn_key=(r,))``, the same for both arms of a contrast, by the same engine as ``run.py compare``.
+A contrast holds when the 95% t-interval of the mean paired difference lies on the claimed side of
+zero (and within any stated size bounds); see :class:`experiments.validation.Result`. ``run.py
+validate`` runs the same contrasts at a larger size. The arms are shared between facts, so the
+module runs each once (about two minutes on two cores).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import validation as v
+from experiments import validation as v
+from experiments.engine import run_experiment
 
 REPLICATIONS = 8
 BORROWERS = 20_000
@@ -23,11 +25,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[int, list[v.Result]]:
-    contrasts = v.contrasts()
-    evaluated = v.evaluate(contrasts, REPLICATIONS, BORROWERS, MONTHS, workers=2)
+def results(tmp_path_factory) -> dict[int, list[v.Result]]:
+    out = tmp_path_factory.mktemp("facts") / "validate"
+    plan = v.validation_plan(REPLICATIONS, BORROWERS, MONTHS, selected=v.contrasts())
+    run_experiment(plan, out, workers=2, progress=False)
     by_fact: dict[int, list[v.Result]] = {}
-    for res in evaluated:
+    for res in v.evaluate_folder(out).results:
         by_fact.setdefault(res.contrast.fact, []).append(res)
     return by_fact
 
@@ -83,7 +86,7 @@ def test_fact_9_reminders_and_literacy_lower_overdue_modestly(results):
 # --------------------------------------------------------------------------- the verdict itself
 
 def _result(diffs, direction=1, relative=None, control=1.0, treated=None, **kw) -> v.Result:
-    c = v.Contrast(0, "test", v.BASE, v.BASE, v.final("month"), direction=direction, relative=relative, **kw)
+    c = v.Contrast(0, "test", v.BASE, v.BASE, v.outcome("cum_default_rate"), direction=direction, relative=relative, **kw)
     diffs = np.asarray(diffs, dtype=float)
     return v.Result(c, diffs, control, control + diffs.mean() if treated is None else treated)
 

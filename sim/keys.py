@@ -1,10 +1,12 @@
 """Dotted config keys such as ``borrowers.count`` or ``economy.shocks[0].unemployment_delta``.
 
-Comparison and sweep specs name parameters by their dotted path in the scenario config. This
-module finds the declared field behind a path (so a typo or a section name is a clear error),
-checks a value against that field's type and range with the engine's own wording, and sets a
-value in a config dumped to a dict. List items are addressed as ``name[i]`` and must exist in the
-scenario being changed (a sweep varies the first shock of a recession; it does not invent one).
+Overrides (:meth:`sim.config.ScenarioConfig.with_overrides`), comparison and sweep specs name
+parameters by their dotted path in the scenario config; this module is the one place such paths
+are read. It finds the declared field behind a path (so a typo or a section name is a clear
+error), checks a value against that field's type and range with the engine's own wording, and
+sets a value in a config dumped to a dict. List items are addressed as ``name[i]`` and must exist
+in the scenario being changed (a sweep varies the first shock of a recession; it does not invent
+one).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
-from sim.config import ScenarioConfig, Section, _allowed, _bounds
+from .config import ScenarioConfig, Section, describe_problem, field_bounds
 
 _PART = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 UNKNOWN = "unknown key (check the spelling; see docs/model.md for the allowed keys)"
@@ -37,7 +39,7 @@ class Leaf:
     @property
     def bounds(self) -> tuple[float | None, float | None]:
         """The declared (min, max), None where open."""
-        return _bounds(self.field)
+        return field_bounds(self.field)
 
     @property
     def is_integer(self) -> bool:
@@ -54,7 +56,7 @@ class Leaf:
         try:
             TypeAdapter(annotated, config=ConfigDict(strict=True)).validate_python(value)
         except ValidationError as err:
-            raise ValueError(_allowed(err.errors()[0])) from None
+            raise ValueError(describe_problem(err.errors()[0])) from None
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -109,16 +111,25 @@ def resolve(path: str) -> Leaf:
     raise KeyPathError(UNKNOWN)  # an empty path
 
 
-def set_value(data: dict, path: str, value: Any) -> None:
+def set_value(data: dict, path: str, value: Any, must_exist: bool = False) -> None:
     """Set ``path`` to ``value`` in a config dumped with ``model_dump()`` (in place).
 
+    Args:
+        data: The dumped config.
+        path: Dotted key, list items as ``name[i]``.
+        value: The new value (validated later, with the whole config).
+        must_exist: Also refuse a last key that ``data`` does not have (an override must
+            replace something; a spec's keys are checked against the declarations instead).
+
     Raises:
-        KeyPathError: if a list index is beyond the list in ``data``.
+        KeyPathError: if a key is not in ``data`` or a list index is beyond its list.
     """
     node: Any = data
     parts = _parts(path)
     for n, (name, index) in enumerate(parts):
-        if n == len(parts) - 1:
+        if not isinstance(node, dict) or (name not in node and (must_exist or n < len(parts) - 1 or index is not None)):
+            raise KeyPathError(UNKNOWN)
+        if n == len(parts) - 1 and index is None:
             node[name] = value
             return
         node = node[name]
@@ -126,6 +137,9 @@ def set_value(data: dict, path: str, value: Any) -> None:
             if not isinstance(node, list) or index >= len(node):
                 size = len(node) if isinstance(node, list) else 0
                 raise KeyPathError(f"the scenario has {size} {name}, so {name}[{index}] does not exist")
+            if n == len(parts) - 1:
+                node[index] = value
+                return
             node = node[index]
 
 

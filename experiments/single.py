@@ -50,12 +50,10 @@ def run_single(
     check_destination(out, force)
     # Imported here so that `run.py --help` and store-only users don't pay
     # for importing the model and Mesa.
-    from sim.model import LendingMarket
+    from .engine import simulate
 
-    model = LendingMarket(config, seed=seed)
-    model.run(progress=progress)
-    model_frame = model.model_frame()
-    tables = {"model": model_frame, "platforms": model.platform_frame(), "vintages": model.vintage_frame()}
+    tables = simulate(config, seed, progress=progress)
+    model_frame = tables["model"]
     manifest = _run_manifest(config, seed, scenario_file)
     return write_results(out, tables, manifest, force=force), model_frame
 

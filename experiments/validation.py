@@ -1,0 +1,536 @@
+"""The stylized facts of the model as paired contrasts, the calibration targets, and the source claims.
+
+Each fact is checked by one or more :class:`Contrast`\\ s: two arms (a scenario file, possibly
+combined with a shock file and dotted overrides) run with the *same* replication seeds (common
+random numbers), an outcome computed on each run, and the per-replication difference (treated
+minus control). A contrast *holds* when the 95% t-interval of the mean difference lies entirely
+on the expected side of zero (for some contrasts, beyond a stated minimum size) and, where the
+claim has one, the relative size stays within a bound ("a little", "sharply").
+
+Validation is an experiment like any other: :func:`validation_plan` turns the arms into the cells
+of a :class:`~experiments.plan.Plan` (kind ``validation``) whose outcomes are the registered
+outcomes of :mod:`experiments.outcomes`, arms combine a policy and a shock the way comparison
+specs do, and :func:`~experiments.engine.run_experiment` runs it on the usual executors into a
+results folder, where :func:`validation_files` adds the fact, target and claim tables. The same
+definitions serve ``tests/test_stylized_facts.py`` and ``run.py validate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .outcomes import OutcomeSpec
+from .plan import Cell, Plan
+from .summary import Interval, t_interval
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+MASTER_SEED = 20261122
+
+
+# --------------------------------------------------------------------------- arms
+
+@dataclass(frozen=True)
+class Arm:
+    """A scenario file, optionally combined with a shock file and dotted overrides (paths relative to scenarios/)."""
+
+    scenario: str
+    shock: str | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        parts = [Path(self.scenario).stem]
+        if self.shock:
+            parts.append(Path(self.shock).stem)
+        parts += [f"{k}={v}" for k, v in self.overrides]
+        return " + ".join(parts)
+
+    @property
+    def cell_id(self) -> str:
+        """A file-name-safe, unique identifier of the arm."""
+        cid = "__".join(Path(p).stem for p in (self.scenario, self.shock) if p)
+        if self.overrides:
+            cid += "__" + hashlib.sha256(repr(self.overrides).encode()).hexdigest()[:8]
+        return cid
+
+    def cell(self, size: dict[str, Any]) -> Cell:
+        """The arm as a plan cell: the policy, the shock combined as in comparison specs, the overrides, the size."""
+        from .spec import combine_policy_and_shock
+
+        overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in self.overrides}
+        config = combine_policy_and_shock(SCENARIOS, self.scenario, self.shock, {**overrides, **size}, self.cell_id)
+        return Cell(self.cell_id, {"arm": self.label}, config)
+
+
+def mean(column: str, first: int | None = None, last: int | None = None) -> OutcomeSpec:
+    return OutcomeSpec(name="mean", column=column, from_month=first, to_month=last)
+
+
+def total(column: str, first: int | None = None) -> OutcomeSpec:
+    return OutcomeSpec(name="total", column=column, from_month=first)
+
+
+def peak(column: str) -> OutcomeSpec:
+    return OutcomeSpec(name="peak", column=column)
+
+
+def outcome(name: str, **params: Any) -> OutcomeSpec:
+    return OutcomeSpec(name=name, **params)
+
+
+PairedStatistic = Callable[[pd.DataFrame, pd.DataFrame], float]
+
+
+def excess_lag(first: int, last: int, column: str = "overdue_balance_rate",
+               driver: str = "unemployment_rate") -> PairedStatistic:
+    """Months by which the shock's excess ``column`` lags its excess ``driver`` (centres of mass).
+
+    The excess of a series is treated minus control, month by month, over the months where the
+    driver's excess is positive and after; the centre of mass of a non-negative excess curve is a
+    robust 'when', unlike the month of a noisy maximum. Takes the two runs' model frames.
+    """
+    def f(control: pd.DataFrame, treated: pd.DataFrame) -> float:
+        control = control[~control["is_burn_in"]].reset_index(drop=True)
+        treated = treated[~treated["is_burn_in"]].reset_index(drop=True)
+        sel = ((treated["month"] >= first) & (treated["month"] <= last)).to_numpy()
+        months = treated["month"].to_numpy(float)[sel]
+        d = np.clip(treated[driver].to_numpy() - control[driver].to_numpy(), 0.0, None)[sel]
+        y = np.clip(treated[column].to_numpy() - control[column].to_numpy(), 0.0, None)[sel]
+        return float((months * y).sum() / max(y.sum(), 1e-12) - (months * d).sum() / max(d.sum(), 1e-12))
+    f.__doc__ = f"lag of excess {column} behind excess {driver} (months, centres of mass over months {first}-{last})"
+    return f
+
+
+# --------------------------------------------------------------------------- contrasts
+
+@dataclass(frozen=True)
+class Contrast:
+    """One paired comparison: outcome(treated) - outcome(control) over common seeds.
+
+    ``direction`` +1 means the claim is that the outcome rises, -1 that it falls, 0 that it does
+    not change much. ``relative`` compares treated / control - 1 of the replication means against
+    ``(lo, hi)`` bounds (e.g. a fall of at most 10%: ``(-0.10, None)``). ``min_effect`` is the
+    smallest mean difference in the claimed direction that counts (default: any beyond the
+    interval). ``paired`` replaces the outcome with a statistic of both runs' model frames.
+    """
+
+    fact: int
+    claim: str
+    control: Arm
+    treated: Arm
+    outcome: OutcomeSpec | None = None
+    paired: PairedStatistic | None = None
+    direction: int = 1
+    min_effect: float = 0.0
+    max_effect: float | None = None  # the interval's far edge must stay below this (claims of size)
+    relative: tuple[float | None, float | None] | None = None
+    unit: str = "pp"  # how the difference is shown: pp (x100), x1, %, months
+
+    @property
+    def outcome_doc(self) -> str:
+        if self.paired is not None:
+            return (self.paired.__doc__ or "").strip()
+        return describe(self.outcome)
+
+
+def describe(spec: OutcomeSpec) -> str:
+    """An outcome in words, with its window."""
+    from .outcomes import OUTCOMES
+
+    text = f"{spec.name} {spec.column}" if spec.column else OUTCOMES[spec.name].description
+    if spec.months_on_book is not None:
+        text = f"{spec.months_on_book}-month default rate of vintages"
+    if spec.from_month is not None or spec.to_month is not None:
+        text += f", months {spec.first}-{spec.to_month or 'end'}"
+    return text
+
+
+@dataclass
+class Result:
+    """The verdict on a contrast: paired differences, their 95% t-interval, and whether the claim holds."""
+
+    contrast: Contrast
+    diffs: np.ndarray
+    control_mean: float
+    treated_mean: float
+    interval: Interval = field(init=False)
+    holds: bool = field(init=False)
+    reason: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        c = self.contrast
+        self.interval = t_interval(self.diffs)
+        if self.interval.n < 2:
+            self.interval = Interval(self.interval.n, self.interval.mean, -np.inf, np.inf)
+        low, high = self.ci
+        low_side = low if c.direction > 0 else -high  # the interval's edge nearest zero, signed
+        if c.direction == 0:  # a claim of no large change: the interval stays within the relative bounds
+            lo, hi = c.relative or (None, None)
+            lo_abs = -np.inf if lo is None else lo * abs(self.control_mean)
+            hi_abs = np.inf if hi is None else hi * abs(self.control_mean)
+            self.holds = bool(lo_abs < low and high < hi_abs)
+            if not self.holds:
+                self.reason = f"interval reaches beyond {_bounds_text(c.relative)} of the control"
+            return
+        high_side = high if c.direction > 0 else -low
+        self.holds = bool(low_side > c.min_effect)
+        if not self.holds:
+            self.reason = "interval reaches the wrong side" if low_side <= 0 else "effect smaller than required"
+        elif c.max_effect is not None and high_side > c.max_effect:
+            self.holds = False
+            self.reason = f"effect may exceed {c.max_effect:g}"
+        if c.relative is not None and self.holds:
+            rel = self.relative_change
+            lo, hi = c.relative
+            if (lo is not None and rel < lo) or (hi is not None and rel > hi):
+                self.holds = False
+                self.reason = f"relative change {rel:+.1%} outside {_bounds_text(c.relative)}"
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return self.interval.low, self.interval.high
+
+    @property
+    def mean(self) -> float:
+        return self.interval.mean
+
+    @property
+    def relative_change(self) -> float:
+        return self.treated_mean / self.control_mean - 1.0 if self.control_mean else float("nan")
+
+
+def _bounds_text(b: tuple[float | None, float | None]) -> str:
+    lo, hi = b
+    if lo is not None and hi is not None:
+        return f"[{lo:+.0%}, {hi:+.0%}]"
+    return f">= {lo:+.0%}" if lo is not None else f"<= {hi:+.0%}"
+
+
+BASE = Arm("baseline.yaml")
+RECESSION = Arm("baseline.yaml", shock="shocks/recession.yaml")
+V_SHOCK = Arm("baseline.yaml", shock="shocks/v_shock.yaml")
+NO_BTR = Arm("baseline.yaml", overrides=(("borrowers.borrow_to_repay", 0.0), ("behaviour.pressure_borrow_push", 0.0)))
+
+
+def contrasts() -> list[Contrast]:
+    """The contrasts that make up the nine stylized facts."""
+    rec = "shocks/recession.yaml"
+    collapse = "shocks/platform_collapse.yaml"
+    conduct = Arm("policies/conduct_rules.yaml", overrides=(("platforms.overrides", ()),))
+    aggressive = Arm("policies/collection_aggressive.yaml")
+    return [
+        # 1. unemployment -> overdue, with a lag; relief dampens it
+        Contrast(1, "a recession raises the overdue rate", BASE, RECESSION, mean("overdue_balance_rate", 12, 47)),
+        Contrast(1, "overdue lags the economy's unemployment shock by a few months (1-12)", BASE, V_SHOCK,
+                 paired=excess_lag(12, 40, column="overdue_rate", driver="unemployment_target"), min_effect=1.0,
+                 max_effect=12.0, unit="months"),
+        Contrast(1, "90+ delinquency lags borrowers' realised unemployment", BASE, V_SHOCK,
+                 paired=excess_lag(12, 40, column="m3plus_rate"), unit="months"),
+        Contrast(1, "relief dampens the rise in overdue", RECESSION, Arm("shocks/recession_with_relief.yaml"),
+                 mean("overdue_balance_rate", 12, 47), direction=-1),
+        # 2. penalties
+        Contrast(2, "compounding penalties raise defaults among stressed borrowers",
+                 Arm("policies/penalty_none.yaml", shock=rec), Arm("policies/penalty_compounding.yaml", shock=rec),
+                 outcome("overdue_to_default")),
+        Contrast(2, "a penalty cap lowers defaults", Arm("policies/penalty_compounding.yaml"),
+                 Arm("policies/penalty_cap.yaml"), outcome("cum_default_rate"), direction=-1),
+        Contrast(2, "... without a large fall in credit supply (at most 5%)", Arm("policies/penalty_compounding.yaml"),
+                 Arm("policies/penalty_cap.yaml"), mean("origination_amount", 13), direction=0,
+                 relative=(-0.05, None), unit="%"),
+        # 3. scoring and bureau
+        Contrast(3, "better scoring lowers serious (90+) overdue", BASE, Arm("policies/better_scoring.yaml"),
+                 mean("m3plus_balance_rate", 13), direction=-1),
+        Contrast(3, "better scoring lowers defaults", BASE, Arm("policies/better_scoring.yaml"),
+                 outcome("cum_default_rate"), direction=-1),
+        Contrast(3, "bureau reporting lowers overdue", BASE, Arm("policies/bureau_reporting.yaml"),
+                 mean("overdue_balance_rate", 13), direction=-1),
+        Contrast(3, "bureau reporting lowers defaults", BASE, Arm("policies/bureau_reporting.yaml"),
+                 outcome("cum_default_rate"), direction=-1),
+        # 4. collection
+        Contrast(4, "aggressive collection raises short-run recoveries", BASE, aggressive, outcome("collection_yield")),
+        Contrast(4, "aggressive collection raises complaints", BASE, aggressive, total("complaints"), unit="x1"),
+        Contrast(4, "aggressive collection raises harassment", BASE, aggressive, total("harassment_incidents"), unit="x1"),
+        Contrast(4, "aggressive collection under enforcement raises fines",
+                 Arm("policies/conduct_rules.yaml", overrides=(("platforms.policy.collection.regime", "regulated"),)),
+                 Arm("policies/conduct_rules.yaml"), total("fines"), unit="x1"),
+        Contrast(4, "conduct rules cut complaints sharply (by half or more)", aggressive, conduct,
+                 total("complaints", 13), direction=-1, relative=(None, -0.5), unit="%"),
+        Contrast(4, "conduct rules lower recoveries somewhat (by under a third)", aggressive, conduct,
+                 outcome("collection_yield"), direction=-1, relative=(-1 / 3, None), unit="%"),
+        Contrast(4, "conduct rules reduce credit supply a little (by under 10%)", aggressive, conduct,
+                 mean("origination_amount", 13), direction=-1, relative=(-0.10, None), unit="%"),
+        # 5. competition
+        Contrast(5, "competition raises defaults of later vintages", BASE, Arm("policies/competition.yaml"),
+                 outcome("vintage_default_rate", months_on_book=12, from_month=13)),
+        Contrast(5, "competition raises later overdue rates", BASE, Arm("policies/competition.yaml"),
+                 mean("overdue_balance_rate", 25)),
+        # 6. multi-platform borrowing and borrowing to repay
+        Contrast(6, "multi-platform borrowing and borrowing to repay raise the loss rate",
+                 Arm("baseline.yaml", overrides=(("borrowers.max_loans", 1),)), BASE, outcome("loss_rate")),
+        Contrast(6, "borrowing to repay makes defaults cluster (more loans per defaulter)", NO_BTR, BASE,
+                 mean("defaults_per_defaulter"), unit="x1"),
+        # 7. platform failure and strategic default
+        Contrast(7, "an unserviced collapse triggers strategic default", BASE, Arm(collapse),
+                 total("strategic_withholding", 12), unit="x1"),
+        Contrast(7, "bureau coverage damps the contagion", Arm(collapse),
+                 Arm(collapse, overrides=(("regulator.bureau_mandate_share", 1.0),)),
+                 total("strategic_withholding", 12), direction=-1, unit="x1"),
+        # 8. forbearance and restructuring in a shock
+        Contrast(8, "forbearance lowers peak overdue in a recession", RECESSION, Arm("policies/forbearance.yaml", shock=rec),
+                 peak("overdue_balance_rate"), direction=-1),
+        Contrast(8, "forbearance lowers final losses", RECESSION, Arm("policies/forbearance.yaml", shock=rec),
+                 outcome("losses"), direction=-1, unit="%"),
+        Contrast(8, "restructuring lowers final losses", RECESSION, Arm("policies/restructuring.yaml", shock=rec),
+                 outcome("losses"), direction=-1, unit="%"),
+        # 9. reminders and literacy
+        Contrast(9, "education and reminders lower overdue modestly (by under 30%)", BASE, Arm("policies/education.yaml"),
+                 mean("overdue_balance_rate", 13), direction=-1, relative=(-0.30, None)),
+    ]
+
+
+# --------------------------------------------------------------------------- calibration and claims
+
+@dataclass(frozen=True)
+class Target:
+    """A calibration level: holds when the 95% interval of the mean lies in [lo, hi]."""
+
+    name: str
+    arm: Arm
+    outcome: OutcomeSpec
+    lo: float
+    hi: float
+    source: str
+
+
+def targets() -> list[Target]:
+    return [
+        Target("M1+ (1+ days) overdue rate by balance, baseline", BASE, mean("overdue_balance_rate"), 0.03, 0.07,
+               "Lexin 4.92% (Q2 2021); target 3-7% (docs/model.md, Calibration)"),
+        Target("M3+ (90+ days) overdue rate by balance, baseline", BASE, mean("m3plus_balance_rate"), 0.015, 0.03,
+               "Lexin 1.84% (Mar 2021), Qifu 2.35% (Q4 2023); target 1.5-3%"),
+        Target("peak M1+ overdue rate by balance, recession", RECESSION, peak("overdue_balance_rate"), 0.08, 0.12,
+               "Lexin 8.08% in the 2020 shock; a recession should climb towards 8-12%"),
+    ]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the source articles, run as a scenario: the model's relative change, no verdict."""
+
+    claim: str
+    claimed: float  # relative change claimed (e.g. -0.30), or a ratio for ``ratio`` claims
+    control: Arm | None
+    treated: Arm
+    outcome: OutcomeSpec
+    note: str = ""
+
+
+def claims() -> list[Claim]:
+    rec = "shocks/recession.yaml"
+    return [
+        Claim("better credit evaluation cut the overdue rate 30%", -0.30, BASE, Arm("policies/better_scoring.yaml"),
+              mean("overdue_balance_rate", 13), "scoring noise 0.8 -> 0.4"),
+        Claim("a scoring model cut the overdue ratio 20%", -0.20, BASE,
+              Arm("baseline.yaml", overrides=(("platforms.policy.underwriting.scoring_noise_sd", 0.0),)),
+              mean("overdue_balance_rate", 13), "the limit: platforms see the latent risk type exactly"),
+        Claim("collection optimisation raised collection success 30%", 0.30, BASE, Arm("policies/collection_targeted.yaml"),
+              outcome("collection_yield"), "targeted contacts at the same total (so the claimed -15% cost has no counterpart)"),
+        Claim("borrower education cut the overdue rate 10%", -0.10, BASE, Arm("policies/education.yaml"),
+              mean("overdue_balance_rate", 13), "5% of borrowers a month educated, personal reminders"),
+        Claim("early warning cut losses 30%", -0.30, RECESSION, Arm("policies/early_warning.yaml", shock=rec),
+              outcome("losses"), "in the recession, where the warning line is crossed"),
+        Claim("overdue amount up 8x", 8.0, None, Arm("shocks/overdue_surge_8x.yaml"), outcome("overdue_amount_ratio"),
+              "boom with competition, recession and collapse wave; peak / month 1"),
+    ]
+
+
+# --------------------------------------------------------------------------- the plan
+
+def validation_plan(replications: int, borrowers: int, months: int = 60, master: int = MASTER_SEED,
+                    include_claims: bool = True, selected: Sequence[Contrast] | None = None) -> Plan:
+    """The experiment behind the facts (or ``selected`` contrasts), the targets and (optionally) the claims.
+
+    Every arm is one cell, run ``replications`` times with common random numbers; its outcomes are
+    every outcome some contrast, target or claim reads.
+    """
+    chosen = list(contrasts() if selected is None else selected)
+    arms = [a for c in chosen for a in (c.control, c.treated)]
+    specs = [c.outcome for c in chosen if c.outcome is not None]
+    if selected is None:
+        arms += [t.arm for t in targets()]
+        specs += [t.outcome for t in targets()]
+        if include_claims:
+            arms += [a for c in claims() for a in (c.control, c.treated) if a is not None]
+            specs += [c.outcome for c in claims()]
+    size = {"borrowers.count": borrowers, "months": months}
+    unique_arms = list(dict.fromkeys(arms))
+    unique_outcomes = list({s.key: s for s in specs}.values())
+    return Plan(kind="validation", cells=tuple(a.cell(size) for a in unique_arms), replications=replications,
+                master_seed=master, outcomes=tuple(unique_outcomes), label_columns=("arm",),
+                description=f"stylized facts, calibration targets{' and source claims' if include_claims else ''}: "
+                            f"{borrowers:,} borrowers, {months} months")
+
+
+# --------------------------------------------------------------------------- evaluation
+
+ModelReader = Callable[[str], pd.DataFrame]  # run_id -> model frame
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything ``run.py validate`` reports."""
+
+    results: list[Result]
+    targets: pd.DataFrame
+    claims: pd.DataFrame | None
+    replications: int
+    borrowers: int
+    months: int
+    master: int
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.contrast.claim for r in self.results if not r.holds] + list(self.targets.loc[~self.targets["holds"], "target"])
+
+
+def _by_replication(outcomes: pd.DataFrame, arm: Arm, key: str) -> pd.Series:
+    rows = outcomes[outcomes["cell"] == arm.cell_id]
+    return rows.set_index("replication")[key].sort_index()
+
+
+def evaluate(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader) -> Evaluation:
+    """Evaluate the contrasts, targets and claims whose arms are in ``plan`` on its runs' outcomes."""
+    cells = {c.id for c in plan.cells}
+    runs = {(r.cell, r.replication): r.run_id for r in plan.runs}
+    results = []
+    for c in contrasts():
+        if not {c.control.cell_id, c.treated.cell_id} <= cells or (c.outcome is not None and c.outcome.key not in outcomes):
+            continue
+        if c.paired is not None:
+            both = sorted(set(outcomes.loc[outcomes["cell"] == c.control.cell_id, "replication"])
+                          & set(outcomes.loc[outcomes["cell"] == c.treated.cell_id, "replication"]))
+            diffs = np.array([c.paired(read_model(runs[(c.control.cell_id, r)]), read_model(runs[(c.treated.cell_id, r)]))
+                              for r in both])
+            results.append(Result(c, diffs, 0.0, float(diffs.mean()) if len(diffs) else float("nan")))
+            continue
+        control = _by_replication(outcomes, c.control, c.outcome.key)
+        treated = _by_replication(outcomes, c.treated, c.outcome.key)
+        paired = pd.concat({"c": control, "t": treated}, axis=1, join="inner")
+        results.append(Result(c, (paired["t"] - paired["c"]).to_numpy(), float(paired["c"].mean()),
+                              float(paired["t"].mean())))
+    target_rows = []
+    for t in targets():
+        if t.arm.cell_id not in cells or t.outcome.key not in outcomes:
+            continue
+        iv = t_interval(_by_replication(outcomes, t.arm, t.outcome.key).to_numpy())
+        target_rows.append({"target": t.name, "range": f"{t.lo:.1%}-{t.hi:.1%}", "measured": iv.mean, "ci_low": iv.low,
+                            "ci_high": iv.high, "holds": bool(t.lo <= iv.low and iv.high <= t.hi), "source": t.source})
+    claim_rows = []
+    for c in claims():
+        if (c.treated.cell_id not in cells or (c.control is not None and c.control.cell_id not in cells)
+                or c.outcome.key not in outcomes):
+            continue
+        treated = _by_replication(outcomes, c.treated, c.outcome.key)
+        if c.control is None:
+            x, claimed = treated.to_numpy(), f"{c.claimed:g}x"
+        else:
+            control = _by_replication(outcomes, c.control, c.outcome.key)
+            x = (treated / control - 1.0).dropna().to_numpy()  # paired relative change
+            claimed = f"{c.claimed:+.0%}"
+        iv = t_interval(x)
+        claim_rows.append({"claim": c.claim, "claimed": claimed, "ratio": c.control is None, "model": iv.mean,
+                           "ci_low": iv.low, "ci_high": iv.high, "scenario": c.treated.label, "note": c.note})
+    size = plan.cells[0].config
+    return Evaluation(results, pd.DataFrame(target_rows, columns=["target", "range", "measured", "ci_low", "ci_high",
+                                                                  "holds", "source"]),
+                      pd.DataFrame(claim_rows) if claim_rows else None, plan.replications, size.borrowers.count,
+                      size.months, plan.master_seed)
+
+
+def evaluate_folder(folder: Path | str) -> Evaluation:
+    """The evaluation of a finished validation results folder (from its manifest, outcomes and parts)."""
+    from sim.store import read_manifest
+
+    from .engine import part_path
+
+    folder = Path(folder)
+    plan = Plan.from_record(read_manifest(folder)["plan"])
+    outcomes = pd.read_parquet(folder / "outcomes.parquet")
+    return evaluate(plan, outcomes, lambda run_id: pd.read_parquet(part_path(folder, "model", run_id)))
+
+
+def format_value(c: Contrast, x: float) -> str:
+    if c.unit == "months":
+        return f"{x:+.1f} months"
+    if c.unit == "pp":
+        return f"{100 * x:+.2f} pp"
+    if abs(x) >= 1e5:
+        return f"{x:+,.0f}"
+    return f"{x:+.3g}"
+
+
+def results_table(results: list[Result]) -> pd.DataFrame:
+    rows = []
+    for res in results:
+        c = res.contrast
+        rows.append({
+            "fact": c.fact, "claim": c.claim, "outcome": c.outcome_doc,
+            "control": c.control.label, "treated": c.treated.label,
+            "control_mean": res.control_mean, "treated_mean": res.treated_mean,
+            "difference": res.mean, "ci_low": res.ci[0], "ci_high": res.ci[1],
+            "relative": res.relative_change if c.paired is None else float("nan"),
+            "holds": res.holds, "why_not": res.reason,
+        })
+    return pd.DataFrame(rows)
+
+
+def report_markdown(ev: Evaluation) -> str:
+    """The validation tables as Markdown (printed by ``run.py validate``, written to validation.md)."""
+    lines = [f"Paired replications: R = {ev.replications}, {ev.borrowers:,} borrowers, {ev.months} months after burn-in, "
+             f"master seed {ev.master}; intervals are 95% t-intervals of the mean paired difference.", "",
+             "| fact | claim | outcome | control | treated | difference (95% CI) | relative | holds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for res in ev.results:
+        c = res.contrast
+        diff = f"{format_value(c, res.mean)} ({format_value(c, res.ci[0])}, {format_value(c, res.ci[1])})"
+        rel = f"{res.relative_change:+.1%}" if c.paired is None and res.control_mean else ""
+        verdict = "holds" if res.holds else f"FAILS: {res.reason}"
+        lines.append(f"| {c.fact} | {c.claim} | {c.outcome_doc} | {c.control.label} | {c.treated.label} | {diff} | "
+                     f"{rel} | {verdict} |")
+    lines += ["", "| calibration target | range | measured (95% CI) | holds | source |", "| --- | --- | --- | --- | --- |"]
+    for row in ev.targets.itertuples():
+        verdict = "holds" if row.holds else "FAILS"
+        lines.append(f"| {row.target} | {row.range} | {row.measured:.2%} ({row.ci_low:.2%}, {row.ci_high:.2%}) | "
+                     f"{verdict} | {row.source} |")
+    if ev.claims is not None:
+        lines += ["", "| source claim | claimed | in the model (95% CI) | scenario | note |", "| --- | --- | --- | --- | --- |"]
+        for row in ev.claims.itertuples():
+            if row.ratio:
+                value = f"{row.model:.1f}x ({row.ci_low:.1f}, {row.ci_high:.1f})"
+            else:
+                value = f"{row.model:+.1%} ({row.ci_low:+.1%}, {row.ci_high:+.1%})"
+            lines.append(f"| {row.claim} | {row.claimed} | {value} | {row.scenario} | {row.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def validation_files(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader) -> dict[str, str]:
+    """The files a validation results folder adds to a summary: name -> text (facts.csv, targets.csv, ...)."""
+    ev = evaluate(plan, outcomes, read_model)
+    files = {"validation.md": report_markdown(ev),
+             "facts.csv": results_table(ev.results).to_csv(index=False, lineterminator="\n"),
+             "targets.csv": ev.targets.to_csv(index=False, lineterminator="\n")}
+    if ev.claims is not None:
+        files["claims.csv"] = ev.claims.to_csv(index=False, lineterminator="\n")
+    return files
+
+
+__all__ = ["Arm", "Claim", "Contrast", "Evaluation", "MASTER_SEED", "Result", "Target", "claims", "contrasts", "evaluate",
+           "evaluate_folder",
+           "format_value", "report_markdown", "results_table", "targets", "validation_files", "validation_plan"]

@@ -1,0 +1,84 @@
+"""Phase 8 of the month: collection contacts under each platform's conduct and the rules; harassment, complaints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import policies
+from .loans import LIVE, LoanBook
+from .metrics import bucket_of
+from .platforms import add_to_flows
+
+if TYPE_CHECKING:
+    from .borrowers import BorrowerState
+    from .config import BehaviourConfig
+    from .flows import MonthFlows
+    from .platforms import Platform, PlatformTerms
+
+
+def collect_overdue(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
+                    behaviour: BehaviourConfig, rng: np.random.Generator, flows: MonthFlows) -> None:
+    """Phase 8: collection contacts under each platform's conduct and the rules; incidents, complaints.
+
+    Active platforms collect under their own conduct; a failed platform's book is collected by
+    a servicer under standard conduct, or by nobody (``on_failure: unserviced``). ``targeted``
+    moves contacts towards loans whose borrowers are employed and less far behind (higher
+    expected cure per contact) at the same total.
+
+    Draws: per overdue loan, 1 Poisson (incidents) and 1 binomial (complaints).
+    """
+    b = behaviour
+    live = book.view("state") == LIVE
+    dpd = book.view("dpd")
+    over = np.flatnonzero(live & (dpd > 0))
+    book.pressure[: book.n] = 0.0
+    plat = book.view("platform")[over]
+    bucket = bucket_of(dpd[over]) - 1
+    conducts = terms.collectors
+    table = np.array([c.contacts_by_bucket if c is not None else np.zeros(4) for c in conducts])
+    third = np.array([c is not None and c.third_party for c in conducts])
+    night = np.array([c is not None and c.night_contact for c in conducts])
+    cost = np.array([c.cost_per_contact if c is not None else 0.0 for c in conducts])
+    targeted = np.array([c is not None and c.targeted for c in conducts])
+    contacts = table[plat, bucket]
+    if targeted.any():
+        contacts = _target(contacts, plat, bucket, targeted, bs.is_employed[book.view("borrower")[over]], terms,
+                           len(platforms))
+    pressure = policies.collection_pressure(contacts, third[plat], night[plat], b)
+    book.pressure[over] = pressure
+    p_incident = policies.harassment_probability(contacts, third[plat], night[plat], b)
+    incidents = rng.poisson(contacts * p_incident)
+    borrower = book.view("borrower")[over]
+    complaints = rng.binomial(incidents, b.complaint_probability * bs.literacy[borrower])
+    np.add.at(bs.contacts_received, borrower, np.rint(contacts).astype(np.int64))
+    np.add.at(bs.harassment_incidents, borrower, incidents)
+    np.add.at(bs.complaints_filed, borrower, complaints)
+    add_to_flows(platforms, plat, contacts=contacts, incidents=incidents, complaints=complaints)
+    c_k = np.bincount(plat, weights=contacts, minlength=len(platforms))
+    for p in platforms:
+        p.flows.collection_cost += c_k[p.index] * cost[p.index]
+    flows.contacts += float(contacts.sum())
+    flows.incidents += int(incidents.sum())
+    flows.complaints += int(complaints.sum())
+
+
+def _target(contacts: np.ndarray, plat: np.ndarray, bucket: np.ndarray, targeted: np.ndarray, employed: np.ndarray,
+            terms: PlatformTerms, n_platforms: int) -> np.ndarray:
+    """Move a targeting platform's contacts towards employed borrowers and early arrears, at the same total."""
+    col = terms.collection
+    w_employed = np.array([c.target_employed_weight for c in col])[plat]
+    w_unemployed = np.array([c.target_unemployed_weight for c in col])[plat]
+    w_early = np.array([c.target_early_weight for c in col])[plat]
+    w_late = np.array([c.target_late_weight for c in col])[plat]
+    w = np.where(employed, w_employed, w_unemployed) * np.where(bucket <= 1, w_early, w_late)
+    t = targeted[plat]
+    # keep each targeted platform's total: rescale weights to mean one within it
+    wsum = np.bincount(plat[t], weights=w[t], minlength=n_platforms)
+    wn = np.bincount(plat[t], minlength=n_platforms)
+    scale = np.where(wsum > 0, wn / np.maximum(wsum, 1e-12), 0.0)
+    return np.where(t, contacts * w * scale[plat], contacts)
+
+
+__all__ = ["collect_overdue"]

@@ -1,0 +1,105 @@
+"""Phase 7 of the month: days past due, penalties, cures and rolls between buckets, new defaults."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import policies
+from .loans import DAYS_PER_MONTH, EPS, LIVE, REPAID, LoanBook, nonzero_total
+from .metrics import bucket_of
+from .platforms import add_to_flows
+
+if TYPE_CHECKING:
+    from .borrowers import BorrowerState
+    from .config import RegulatorRules
+    from .economy import EconomyState
+    from .flows import Cumulative, MonthFlows, VintageCounts
+    from .platforms import Platform, PlatformTerms
+    from .repayment import Billing
+
+DEFAULT_DPD = 90  # a loan more than 90 days past due is in default (M3+), as lenders report "90+"
+
+
+def account_delinquency(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
+                        billing: Billing, rules: RegulatorRules, econ: EconomyState, month: int, flows: MonthFlows,
+                        cumulative: Cumulative, vintages: VintageCounts) -> None:
+    """Phase 7: days past due, penalties, cures and rolls between buckets.
+
+    Days past due count from the oldest unpaid instalment (contractual delinquency), with
+    payments going to penalty first. So a loan still owing past-due amounts after payment
+    enters M1 at 30 days; while its arrears (including penalty) keep growing its oldest
+    instalment stays unpaid and it moves 30 days further each month; if the borrower pays
+    the bill *and* last month's penalty, arrears stop growing and it stays; each full
+    instalment caught up takes 30 days off. Loans on a payment holiday do not move.
+
+    Draws: none.
+    """
+    live = book.view("state") == LIVE
+    prev = billing.dpd_before
+    arrears = book.view("due_principal") + book.view("due_interest") + book.view("penalty")
+    is_over = live & (arrears > EPS)
+    last = book.view("arrears")
+    grew = arrears > last + EPS
+    caught_up = np.floor(np.maximum(last - arrears, 0.0) / np.maximum(book.view("instalment"), 1.0))
+    dpd = np.where(prev == 0, DAYS_PER_MONTH,
+                   np.where(grew, prev + DAYS_PER_MONTH, np.maximum(prev - DAYS_PER_MONTH * caught_up, DAYS_PER_MONTH)))
+    on_holiday = live & (book.view("holiday_left") > 0) & (billing.billed == 0)
+    dpd = np.where(is_over, dpd, 0)
+    dpd = np.where(on_holiday, prev, dpd).astype(np.int16)
+    book.dpd[: book.n] = np.where(live, dpd, book.view("dpd"))
+    book.arrears[: book.n] = np.where(live, arrears, 0.0)
+
+    _accrue_penalties(book, terms, is_over & ~on_holiday, rules, econ, flows)
+    flows.interest_accrued += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
+    _count_rolls_and_defaults(bs, book, platforms, prev, live, month, flows, cumulative, vintages)
+
+
+def _accrue_penalties(book: LoanBook, terms: PlatformTerms, accruing: np.ndarray, rules: RegulatorRules,
+                      econ: EconomyState, flows: MonthFlows) -> None:
+    """Penalties on what is past due (or outstanding), under each platform's rule and the regulator's cap."""
+    plat = book.view("platform")
+    penalty_acc = np.zeros(book.n)
+    overdue_base = book.view("due_principal") + book.view("due_interest")
+    outstanding_base = book.view("principal") + book.view("due_interest")
+    for k, penalty in enumerate(terms.penalty):
+        sel = np.flatnonzero(accruing & (plat == k))
+        if len(sel) == 0:
+            continue
+        base = outstanding_base if penalty.applies_to == "outstanding" else overdue_base
+        penalty_acc[sel] = policies.penalty_accrual(
+            penalty, base[sel], book.view("penalty")[sel], book.view("dpd")[sel],
+            book.view("apr")[sel], econ.benchmark_rate, rules)
+    book.penalty[: book.n] += penalty_acc
+    book.penalty_growth[: book.n] = penalty_acc / np.maximum(overdue_base, 1.0)  # monthly rate, for priorities
+    flows.penalty_accrued += nonzero_total(penalty_acc)
+
+
+def _count_rolls_and_defaults(bs: BorrowerState, book: LoanBook, platforms: list[Platform], prev: np.ndarray,
+                              live: np.ndarray, month: int, flows: MonthFlows, cumulative: Cumulative,
+                              vintages: VintageCounts) -> None:
+    """Rolls and cures among loans live at the start of the month; new defaults (crossing 90 days)."""
+    was_live = live | (book.view("state") == REPAID)
+    b_prev = bucket_of(prev)
+    b_new = bucket_of(book.view("dpd"))
+    for j in range(4):
+        flows.rolls[j] = int((was_live & (b_prev == j) & (b_new == j + 1) & live).sum())
+    flows.cures = int((was_live & (prev > 0) & (b_new == 0)).sum())
+    new_default = live & (prev <= DEFAULT_DPD) & (book.view("dpd") > DEFAULT_DPD)
+    flows.new_defaults = int(new_default.sum())
+    flows.defaulters = int(np.unique(book.view("borrower")[new_default]).size)
+    cumulative.defaults += flows.new_defaults
+    book.has_defaulted[: book.n] |= new_default
+    reported_default = new_default & book.view("is_reported")
+    bs.last_bureau_default[book.view("borrower")[reported_default]] = month
+    plat = book.view("platform")
+    add_to_flows(platforms, plat[new_default], new_defaults=None)
+    nd = np.bincount(plat[new_default], minlength=len(platforms))
+    for p in platforms:
+        p.default_rate = nd[p.index] / max(p.live_loans, 1)
+    if new_default.any():
+        vintages.add_defaults(month, book.view("vintage")[new_default])
+
+
+__all__ = ["DEFAULT_DPD", "account_delinquency"]

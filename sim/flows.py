@@ -1,0 +1,94 @@
+"""What the phases of a month hand each other and the metrics: declared records, not free-form dicts.
+
+A misspelt field is an error here (``slots``), where a string key would silently have started a
+new counter. Amounts are CNY; counts are loans unless named otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(slots=True)
+class MonthFlows:
+    """Market-wide counts and amounts of one month: reset in phase 1, read by the metrics in phase 12."""
+
+    live_at_start: int = 0  # live loans before this month's originations
+    prev_bucket_counts: np.ndarray = field(default_factory=lambda: np.zeros(5, dtype=np.int64))  # by bucket, at the start
+    applications: int = 0
+    originations: int = 0
+    origination_amount: float = 0.0
+    btr_loans: int = 0  # loans taken to repay other loans
+    recoveries: float = 0.0
+    collected_overdue: float = 0.0  # paid on loans overdue at the start of the month
+    strategic: int = 0  # payments withheld by borrowers who could pay
+    interest_accrued: float = 0.0
+    penalty_accrued: float = 0.0
+    rolls: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))  # current->M1, M1->M2, M2->M3, M3->M3+
+    cures: int = 0
+    new_defaults: int = 0  # loans crossing 90 days past due
+    defaulters: int = 0  # borrowers with a new default
+    contacts: float = 0.0
+    incidents: int = 0
+    complaints: int = 0
+    holidays: int = 0
+    restructured: int = 0
+    writedowns: float = 0.0
+    charge_offs: float = 0.0  # principal
+    failures: int = 0
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Principal over the whole run: what was lent equals what was repaid, charged off, written down or is outstanding."""
+
+    lent: float = 0.0
+    repaid: float = 0.0
+    charged_off: float = 0.0
+    written_down: float = 0.0
+
+
+@dataclass(slots=True)
+class Cumulative:
+    """Running totals behind the cumulative rates (defaults and originations since month 1)."""
+
+    defaults: int = 0
+    base: int = 0  # live loans at the start of month 1
+    originations: int = 0
+    recoveries: float = 0.0
+    charged_off_owed: float = 0.0  # balance owed at charge-off (the recovery rate's denominator)
+
+
+@dataclass
+class VintageCounts:
+    """Originations by vintage (month) and new defaults by vintage and months on book."""
+
+    originations: dict[int, int] = field(default_factory=dict)
+    defaults: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def add_originations(self, month: int, count: int) -> None:
+        self.originations[month] = self.originations.get(month, 0) + count
+
+    def add_defaults(self, month: int, vintages: np.ndarray) -> None:
+        """Count new defaults of loans from ``vintages`` in ``month``."""
+        if vintages.size == 0:
+            return
+        keys, counts = np.unique(np.stack([vintages, month - vintages]), axis=1, return_counts=True)
+        for (v, mob), c in zip(keys.T, counts):
+            self.defaults[(int(v), int(mob))] = self.defaults.get((int(v), int(mob)), 0) + int(c)
+
+    def frame(self, month: int) -> pd.DataFrame:
+        """Cumulative default by vintage and months on book, up to ``month``."""
+        rows = []
+        for v, n0 in sorted(self.originations.items()):
+            cum = 0
+            for mob in range(0, month - v + 1):
+                cum += self.defaults.get((v, mob), 0)
+                rows.append((v, mob, n0, cum, cum / n0 if n0 else 0.0))
+        return pd.DataFrame(rows, columns=["vintage", "months_on_book", "loans", "cum_defaults", "cum_default_rate"])
+
+
+__all__ = ["Cumulative", "Ledger", "MonthFlows", "VintageCounts"]

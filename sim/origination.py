@@ -1,0 +1,160 @@
+"""Phase 5 of the month: credit demand, applications, scoring, bureau checks, affordability, new loans."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .loans import EPS, LIVE, LoanBook, annuity
+from .platforms import add_to_flows
+
+if TYPE_CHECKING:
+    from .borrowers import BorrowerState
+    from .config import RegulatorRules, ScenarioConfig
+    from .economy import EconomyState
+    from .flows import Cumulative, Ledger, MonthFlows, VintageCounts
+    from .platforms import Platform, PlatformTerms
+
+
+def originate_loans(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
+                    cfg: ScenarioConfig, rules: RegulatorRules, econ: EconomyState, month: int,
+                    rng: np.random.Generator, flows: MonthFlows, ledger: Ledger, cumulative: Cumulative,
+                    vintages: VintageCounts) -> None:
+    """Phase 5: credit demand, applications, scoring, bureau checks, affordability, new loans.
+
+    Borrowers apply for consumption credit, or - when short of cash last month - to repay
+    (borrowing to repay). Each applicant picks a platform by size and reputation; the platform
+    sees a noisy score (less noisy for bureau members, which also see bureau records and
+    reported loans elsewhere), prices by grade under the APR cap, checks the visible
+    debt-to-income and lends within its funds. A rejected applicant tries another platform, up to
+    ``application_rounds`` in the month.
+
+    Draws: 4 uniforms per borrower; per round, 1 uniform and 1 normal per applicant.
+    """
+    bc = cfg.borrowers
+    n = bs.n
+    wants, wants_btr, amount, term = _demand(bs, book, cfg, rules, econ, month, rng)
+    live = book.view("state") == LIVE
+    lb = book.view("borrower")[live]
+
+    stated_income = np.where(bs.is_employed, bs.income, bs.wage * econ.income_level)  # what an applicant declares
+    # debt visible to each platform: its own loans, plus all reported loans for members
+    inst = book.view("instalment")[live]
+    loan_platform = book.view("platform")[live].astype(np.int64)
+    reported = book.view("is_reported")[live]
+    reported_inst = np.bincount(lb, weights=inst * reported, minlength=n)
+
+    budget = terms.lending_budget.copy()
+    weight = terms.choice_weight.copy()
+    n_platforms = len(platforms)
+    applicants = np.flatnonzero(wants)
+    flows.applications += len(applicants)
+    for _ in range(bc.application_rounds):
+        if len(applicants) == 0 or weight.sum() <= 0:
+            break
+        u_pick = rng.random(len(applicants))
+        eps = rng.standard_normal(len(applicants))
+        cw = np.cumsum(weight)
+        k = np.minimum(np.searchsorted(cw / cw[-1], u_pick, side="right"), n_platforms - 1)
+        score = (bs.creditworthiness[applicants] + terms.scoring_noise_sd[k] * eps
+                 - terms.bureau_flag_penalty[k] * bs.has_bureau_record[applicants])
+        apr_req = terms.apr_base[k] + terms.apr_slope[k] * np.maximum(terms.best_grade_score[k] - score, 0.0)
+        # own-platform and own-reported instalments of each applicant at the chosen platform
+        pos = np.full(n, -1)
+        pos[applicants] = np.arange(len(applicants))
+        sel = pos[lb] >= 0
+        own = np.zeros(len(applicants))
+        own_rep = np.zeros(len(applicants))
+        match = sel & (loan_platform == k[np.maximum(pos[lb], 0)])
+        np.add.at(own, pos[lb[match]], inst[match])
+        np.add.at(own_rep, pos[lb[match]], (inst * reported)[match])
+        visible = own + terms.is_reporting[k] * (reported_inst[applicants] - own_rep)
+        apr = np.minimum(apr_req, terms.apr_cap)
+        new_inst = annuity(amount[applicants], apr, term[applicants])
+        income_checked = np.where(terms.verifies_income[k], bs.income[applicants], stated_income[applicants])
+        ok = ((score >= terms.cutoff[k]) & ((apr_req <= terms.apr_cap) | terms.lends_at_cap[k])
+              & (visible + new_inst <= terms.dti_limit[k] * income_checked))
+        ok &= _within_budget(np.where(ok, amount[applicants], 0.0), k, budget)
+        idx = applicants[ok]
+        if len(idx):
+            _book_new_loans(book, platforms, idx, k[ok], amount[idx], apr[ok], term[idx], terms.is_reporting[k[ok]],
+                            wants_btr[idx], bs, month, flows, ledger, cumulative, vintages)
+            budget -= np.bincount(k[ok], weights=amount[idx], minlength=n_platforms)
+            weight = weight * (budget > 0)
+        applicants = applicants[~ok]
+
+
+def _demand(bs: BorrowerState, book: LoanBook, cfg: ScenarioConfig, rules: RegulatorRules, econ: EconomyState,
+            month: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who applies this month, who of them to repay other loans, for how much and how long.
+
+    Also refreshes what the bureau shows of each borrower and the highest collection pressure on
+    them, which push borrowers who cannot pay towards borrowing elsewhere.
+
+    Draws: 4 uniforms per borrower (demand, borrowing to repay, amount, term).
+    """
+    bc = cfg.borrowers
+    n = bs.n
+    u_demand, u_btr, u_amount, u_term = (rng.random(n) for _ in range(4))
+    live = book.view("state") == LIVE
+    borrower = book.view("borrower")
+    lb = borrower[live]
+    n_loans = np.bincount(lb, minlength=n)
+    over_reported = live & book.view("is_reported") & (book.view("dpd") > 0)
+    bs.has_bureau_record = (np.bincount(borrower[over_reported], minlength=n) > 0) | (
+        month - bs.last_bureau_default < rules.bureau_record_months)
+    pressure_b = np.zeros(n)
+    np.maximum.at(pressure_b, lb, book.view("pressure")[live])
+    bs.max_pressure = pressure_b
+
+    p_btr = np.clip(bc.borrow_to_repay * (1.0 - bs.literacy) + cfg.behaviour.pressure_borrow_push * pressure_b, 0.0, 1.0)
+    wants_btr = (bs.shortfall > EPS) & (u_btr < p_btr)
+    wants = (wants_btr | (u_demand < bc.demand_monthly)) & (n_loans < bc.max_loans)
+    wage_now = bs.wage * econ.income_level
+    consumption_amount = wage_now * (bc.loan_income_min + (bc.loan_income_max - bc.loan_income_min) * u_amount)
+    btr_amount = np.clip(bc.btr_amount_cover * bs.shortfall, bc.btr_amount_min * wage_now, bc.loan_income_max * wage_now)
+    amount = np.where(wants_btr, btr_amount, consumption_amount)
+    term = _terms(cfg.platforms.term_months, cfg.platforms.term_weights, u_term, wants)
+    if bc.btr_term_months is not None:
+        term = np.where(wants_btr, bc.btr_term_months, term)
+    return wants, wants_btr, amount, term
+
+
+def _terms(term_months: list[int], term_weights: list[float], u_term: np.ndarray, wants: np.ndarray) -> np.ndarray:
+    """Each applicant's term, drawn from the term mix (others get 0: only applicants need one)."""
+    terms = np.asarray(term_months)
+    cum = np.cumsum(term_weights)
+    term = np.zeros(len(u_term), dtype=terms.dtype)
+    term[wants] = terms[np.minimum(np.searchsorted(cum / cum[-1], u_term[wants], side="right"), len(terms) - 1)]
+    return term
+
+
+def _within_budget(amount: np.ndarray, platform: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Which requests fit in their platform's budget, first come first served (applicant order is random)."""
+    order = np.argsort(platform, kind="stable")
+    cum = np.cumsum(amount[order])
+    starts = np.searchsorted(platform[order], np.arange(len(budget)))
+    before = np.r_[0.0, cum][starts]
+    within = np.empty(len(amount), dtype=bool)
+    within[order] = cum - before[platform[order]] <= budget[platform[order]]
+    return within
+
+
+def _book_new_loans(book: LoanBook, platforms: list[Platform], idx: np.ndarray, k: np.ndarray, amount: np.ndarray,
+                    apr: np.ndarray, term: np.ndarray, reported: np.ndarray, is_btr: np.ndarray, bs: BorrowerState,
+                    month: int, flows: MonthFlows, ledger: Ledger, cumulative: Cumulative,
+                    vintages: VintageCounts) -> None:
+    book.add(idx, k, amount, apr, term, month, reported)
+    # borrowing-to-repay proceeds are cash for this month's payments; consumption loans are spent
+    np.add.at(bs.btr_cash, idx[is_btr], amount[is_btr])
+    add_to_flows(platforms, k, originations=None, originated_amount=amount)
+    flows.originations += len(idx)
+    cumulative.originations += len(idx)
+    flows.origination_amount += float(amount.sum())
+    flows.btr_loans += int(is_btr.sum())
+    ledger.lent += float(amount.sum())
+    vintages.add_originations(month, len(idx))
+
+
+__all__ = ["originate_loans"]

@@ -1,0 +1,161 @@
+"""Phase 6 of the month: billing, each borrower's cash and its allocation across loans, strategic default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import policies
+from .loans import CHARGED_OFF, EPS, LIVE, REPAID, LoanBook, nonzero_total
+from .platforms import add_to_flows
+
+if TYPE_CHECKING:
+    from .borrowers import BorrowerState
+    from .config import RegulatorRules, ScenarioConfig
+    from .economy import EconomyState
+    from .flows import Cumulative, Ledger, MonthFlows
+    from .platforms import Platform, PlatformTerms
+
+# Charged-off loans in recovery are paid after every live loan: their priority is lowered by more
+# than any priority a live loan can have.
+RECOVERY_PRIORITY_DROP = 1e6
+
+
+@dataclass(frozen=True)
+class Billing:
+    """What repayment hands to delinquency accounting (phase 6 -> 7), per row of the loan book."""
+
+    dpd_before: np.ndarray  # days past due before this month's payments
+    billed: np.ndarray  # amount billed this month (0 for loans on a payment holiday)
+
+
+def collect_repayments(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
+                       cfg: ScenarioConfig, rules: RegulatorRules, econ: EconomyState, rng: np.random.Generator,
+                       flows: MonthFlows, ledger: Ledger, cumulative: Cumulative) -> Billing:
+    """Phase 6: billing, each borrower's cash and its allocation across loans, strategic default.
+
+    Cash for debt is this month's surplus over essentials, part of savings, any
+    borrowing-to-repay proceeds and, under collection pressure, money raised from family or by
+    cutting consumption below essentials (hardship). Inattentive borrowers (fewer with literacy
+    and reminders) miss the month. Charged-off loans in recovery are paid last.
+
+    Draws: 1 uniform per borrower (inattention), 1 normal per live or recovering loan (priorities).
+    """
+    b, bc = cfg.behaviour, cfg.borrowers
+    n = bs.n
+    state = book.view("state")
+    live = state == LIVE
+    dpd_before = book.view("dpd").copy()
+    billed = book.bill(live)
+
+    plat = book.view("platform")
+    recovering = (state == CHARGED_OFF) & (book.view("recovery_months_left") > 0) & terms.is_serviced[plat]
+    u_inattention = rng.random(n)
+    noise = rng.standard_normal(int((live | recovering).sum()))
+
+    inattentive = u_inattention < bc.inattention * (1.0 - bs.literacy) * (1.0 - rules.reminder_effect * rules.reminders)
+    due = np.where(live, book.overdue_amount(), 0.0)
+    borrower = book.view("borrower")
+    income = bs.income
+    operating = terms.is_active
+    withhold = live & policies.strategic_default(
+        due, income[borrower], bs.willingness[borrower], book.view("is_reported"), book.view("pressure"),
+        operating[plat], terms.peer_default_rate[plat], ~terms.is_serviced[plat], terms.distress[plat] * operating[plat],
+        dpd_before, b)
+    pay_due = np.where(withhold | inattentive[borrower], 0.0, due)
+    pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
+
+    need = np.bincount(borrower, weights=pay_due, minlength=n)
+    cash = _cash_for_debt(bs, cfg, econ, need)
+    budget = cash.budget
+
+    rows = np.flatnonzero(live | recovering)
+    priority = np.full(book.n, -np.inf)
+    priority[rows] = policies.repayment_priority(
+        book.view("pressure")[rows], book.view("is_reported")[rows], book.view("penalty_growth")[rows],
+        bs.literacy[borrower[rows]], noise, bc.priority_noise, b)
+    priority[recovering] -= RECOVERY_PRIORITY_DROP
+    paid = np.zeros(book.n)
+    paid[rows] = policies.allocate_payments(budget, pay_due[rows], borrower[rows], priority[rows])
+
+    # apply: live loans through the contract order, recovering loans against their balance
+    paid_live = np.where(live, paid, 0.0)
+    was_overdue = live & (dpd_before > 0)
+    to_penalty, to_interest, to_principal = book.apply_payments(paid_live)
+    recovered = np.where(recovering, paid, 0.0)
+    book.recovery_balance[: book.n] -= recovered
+    collected_overdue = np.where(was_overdue, paid_live, 0.0)
+    add_to_flows(platforms, plat, penalty_income=to_penalty, interest_income=to_interest, principal_repaid=to_principal,
+                 recoveries=recovered, collected_overdue=collected_overdue)
+    flows.recoveries += nonzero_total(recovered)
+    flows.collected_overdue += nonzero_total(collected_overdue)
+    ledger.repaid += nonzero_total(to_principal)
+    cumulative.recoveries += nonzero_total(recovered)
+
+    _settle_budgets(bs, cfg, econ, borrower, paid, cash)
+    unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
+    bs.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
+    can_pay = budget >= need - EPS
+    flows.strategic += int((withhold & can_pay[borrower]).sum())
+
+    repaid = live & (book.view("months_left") == 0) & (book.owed() < EPS)
+    book.state[: book.n][repaid] = REPAID
+    return Billing(dpd_before, billed)
+
+
+@dataclass(frozen=True)
+class Cash:
+    """A borrower's cash for debt this month and where it comes from (per borrower, CNY)."""
+
+    surplus: np.ndarray  # income less essentials and unexpected expenses (negative: a deficit)
+    hardship: np.ndarray  # savings could not cover the deficit
+    btr_cash: np.ndarray  # proceeds of loans taken to repay
+    help_stock: np.ndarray  # family help the borrower could raise at full pressure
+    mobilised: np.ndarray  # family help raised this month
+    budget: np.ndarray  # all of it: what the borrower can put towards debt
+
+
+def _cash_for_debt(bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, need: np.ndarray) -> Cash:
+    """The surplus over essentials, part of savings, borrow-to-repay proceeds and, under pressure, family help."""
+    b, bc = cfg.behaviour, cfg.borrowers
+    essentials = bs.essentials * econ.price_level + bs.expense
+    surplus = bs.income - essentials
+    bs.savings = bs.savings + np.minimum(surplus, 0.0)
+    hardship = bs.savings < 0
+    bs.savings = np.maximum(bs.savings, 0.0)
+    btr_cash = bs.btr_cash
+    base_budget = np.maximum(surplus, 0.0) + bc.savings_drawdown * bs.savings + btr_cash
+    help_stock = b.mobilisation * bs.support * bs.wage * econ.income_level
+    mobilisable = np.minimum(bs.max_pressure, 1.0) * help_stock
+    mobilised = np.clip(need - base_budget, 0.0, mobilisable)
+    return Cash(surplus, hardship, btr_cash, help_stock, mobilised, base_budget + mobilised)
+
+
+def _settle_budgets(bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, borrower: np.ndarray, paid: np.ndarray,
+                    cash: Cash) -> None:
+    """What was left: unspent surplus partly saved, unspent loan proceeds kept, savings and family help drawn."""
+    b, bc = cfg.behaviour, cfg.borrowers
+    n = bs.n
+    surplus, btr_cash, mobilised, help_stock, hardship = (cash.surplus, cash.btr_cash, cash.mobilised, cash.help_stock,
+                                                          cash.hardship)
+    spent = np.bincount(borrower, weights=paid, minlength=n)
+    from_income = np.minimum(spent, np.maximum(surplus, 0.0))
+    rest = spent - from_income
+    from_btr = np.minimum(rest, btr_cash)
+    rest -= from_btr
+    from_help = np.minimum(rest, mobilised)
+    from_savings = rest - from_help
+    # buffer-stock saving: save part of what is left until savings reach the target, consume the rest
+    target = bc.savings_months * bs.wage * econ.income_level
+    saved = np.minimum(bc.saving_rate * (np.maximum(surplus, 0.0) - from_income), np.maximum(target - bs.savings, 0.0))
+    bs.savings = np.maximum(bs.savings - from_savings + saved + (btr_cash - from_btr), 0.0)
+    used = np.divide(from_help, help_stock, out=np.zeros(n), where=help_stock > 0)
+    bs.support = np.clip(bs.support - used + b.support_replenish_monthly * (1.0 - bs.support), 0.0, 1.0)
+    bs.is_in_hardship = hardship | (from_help > EPS)
+    bs.hardship_months += bs.is_in_hardship
+    bs.btr_cash[:] = 0.0  # proceeds are used (or saved) within the month
+
+
+__all__ = ["Billing", "RECOVERY_PRIORITY_DROP", "collect_repayments"]

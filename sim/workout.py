@@ -1,0 +1,115 @@
+"""Phase 9 of the month: forbearance mandates, restructuring offers, charge-offs and the recovery countdown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .loans import CHARGED_OFF, CLOSED, EPS, LIVE, LoanBook, annuity
+from .platforms import add_to_flows
+
+if TYPE_CHECKING:
+    from .borrowers import BorrowerState
+    from .config import PlatformsConfig, RegulatorRules
+    from .economy import EconomyState
+    from .flows import Cumulative, Ledger, MonthFlows
+    from .platforms import Platform, PlatformTerms
+
+
+def restructure_and_charge_off(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
+                               cfg: PlatformsConfig, rules: RegulatorRules, econ: EconomyState, rng: np.random.Generator,
+                               flows: MonthFlows, ledger: Ledger, cumulative: Cumulative) -> None:
+    """Phase 9: forbearance mandates, restructuring offers, charge-offs, recovery countdown.
+
+    Restructuring waives penalties and past-due interest and puts past-due principal back on
+    schedule over a longer term (``extension``: term + N months; ``instalment``: at least N
+    months), or also writes down part of the principal (``writedown``); the loan is current
+    again. Platforms offer it to overdue borrowers with verified hardship while the loan is
+    not yet in default, when recovery that way beats the charge-off they expect.
+
+    Draws: 1 uniform per restructuring-eligible loan.
+    """
+    state = book.view("state")
+    live = state == LIVE
+    borrower = book.view("borrower")
+    plat = book.view("platform")
+    fm = rules.forbearance
+    if fm.enabled and econ.in_declared_shock:
+        eligible = live & ~bs.is_employed[borrower] & ~book.view("had_holiday")
+        book.holiday_left[: book.n][eligible] = fm.holiday_months
+        book.had_holiday[: book.n] |= eligible
+        flows.holidays += int(eligible.sum())
+
+    dpd = book.view("dpd")
+    hardship = ~bs.is_employed | bs.is_in_hardship
+    pol = terms.restructuring
+    enabled = np.array([r.enabled for r in pol]) & terms.is_active
+    lo = np.array([r.min_dpd for r in pol])
+    hi = np.array([r.max_dpd for r in pol])
+    candidates = np.flatnonzero(live & enabled[plat] & (dpd >= lo[plat]) & (dpd <= hi[plat])
+                                & hardship[borrower] & ~book.view("is_restructured"))
+    u = rng.random(len(candidates))
+    take_up = np.array([r.take_up for r in pol])
+    rows = candidates[u < take_up[plat[candidates]]]
+    if len(rows):
+        _restructure(book, platforms, terms, rows, flows, ledger)
+    _charge_off(book, platforms, cfg, flows, ledger, cumulative)
+
+
+def _restructure(book: LoanBook, platforms: list[Platform], terms: PlatformTerms, rows: np.ndarray, flows: MonthFlows,
+                 ledger: Ledger) -> None:
+    pol = terms.restructuring
+    plat = book.view("platform")[rows]
+    kinds = np.array([r.kind for r in pol])[plat]
+    ext = np.array([r.extension_months for r in pol])[plat]
+    share = np.array([r.writedown_share for r in pol])[plat]
+    left = book.view("months_left")[rows].astype(np.int64)
+    new_left = np.where(kinds == "instalment", np.maximum(left, ext), left + ext)
+    written = np.where(kinds == "writedown", share * book.view("principal")[rows], 0.0)
+    book.principal[rows] -= written
+    book.due_principal[rows] = 0.0
+    book.due_interest[rows] = 0.0
+    book.penalty[rows] = 0.0
+    book.dpd[rows] = 0
+    book.months_left[rows] = new_left
+    book.instalment[rows] = annuity(book.principal[rows], book.apr[rows], new_left)
+    book.is_restructured[rows] = True
+    add_to_flows(platforms, plat, writedowns=written)
+    flows.writedowns += float(written.sum())
+    flows.restructured += len(rows)
+    ledger.written_down += float(written.sum())
+
+
+def _charge_off(book: LoanBook, platforms: list[Platform], cfg: PlatformsConfig, flows: MonthFlows, ledger: Ledger,
+                cumulative: Cumulative) -> None:
+    """Charge off loans past the configured day; count down the recovery months of earlier ones."""
+    state = book.view("state")
+    live = state == LIVE
+    dpd = book.view("dpd")
+    recovering = state == CHARGED_OFF
+    book.recovery_months_left[: book.n] -= recovering.astype(np.int16)
+    done = recovering & ((book.view("recovery_months_left") <= 0) | (book.view("recovery_balance") < EPS))
+    book.state[: book.n][done] = CLOSED
+    # dpd labels are the upper ends of 30-day ranges (180 = 151-180 days): charge off past the day
+    co = np.flatnonzero(live & (dpd > cfg.charge_off_dpd))
+    if len(co) == 0:
+        return
+    principal = book.view("principal")[co]
+    owed = book.owed()[co]
+    add_to_flows(platforms, book.view("platform")[co], charge_offs=principal)
+    flows.charge_offs += float(principal.sum())
+    cumulative.charged_off_owed += float(owed.sum())
+    ledger.charged_off += float(principal.sum())
+    months = cfg.recovery_months
+    book.state[co] = CHARGED_OFF if months > 0 else CLOSED
+    book.recovery_balance[co] = owed
+    book.recovery_due[co] = cfg.recovery_due_share * owed
+    book.recovery_months_left[co] = months
+    book.principal[co] = 0.0
+    book.due_principal[co] = 0.0
+    book.due_interest[co] = 0.0
+    book.penalty[co] = 0.0
+
+
+__all__ = ["restructure_and_charge_off"]
