@@ -95,7 +95,11 @@ demo: $(STAMP)
 	$(PY) run.py compare scenarios/comparisons/demo.yaml --out results/demo --force -j $(DEMO_WORKERS)
 	$(PY) run.py report results/demo
 
+# Lint and format check first (ruff, configured in pyproject.toml): a minute of tests is not spent on code
+# that would not be merged.
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 .PHONY: bench bench-quick

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
+from experiments.engine import ExperimentError
 from sim.config import ConfigError, load_scenario
 from sim.store import ResultsExistError
-
-from experiments.engine import ExperimentError
 
 # Errors a user can fix from the message alone: printed as one line, no
 # traceback, exit code 2 (the same code click uses for usage errors).
@@ -46,17 +45,11 @@ def _root() -> None:
 
 @app.command()
 def run(
-    scenario: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="Scenario YAML file."
-    ),
+    scenario: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Scenario YAML file."),
     seed: int = typer.Option(0, help="Random seed."),
-    months: Optional[int] = typer.Option(
-        None, min=1, help="Override the number of months simulated after burn-in."
-    ),
-    borrowers: Optional[int] = typer.Option(
-        None, min=1, help="Override the number of borrowers (borrowers.count)."
-    ),
-    out: Optional[Path] = typer.Option(
+    months: int | None = typer.Option(None, min=1, help="Override the number of months simulated after burn-in."),
+    borrowers: int | None = typer.Option(None, min=1, help="Override the number of borrowers (borrowers.count)."),
+    out: Path | None = typer.Option(
         None,
         help="Results folder.",
         show_default="results/<scenario stem>-seed<seed>",
@@ -72,9 +65,7 @@ def run(
     if overrides:
         config = config.with_overrides(overrides)
     out_dir = out if out is not None else Path("results") / f"{scenario.stem}-seed{seed}"
-    out_dir, model_frame = run_single(
-        config, seed, out_dir, force=force, progress=progress, scenario_file=scenario
-    )
+    out_dir, model_frame = run_single(config, seed, out_dir, force=force, progress=progress, scenario_file=scenario)
     typer.echo(summary_table(model_frame))
     typer.echo(f"\nResults written to {out_dir}")
 
@@ -87,7 +78,9 @@ _BACKEND = typer.Option(
 _SCHEDULER = typer.Option(
     None, "--scheduler", help="Address of a running dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --backend dask)."
 )
-_RETRIES = typer.Option(2, "--retries", min=0, help="Extra attempts of a run after a lost worker (dask: after any error).")
+_RETRIES = typer.Option(
+    2, "--retries", min=0, help="Extra attempts of a run after a lost worker (dask: after any error)."
+)
 _RESUME = typer.Option(False, "--resume", help="Continue unfinished results: keep finished runs, rerun the rest.")
 _FORCE = typer.Option(False, "--force", help="Start over, replacing existing results.")
 _DRY_RUN = typer.Option(False, "--dry-run", help="Validate the spec, print the number of runs and exit.")
@@ -100,12 +93,14 @@ def validate(
     borrowers: int = typer.Option(40_000, min=100, help="Borrowers per run."),
     months: int = typer.Option(60, min=48, help="Months after burn-in (the facts read months 1-60)."),
     seed: int = typer.Option(20261122, min=0, help="Master seed; replication r uses SeedSequence(seed).spawn key r."),
-    claims: bool = typer.Option(True, "--claims/--no-claims", help="Also run the source articles' claims (no verdict)."),
-    markdown: Optional[Path] = typer.Option(None, help="Also write the tables as Markdown to this file."),
-    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/validate"),
+    claims: bool = typer.Option(
+        True, "--claims/--no-claims", help="Also run the source articles' claims (no verdict)."
+    ),
+    markdown: Path | None = typer.Option(None, help="Also write the tables as Markdown to this file."),
+    out: Path | None = typer.Option(None, help="Results folder.", show_default="results/validate"),
     workers: int = _WORKERS,
-    backend: Optional[str] = _BACKEND,
-    scheduler: Optional[str] = _SCHEDULER,
+    backend: str | None = _BACKEND,
+    scheduler: str | None = _SCHEDULER,
     retries: int = _RETRIES,
     resume: bool = _RESUME,
     force: bool = _FORCE,
@@ -120,9 +115,28 @@ def validate(
     from experiments.validation import validation_plan
 
     plan = validation_plan(replications, borrowers, months, seed, include_claims=claims)
-    spec = {"replications": replications, "borrowers": borrowers, "months": months, "master_seed": seed, "claims": claims}
-    result = _run_plan(Path("validate"), spec, plan, out, workers, backend, scheduler, retries, resume, force, dry_run,
-                       progress, echo_summary=False)
+    spec = {
+        "replications": replications,
+        "borrowers": borrowers,
+        "months": months,
+        "master_seed": seed,
+        "claims": claims,
+    }
+    result = _run_plan(
+        Path("validate"),
+        spec,
+        plan,
+        out,
+        workers,
+        backend,
+        scheduler,
+        retries,
+        resume,
+        force,
+        dry_run,
+        progress,
+        echo_summary=False,
+    )
     if result is None:
         return
     import pandas as pd
@@ -145,10 +159,10 @@ def validate(
 @app.command()
 def compare(
     spec: Path = typer.Argument(..., dir_okay=False, help="Comparison spec (scenarios/comparisons/*.yaml)."),
-    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    out: Path | None = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
     workers: int = _WORKERS,
-    backend: Optional[str] = _BACKEND,
-    scheduler: Optional[str] = _SCHEDULER,
+    backend: str | None = _BACKEND,
+    scheduler: str | None = _SCHEDULER,
     retries: int = _RETRIES,
     resume: bool = _RESUME,
     force: bool = _FORCE,
@@ -165,10 +179,10 @@ def compare(
 @app.command()
 def sweep(
     spec: Path = typer.Argument(..., dir_okay=False, help="Sweep spec (scenarios/sweeps/*.yaml)."),
-    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    out: Path | None = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
     workers: int = _WORKERS,
-    backend: Optional[str] = _BACKEND,
-    scheduler: Optional[str] = _SCHEDULER,
+    backend: str | None = _BACKEND,
+    scheduler: str | None = _SCHEDULER,
     retries: int = _RETRIES,
     resume: bool = _RESUME,
     force: bool = _FORCE,
@@ -185,14 +199,17 @@ def sweep(
 @app.command()
 def reproduce(
     results: Path = typer.Argument(..., file_okay=False, help="Results folder with a manifest.json."),
-    out: Optional[Path] = typer.Option(None, help="Keep the rerun in this (new) folder.", show_default="a temporary folder"),
+    out: Path | None = typer.Option(
+        None, help="Keep the rerun in this (new) folder.", show_default="a temporary folder"
+    ),
     workers: int = _WORKERS,
-    backend: Optional[str] = _BACKEND,
-    scheduler: Optional[str] = _SCHEDULER,
+    backend: str | None = _BACKEND,
+    scheduler: str | None = _SCHEDULER,
     progress: bool = _PROGRESS,
 ) -> None:
     """Rerun a run, comparison or sweep from its manifest alone and check every output's hash."""
-    from experiments.reproduce import checked_manifest, reproduce as rerun, version_warnings
+    from experiments.reproduce import checked_manifest, version_warnings
+    from experiments.reproduce import reproduce as rerun
 
     backend = _backend(backend, scheduler)
     for line in version_warnings(checked_manifest(results)):
@@ -209,7 +226,9 @@ def reproduce(
 
 @app.command()
 def report(
-    results: Path = typer.Argument(..., file_okay=False, help="Results folder (of run, compare, sweep or sensitivity)."),
+    results: Path = typer.Argument(
+        ..., file_okay=False, help="Results folder (of run, compare, sweep or sensitivity)."
+    ),
 ) -> None:
     """Write RESULTS/report.html (one self-contained page) and report.md, with figures in RESULTS/figures."""
     from analysis.report import write_report
@@ -226,10 +245,10 @@ def report(
 @app.command()
 def sensitivity(
     spec: Path = typer.Argument(..., dir_okay=False, help="Sensitivity spec (scenarios/sensitivity/*.yaml)."),
-    out: Optional[Path] = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    out: Path | None = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
     workers: int = _WORKERS,
-    backend: Optional[str] = _BACKEND,
-    scheduler: Optional[str] = _SCHEDULER,
+    backend: str | None = _BACKEND,
+    scheduler: str | None = _SCHEDULER,
     retries: int = _RETRIES,
     resume: bool = _RESUME,
     force: bool = _FORCE,
@@ -248,8 +267,17 @@ def sensitivity(
     backend = _backend(backend, scheduler)
     try:
         result = run_experiment(
-            plan, out_dir, spec=loaded.model_dump(mode="json"), spec_file=str(spec), workers=workers,
-            backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
+            plan,
+            out_dir,
+            spec=loaded.model_dump(mode="json"),
+            spec_file=str(spec),
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            retries=retries,
+            resume=resume,
+            force=force,
+            progress=progress,
         )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
@@ -257,14 +285,18 @@ def sensitivity(
     reused = f", {result.skipped} kept from before" if result.skipped else ""
     typer.echo(f"Runs written to {result.out} ({result.ran} runs{reused})")
     if result.failed:
-        typer.echo(f"error: {len(result.failed)} of {result.ran + result.skipped} runs failed, so no indices "
-                   "(recorded in runs.parquet; rerun them with --resume):", err=True)
+        typer.echo(
+            f"error: {len(result.failed)} of {result.ran + result.skipped} runs failed, so no indices "
+            "(recorded in runs.parquet; rerun them with --resume):",
+            err=True,
+        )
         for run_id, error in result.failed:
             typer.echo(f"  {run_id}: {error}", err=True)
         raise typer.Exit(_FAILED_EXIT)
 
     from analysis.sensitivity import indices_markdown, write_sensitivity
-    from analysis.tables import AnalysisError, load as load_results
+    from analysis.tables import AnalysisError
+    from analysis.tables import load as load_results
 
     try:
         table, files = write_sensitivity(result.out)
@@ -274,7 +306,9 @@ def sensitivity(
     rates = {o["key"]: o["is_rate"] for o in load_results(result.out).outcome_specs}
     typer.echo(f"# Sensitivity ({loaded.method}): {describe(loaded, plan)}\n")
     typer.echo(indices_markdown(table, rates))
-    typer.echo(f"Indices written to {', '.join(str(f) for f in files)}; `run.py report {result.out}` adds them to the report")
+    typer.echo(
+        f"Indices written to {', '.join(str(f) for f in files)}; `run.py report {result.out}` adds them to the report"
+    )
 
 
 def _backend(backend: str | None, scheduler: str | None) -> str:
@@ -288,8 +322,21 @@ def _backend(backend: str | None, scheduler: str | None) -> str:
     return backend
 
 
-def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress,
-              echo_summary: bool = True):
+def _run_plan(
+    spec_path,
+    spec,
+    plan,
+    out,
+    workers,
+    backend,
+    scheduler,
+    retries,
+    resume,
+    force,
+    dry_run,
+    progress,
+    echo_summary: bool = True,
+):
     """Run a plan into its results folder (``results/<spec stem>`` by default); the result, or None on --dry-run."""
     from experiments.engine import run_experiment
 
@@ -300,9 +347,17 @@ def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, 
         return None
     try:
         result = run_experiment(
-            plan, out_dir, spec=spec if isinstance(spec, dict) else spec.model_dump(mode="json"),
-            spec_file=None if isinstance(spec, dict) else str(spec_path), workers=workers,
-            backend=backend, scheduler=scheduler, retries=retries, resume=resume, force=force, progress=progress,
+            plan,
+            out_dir,
+            spec=spec if isinstance(spec, dict) else spec.model_dump(mode="json"),
+            spec_file=None if isinstance(spec, dict) else str(spec_path),
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            retries=retries,
+            resume=resume,
+            force=force,
+            progress=progress,
         )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
@@ -312,8 +367,11 @@ def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, 
     reused = f", {result.skipped} kept from before" if result.skipped else ""
     typer.echo(f"Results written to {result.out} ({result.ran} runs{reused})")
     if result.failed:
-        typer.echo(f"error: {len(result.failed)} of {result.ran + result.skipped} runs failed "
-                   "(recorded in runs.parquet; rerun them with --resume):", err=True)
+        typer.echo(
+            f"error: {len(result.failed)} of {result.ran + result.skipped} runs failed "
+            "(recorded in runs.parquet; rerun them with --resume):",
+            err=True,
+        )
         for run_id, error in result.failed:
             typer.echo(f"  {run_id}: {error}", err=True)
         raise typer.Exit(_FAILED_EXIT)
@@ -322,7 +380,7 @@ def _run_plan(spec_path, spec, plan, out, workers, backend, scheduler, retries, 
 
 @app.command()
 def explore(
-    scenario: Optional[Path] = typer.Argument(
+    scenario: Path | None = typer.Argument(
         None, dir_okay=False, help="Scenario YAML file whose values seed the controls.", show_default="the baseline"
     ),
     port: int = typer.Option(8765, min=1, max=65535, help="Port to serve on."),
@@ -351,7 +409,6 @@ def main() -> None:
     except _USER_ERRORS as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(_USER_ERROR_EXIT)
-
 
 
 def _one_line(exc: BaseException) -> str:

@@ -12,7 +12,8 @@ of a results folder, without the model installed at the same version::
     analysis.write_report("results/demo")          # results/demo/report.html and report.md
 
 Modules: ``tables`` (:func:`load`), ``sql`` (:func:`query`: DuckDB SQL over every part, optional extra
-``duckdb``), ``figures`` (matplotlib figures from tables), ``style`` (labels, units, deterministic saving), ``report`` (report.html/report.md),
+``duckdb``), ``figures`` (matplotlib figures from tables), ``style`` (labels, units, deterministic
+saving), ``report`` (report.html/report.md),
 ``sensitivity`` (Sobol and Morris indices with SALib from a sensitivity run's outcomes).
 """
 
@@ -21,13 +22,23 @@ from importlib import import_module
 # Loaded on first use (PEP 562): `import analysis` stays cheap, and matplotlib is imported only
 # when a figure is drawn.
 _EXPORTS = {
-    "AnalysisError": "tables", "Results": "tables", "load": "tables",
-    "query": "sql", "connect": "sql",
-    "fan_chart": "figures", "forest_plot": "figures", "roll_rate_heatmap": "figures",
-    "transition_matrix": "figures", "vintage_curves": "figures", "sweep_heatmap": "figures",
-    "sensitivity_chart": "figures", "save_figure": "figures",
+    "AnalysisError": "tables",
+    "Results": "tables",
+    "load": "tables",
+    "query": "sql",
+    "connect": "sql",
+    "fan_chart": "figures",
+    "forest_plot": "figures",
+    "roll_rate_heatmap": "figures",
+    "transition_matrix": "figures",
+    "vintage_curves": "figures",
+    "sweep_heatmap": "figures",
+    "sensitivity_chart": "figures",
+    "save_figure": "figures",
     "write_report": "report",
-    "sobol_indices": "sensitivity", "morris_indices": "sensitivity", "analyse_results": "sensitivity",
+    "sobol_indices": "sensitivity",
+    "morris_indices": "sensitivity",
+    "analyse_results": "sensitivity",
 }
 
 

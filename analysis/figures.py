@@ -24,8 +24,21 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from .style import (PALETTE, REFERENCE_COLOUR, compact, finish_grid, grid_shape, label, new_figure, save_figure,
-                    shade_spans, styled, suptitle, unit, value_formatter)
+from .style import (
+    PALETTE,
+    REFERENCE_COLOUR,
+    compact,
+    finish_grid,
+    grid_shape,
+    label,
+    new_figure,
+    save_figure,
+    shade_spans,
+    styled,
+    suptitle,
+    unit,
+    value_formatter,
+)
 from .tables import column_is_rate
 
 BUCKETS = ("Current", "M1", "M2", "M3", "M3+")
@@ -64,10 +77,19 @@ def _default_facets(model: pd.DataFrame) -> tuple[str | None, str | None]:
 
 # --------------------------------------------------------------------------- fan chart
 
+
 @styled
-def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows: str | None = "auto",
-              cols: str | None = "auto", reference: str | None = None, band: tuple[float, float] = (0.05, 0.95),
-              include_burn_in: bool = False, max_cols: int = 4) -> Figure:
+def fan_chart(
+    model: pd.DataFrame,
+    column: str = "overdue_balance_rate",
+    *,
+    rows: str | None = "auto",
+    cols: str | None = "auto",
+    reference: str | None = None,
+    band: tuple[float, float] = (0.05, 0.95),
+    include_burn_in: bool = False,
+    max_cols: int = 4,
+) -> Figure:
     """A monthly outcome per scenario: median across replications and a band between two quantiles.
 
     Args:
@@ -126,16 +148,28 @@ def fan_chart(model: pd.DataFrame, column: str = "overdue_balance_rate", *, rows
             ax.yaxis.set_major_formatter(value_formatter(is_rate))
             ax.set_ylabel(label(column))
             continue
-        ax.fill_between(s.index, s["lo"], s["hi"], color=colour, alpha=0.25, lw=0,
-                        label=f"{int(100 * lo_q)}-{int(100 * hi_q)}% of {'runs' if pooled else 'replications'}"
-                        if i == 0 else None)
+        ax.fill_between(
+            s.index,
+            s["lo"],
+            s["hi"],
+            color=colour,
+            alpha=0.25,
+            lw=0,
+            label=f"{int(100 * lo_q)}-{int(100 * hi_q)}% of {'runs' if pooled else 'replications'}" if i == 0 else None,
+        )
         ax.plot(s.index, s["mid"], color=colour, lw=1.6, label="median" if i == 0 else None)
         if reference is not None and cols and c != reference:
             ref = data[(data[cols] == reference) & ((data[rows] == r) if rows else True)]
             if not ref.empty:
-                ax.plot(*_xy(stats(ref)["mid"]), color=REFERENCE_COLOUR, lw=1.0, ls="--",
-                        label=f"median of {reference}" if not any(
-                            t.get_label() == f"median of {reference}" for a in axes for t in a.lines) else None)
+                ax.plot(
+                    *_xy(stats(ref)["mid"]),
+                    color=REFERENCE_COLOUR,
+                    lw=1.0,
+                    ls="--",
+                    label=f"median of {reference}"
+                    if not any(t.get_label() == f"median of {reference}" for a in axes for t in a.lines)
+                    else None,
+                )
         n = frame["run_id"].nunique()
         title = " / ".join(str(v) for v in (c, r) if v is not None) or "all runs"
         ax.set_title(f"{title} (n={n})")
@@ -176,9 +210,15 @@ def _legend_entries(axes) -> tuple[list, list]:
 
 # --------------------------------------------------------------------------- forest plot
 
+
 @styled
-def forest_plot(summary: pd.DataFrame, *, outcomes: Sequence[str] | None = None,
-                is_rate: Mapping[str, bool] | None = None, max_cols: int = 3) -> Figure:
+def forest_plot(
+    summary: pd.DataFrame,
+    *,
+    outcomes: Sequence[str] | None = None,
+    is_rate: Mapping[str, bool] | None = None,
+    max_cols: int = 3,
+) -> Figure:
     """Paired differences to the reference policy with 95% intervals, one panel per outcome.
 
     Args:
@@ -204,16 +244,26 @@ def forest_plot(summary: pd.DataFrame, *, outcomes: Sequence[str] | None = None,
     for ax, outcome in zip(axes, outcomes):
         part = rows[rows["outcome"] == outcome].iloc[::-1]  # first policy on top
         rate = is_rate.get(outcome, "rate" in outcome) if is_rate else "rate" in outcome
-        names = [f"{p} / {s}" if many_shocks else str(p) for p, s in zip(part["policy"], part.get("shock", part["policy"]))]
+        names = [
+            f"{p} / {s}" if many_shocks else str(p) for p, s in zip(part["policy"], part.get("shock", part["policy"]))
+        ]
         y = np.arange(len(part))
         mean, lo, hi = (part[c].to_numpy(dtype=float) for c in ("diff_mean", "diff_ci_low", "diff_ci_high"))
         excludes_zero = (lo > 0) | (hi < 0)
         colours = [PALETTE[1] if m > 0 else PALETTE[0] for m in mean]
         ax.axvline(0.0, color=REFERENCE_COLOUR, lw=0.9)
-        ax.errorbar(mean, y, xerr=np.vstack([mean - lo, hi - mean]), fmt="none", ecolor="#606060", elinewidth=1.2,
-                    capsize=2.5)
-        ax.scatter(mean, y, s=30, zorder=3, c=[c if e else "white" for c, e in zip(colours, excludes_zero)],
-                   edgecolors=colours, linewidths=1.3)
+        ax.errorbar(
+            mean, y, xerr=np.vstack([mean - lo, hi - mean]), fmt="none", ecolor="#606060", elinewidth=1.2, capsize=2.5
+        )
+        ax.scatter(
+            mean,
+            y,
+            s=30,
+            zorder=3,
+            c=[c if e else "white" for c, e in zip(colours, excludes_zero)],
+            edgecolors=colours,
+            linewidths=1.3,
+        )
         ax.set_yticks(y, names)
         ax.set_ylim(-0.6, len(part) - 0.4)
         ax.grid(axis="y", visible=False)
@@ -222,16 +272,23 @@ def forest_plot(summary: pd.DataFrame, *, outcomes: Sequence[str] | None = None,
         ax.set_title(label(outcome, rate).rsplit(" (", 1)[0])
     finish_grid(axes, len(outcomes), n_cols)
     n = int(rows["diff_n"].max()) if len(rows) else 0
-    suptitle(fig, f"Difference to {reference} under the same shock: mean of paired differences and 95% CI "
-                 f"({n} common-random-number replications)")
-    fig.legend([Patch(facecolor=PALETTE[0]), Patch(facecolor=PALETTE[1]),
-                Patch(facecolor="white", edgecolor="#606060")],
-               [f"lower than {reference}", f"higher than {reference}", "open marker: 95% CI includes 0"],
-               loc="outside lower center", ncols=3, frameon=False)
+    suptitle(
+        fig,
+        f"Difference to {reference} under the same shock: mean of paired differences and 95% CI "
+        f"({n} common-random-number replications)",
+    )
+    fig.legend(
+        [Patch(facecolor=PALETTE[0]), Patch(facecolor=PALETTE[1]), Patch(facecolor="white", edgecolor="#606060")],
+        [f"lower than {reference}", f"higher than {reference}", "open marker: 95% CI includes 0"],
+        loc="outside lower center",
+        ncols=3,
+        frameon=False,
+    )
     return fig
 
 
 # --------------------------------------------------------------------------- roll rates
+
 
 def transition_matrix(model: pd.DataFrame) -> pd.DataFrame:
     """Monthly transition probabilities between delinquency buckets, pooled over months and runs.
@@ -280,8 +337,9 @@ def transition_matrix(model: pd.DataFrame) -> pd.DataFrame:
 
 
 @styled
-def roll_rate_heatmap(model: pd.DataFrame, *, panel_by: str | None = "auto", max_panels: int = 8,
-                      max_cols: int = 4) -> Figure:
+def roll_rate_heatmap(
+    model: pd.DataFrame, *, panel_by: str | None = "auto", max_panels: int = 8, max_cols: int = 4
+) -> Figure:
     """Heatmaps of the monthly bucket transition matrix (:func:`transition_matrix`), one per scenario.
 
     Args:
@@ -308,8 +366,15 @@ def roll_rate_heatmap(model: pd.DataFrame, *, panel_by: str | None = "auto", max
         for (i, j), v in np.ndenumerate(data):
             if np.isfinite(v):
                 text = f"{100 * v:.1f}" if v >= 0.001 else f"{100 * v:.2f}"
-                ax.text(j, i, text + ("†" if i == j < 4 else ""), ha="center", va="center", fontsize=7,
-                        color="white" if norm(v) < 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    text + ("†" if i == j < 4 else ""),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm(v) < 0.6 else "black",
+                )
         ax.set_xticks(range(5), BUCKETS)
         ax.set_yticks(range(5), TRANSITION_ROWS)
         ax.grid(False)
@@ -322,16 +387,20 @@ def roll_rate_heatmap(model: pd.DataFrame, *, panel_by: str | None = "auto", max
     bar.set_ticks([0.0, 0.01, 0.05, 0.2, 0.5, 1.0])
     bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     suptitle(fig, "Monthly transitions between delinquency buckets (%, pooled over months after burn-in and runs)")
-    note = ("Above the diagonal: roll one bucket forward. † the rest: stays, moves back, cures or leaves the book (not "
-            "split by the model). Last row: cure rate of all overdue loans. Grey: not possible or not measured.")
+    note = (
+        "Above the diagonal: roll one bucket forward. † the rest: stays, moves back, cures or leaves the book (not "
+        "split by the model). Last row: cure rate of all overdue loans. Grey: not possible or not measured."
+    )
     fig.supxlabel("\n".join(textwrap.wrap(note, max(40, int(fig.get_figwidth() * 14)))), fontsize=7.5, color="#404040")
     return fig
 
 
 # --------------------------------------------------------------------------- vintages
 
-def vintage_table(vintages: pd.DataFrame, cohort_months: int, first_vintage: int = 1,
-                  min_months: int = 6) -> pd.DataFrame:
+
+def vintage_table(
+    vintages: pd.DataFrame, cohort_months: int, first_vintage: int = 1, min_months: int = 6
+) -> pd.DataFrame:
     """Cumulative default rate by origination cohort and months on book, pooled over vintages and runs.
 
     A cohort is ``cohort_months`` consecutive vintages. Its rate at m months on book is total
@@ -353,8 +422,15 @@ def vintage_table(vintages: pd.DataFrame, cohort_months: int, first_vintage: int
 
 
 @styled
-def vintage_curves(vintages: pd.DataFrame, *, panel_by: str | None = "auto", cohort_months: int | None = None,
-                   first_vintage: int = 1, max_panels: int = 8, max_cols: int = 4) -> Figure:
+def vintage_curves(
+    vintages: pd.DataFrame,
+    *,
+    panel_by: str | None = "auto",
+    cohort_months: int | None = None,
+    first_vintage: int = 1,
+    max_panels: int = 8,
+    max_cols: int = 4,
+) -> Figure:
     """Cumulative default rate by months on book, one line per origination cohort.
 
     Args:
@@ -374,24 +450,36 @@ def vintage_curves(vintages: pd.DataFrame, *, panel_by: str | None = "auto", coh
     n_rows, n_cols = grid_shape(len(values), max_cols)
     fig = new_figure(2.9 * n_cols + 1.9, 2.5 * n_rows + 0.8)
     axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
-    tables = {value: vintage_table(vintages if value is None else vintages[vintages[panel_by] == value],
-                                   cohort_months, first_vintage) for value in values}
+    tables = {
+        value: vintage_table(
+            vintages if value is None else vintages[vintages[panel_by] == value], cohort_months, first_vintage
+        )
+        for value in values
+    }
     cohorts = sorted({(c, lab) for t in tables.values() for c, lab in zip(t["cohort"], t["label"])})
     colours = _sequential(len(cohorts))
     for i, (ax, value) in enumerate(zip(axes, values)):
         table = tables[value]
         for k, (cohort, lab) in enumerate(cohorts):
             line = table[table["cohort"] == cohort]
-            ax.plot(line["months_on_book"], line["cum_default_rate"], color=colours[k], lw=1.5,
-                    label=f"originated {lab}" if i == 0 else None)
+            ax.plot(
+                line["months_on_book"],
+                line["cum_default_rate"],
+                color=colours[k],
+                lw=1.5,
+                label=f"originated {lab}" if i == 0 else None,
+            )
         n = (vintages if value is None else vintages[vintages[panel_by] == value])["run_id"].nunique()
         ax.set_title(f"{value if value is not None else 'all runs'} (n={n})")
         ax.yaxis.set_major_formatter(value_formatter(True))
         if i % n_cols == 0:
             ax.set_ylabel("Cumulative default rate (% of loans)")
     finish_grid(axes, len(values), n_cols, "Months on book")
-    suptitle(fig, f"Vintage curves: cumulative default (90+ days) by months on book, cohorts of {cohort_months} "
-             "origination months (month 1 = first after burn-in)")
+    suptitle(
+        fig,
+        f"Vintage curves: cumulative default (90+ days) by months on book, cohorts of {cohort_months} "
+        "origination months (month 1 = first after burn-in)",
+    )
     handles, labels = _legend_entries(axes)
     fig.legend(handles, labels, loc="outside right center", frameon=False, title="cohort")
     return fig
@@ -405,6 +493,7 @@ def _sequential(n: int) -> list:
 
 
 # --------------------------------------------------------------------------- sweeps
+
 
 def _axis_values(series: pd.Series, bins: int) -> tuple[pd.Series, list]:
     """Group a swept parameter: its distinct values when few (or not numeric), else equal-width bins."""
@@ -425,8 +514,16 @@ def _tick(value) -> str:
 
 
 @styled
-def sweep_heatmap(outcomes: pd.DataFrame, x: str, y: str, outcome: str | Sequence[str], *, bins: int = 6,
-                  is_rate: Mapping[str, bool] | None = None, max_cols: int = 3) -> Figure:
+def sweep_heatmap(
+    outcomes: pd.DataFrame,
+    x: str,
+    y: str,
+    outcome: str | Sequence[str],
+    *,
+    bins: int = 6,
+    is_rate: Mapping[str, bool] | None = None,
+    max_cols: int = 3,
+) -> Figure:
     """Mean of an outcome over two swept parameters, one panel per outcome.
 
     A parameter with at most ``bins`` distinct values (a grid, or a list of values) keeps them;
@@ -454,8 +551,9 @@ def sweep_heatmap(outcomes: pd.DataFrame, x: str, y: str, outcome: str | Sequenc
         count = frame.pivot_table(index="y", columns="x", values="v", aggfunc="count")
         mean = mean.reindex(index=range(len(y_ticks)), columns=range(len(x_ticks)))
         count = count.reindex(index=range(len(y_ticks)), columns=range(len(x_ticks)))
-        image = ax.imshow(np.ma.masked_invalid(mean.to_numpy(dtype=float)), cmap="magma_r", aspect="auto",
-                          origin="lower")
+        image = ax.imshow(
+            np.ma.masked_invalid(mean.to_numpy(dtype=float)), cmap="magma_r", aspect="auto", origin="lower"
+        )
         ax.set_facecolor("#F2F2F2")
         lo, hi = np.nanmin(mean.to_numpy(dtype=float)), np.nanmax(mean.to_numpy(dtype=float))
         for (i, j), v in np.ndenumerate(mean.to_numpy(dtype=float)):
@@ -463,8 +561,12 @@ def sweep_heatmap(outcomes: pd.DataFrame, x: str, y: str, outcome: str | Sequenc
                 text = f"{100 * v:.1f}%" if rate else compact(v)
                 dark = hi > lo and (v - lo) / (hi - lo) > 0.55
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
-        ax.set_xticks(range(len(x_ticks)), x_ticks, rotation=30 if len(x_ticks) > 4 else 0,
-                      ha="right" if len(x_ticks) > 4 else "center")
+        ax.set_xticks(
+            range(len(x_ticks)),
+            x_ticks,
+            rotation=30 if len(x_ticks) > 4 else 0,
+            ha="right" if len(x_ticks) > 4 else "center",
+        )
         ax.set_yticks(range(len(y_ticks)), y_ticks)
         ax.grid(False)
         ax.set_xlabel(x)
@@ -480,9 +582,9 @@ def sweep_heatmap(outcomes: pd.DataFrame, x: str, y: str, outcome: str | Sequenc
 
 # --------------------------------------------------------------------------- sensitivity
 
+
 @styled
-def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | None = None,
-                      max_cols: int = 3) -> Figure:
+def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | None = None, max_cols: int = 3) -> Figure:
     """Bar chart of sensitivity indices with their confidence intervals, one panel per outcome.
 
     Sobol: first-order (S1) and total (ST) indices, shares of the outcome's variance. Morris:
@@ -501,8 +603,11 @@ def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | No
     n_rows, n_cols = grid_shape(len(outcomes), max_cols)
     fig = new_figure(3.9 * n_cols + 1.2, (0.42 * len(params) + 1.2) * n_rows + 0.8)
     axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True).ravel()
-    bars = (("S1", "S1_conf", "first order S1"), ("ST", "ST_conf", "total ST")) if method == "sobol" else \
-        (("mu_star", "mu_star_conf", "mu* (mean |effect|)"), ("sigma", None, "sigma (sd of effects)"))
+    bars = (
+        (("S1", "S1_conf", "first order S1"), ("ST", "ST_conf", "total ST"))
+        if method == "sobol"
+        else (("mu_star", "mu_star_conf", "mu* (mean |effect|)"), ("sigma", None, "sigma (sd of effects)"))
+    )
     y = np.arange(len(params))[::-1]
     height = 0.38
     for ax, outcome in zip(axes, outcomes):
@@ -511,8 +616,15 @@ def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | No
         for k, (value, conf, text) in enumerate(bars):
             offset = (0.5 - k) * height
             err = part[conf].to_numpy(dtype=float) if conf else None
-            ax.barh(y + offset, part[value].to_numpy(dtype=float), height=height, color=PALETTE[k],
-                    xerr=err, error_kw={"elinewidth": 1.0, "capsize": 2.0, "ecolor": "#404040"}, label=text)
+            ax.barh(
+                y + offset,
+                part[value].to_numpy(dtype=float),
+                height=height,
+                color=PALETTE[k],
+                xerr=err,
+                error_kw={"elinewidth": 1.0, "capsize": 2.0, "ecolor": "#404040"},
+                label=text,
+            )
         ax.axvline(0.0, color=REFERENCE_COLOUR, lw=0.8)
         ax.set_yticks(y, params)
         ax.grid(axis="y", visible=False)
@@ -521,10 +633,15 @@ def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | No
             ax.set_xlabel("share of variance explained")
         else:
             ax.set_xlabel(f"effect over the parameter's range {unit(outcome, rate, diff=True) or '(outcome units)'}")
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.1f}") if rate else value_formatter(False))
+            ax.xaxis.set_major_formatter(
+                FuncFormatter(lambda v, _: f"{100 * v:.1f}") if rate else value_formatter(False)
+            )
     finish_grid(axes, len(outcomes), n_cols)
-    what = ("Sobol indices with 95% bootstrap CIs: S1 = effect alone, ST = including interactions"
-            if method == "sobol" else "Morris screening: mu* (importance) with 95% CI and sigma (interactions)")
+    what = (
+        "Sobol indices with 95% bootstrap CIs: S1 = effect alone, ST = including interactions"
+        if method == "sobol"
+        else "Morris screening: mu* (importance) with 95% CI and sigma (interactions)"
+    )
     reps = indices["replications"].iloc[0] if "replications" in indices else None
     suptitle(fig, what + (f"; outcomes averaged over {reps} replications per point" if reps else ""))
     handles, labels = _legend_entries(axes)
@@ -532,5 +649,15 @@ def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | No
     return fig
 
 
-__all__ = ["BUCKETS", "fan_chart", "forest_plot", "roll_rate_heatmap", "save_figure", "sensitivity_chart",
-           "sweep_heatmap", "transition_matrix", "vintage_curves", "vintage_table"]
+__all__ = [
+    "BUCKETS",
+    "fan_chart",
+    "forest_plot",
+    "roll_rate_heatmap",
+    "save_figure",
+    "sensitivity_chart",
+    "sweep_heatmap",
+    "transition_matrix",
+    "vintage_curves",
+    "vintage_table",
+]

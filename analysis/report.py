@@ -52,6 +52,7 @@ class _Figure:
 
 # --------------------------------------------------------------------------- which figures
 
+
 def _stress_shock(results: Results) -> str | None:
     """The shock a comparison's per-policy figures show: the first that is not 'none'."""
     if "shock" not in results.cells:
@@ -77,65 +78,112 @@ def figure_plan(results: Results) -> list[_Figure]:
 
         where = f" under the shock '{shock}'" if by_shock else ""
         figs += [
-            _Figure("fan_overdue", "Overdue rate over time, by policy",
-                    f"M1+ overdue rate by balance, month by month after burn-in: median (line) and 5-95% band across "
-                    f"the {reps} replications of each policy and shock; the dashed line is the median of the reference "
-                    f"policy '{ref}' under the same shock; grey months are a declared shock.",
-                    lambda: f.fan_chart(results.model, "overdue_balance_rate", reference=ref)),
-            _Figure("fan_m3plus", "90+ rate over time, by policy",
-                    "M3+ (more than 90 days overdue) rate by balance, as above.",
-                    lambda: f.fan_chart(results.model, "m3plus_balance_rate", reference=ref)),
-            _Figure("forest", f"Paired differences to {ref}",
-                    f"Each policy minus '{ref}' under the same shock, per outcome: mean over the {reps} paired "
-                    "replications (common random numbers) and its 95% t-interval; rates in percentage points.",
-                    lambda: f.forest_plot(results.summary, is_rate=rates)),
-            _Figure("roll_rates", f"Transitions between delinquency buckets{where}",
-                    "Monthly transition probabilities pooled over the months after burn-in and the replications "
-                    "(transitions over loans at risk): roll one bucket forward above the diagonal; on the diagonal "
-                    "(†) the rest (stays, moves back, cures or is repaid/charged off: the model reports no split); "
-                    f"last row, the cure rate of all overdue loans.",
-                    lambda: f.roll_rate_heatmap(one_shock(results.model), panel_by="policy")),
-            _Figure("vintages", f"Vintage curves{where}",
-                    "Cumulative default (loans reaching 90+ days) by months on book, for cohorts of loans originated "
-                    "in the same months after burn-in, pooled over replications; each point averages the same loans.",
-                    lambda: f.vintage_curves(one_shock(results.vintages), panel_by="policy")),
+            _Figure(
+                "fan_overdue",
+                "Overdue rate over time, by policy",
+                f"M1+ overdue rate by balance, month by month after burn-in: median (line) and 5-95% band across "
+                f"the {reps} replications of each policy and shock; the dashed line is the median of the reference "
+                f"policy '{ref}' under the same shock; grey months are a declared shock.",
+                lambda: f.fan_chart(results.model, "overdue_balance_rate", reference=ref),
+            ),
+            _Figure(
+                "fan_m3plus",
+                "90+ rate over time, by policy",
+                "M3+ (more than 90 days overdue) rate by balance, as above.",
+                lambda: f.fan_chart(results.model, "m3plus_balance_rate", reference=ref),
+            ),
+            _Figure(
+                "forest",
+                f"Paired differences to {ref}",
+                f"Each policy minus '{ref}' under the same shock, per outcome: mean over the {reps} paired "
+                "replications (common random numbers) and its 95% t-interval; rates in percentage points.",
+                lambda: f.forest_plot(results.summary, is_rate=rates),
+            ),
+            _Figure(
+                "roll_rates",
+                f"Transitions between delinquency buckets{where}",
+                "Monthly transition probabilities pooled over the months after burn-in and the replications "
+                "(transitions over loans at risk): roll one bucket forward above the diagonal; on the diagonal "
+                "(†) the rest (stays, moves back, cures or is repaid/charged off: the model reports no split); "
+                "last row, the cure rate of all overdue loans.",
+                lambda: f.roll_rate_heatmap(one_shock(results.model), panel_by="policy"),
+            ),
+            _Figure(
+                "vintages",
+                f"Vintage curves{where}",
+                "Cumulative default (loans reaching 90+ days) by months on book, for cohorts of loans originated "
+                "in the same months after burn-in, pooled over replications; each point averages the same loans.",
+                lambda: f.vintage_curves(one_shock(results.vintages), panel_by="policy"),
+            ),
         ]
     elif results.kind == "sweep":
         params = list(results.label_columns)
-        figs.append(_Figure("fan_overdue", "Overdue rate over time, across the design",
-                            f"M1+ overdue rate by balance after burn-in: median and 5-95% band over every run of every "
-                            f"design point ({len(results.cells)} points x {reps} replications); grey months are a "
-                            "declared shock in most runs.",
-                            lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None)))
+        figs.append(
+            _Figure(
+                "fan_overdue",
+                "Overdue rate over time, across the design",
+                f"M1+ overdue rate by balance after burn-in: median and 5-95% band over every run of every "
+                f"design point ({len(results.cells)} points x {reps} replications); grey months are a "
+                "declared shock in most runs.",
+                lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None),
+            )
+        )
         if len(params) >= 2:
             x, y = _heatmap_axes(results)
             chosen = " (the two parameters with the largest indices)" if results.is_sensitivity else ""
-            figs.append(_Figure("sweep_heatmap", f"Outcomes over {x} and {y}",
-                                f"Mean outcome over the design points and replications in each cell{chosen}; a sampled "
-                                "range is cut into equal-width bins. Other swept parameters vary within a cell.",
-                                lambda: f.sweep_heatmap(results.outcomes, x, y, list(rates), is_rate=rates)))
+            figs.append(
+                _Figure(
+                    "sweep_heatmap",
+                    f"Outcomes over {x} and {y}",
+                    f"Mean outcome over the design points and replications in each cell{chosen}; a sampled "
+                    "range is cut into equal-width bins. Other swept parameters vary within a cell.",
+                    lambda: f.sweep_heatmap(results.outcomes, x, y, list(rates), is_rate=rates),
+                )
+            )
         if results.is_sensitivity:
-            figs.append(_Figure("sensitivity", "Sensitivity indices",
-                                _sensitivity_caption(results),
-                                lambda: f.sensitivity_chart(_indices(results), is_rate=rates)))
+            figs.append(
+                _Figure(
+                    "sensitivity",
+                    "Sensitivity indices",
+                    _sensitivity_caption(results),
+                    lambda: f.sensitivity_chart(_indices(results), is_rate=rates),
+                )
+            )
         figs += [
-            _Figure("roll_rates", "Transitions between delinquency buckets, all runs",
-                    "Monthly transition probabilities pooled over all runs and the months after burn-in (see the "
-                    "comparison report for how they are built).",
-                    lambda: f.roll_rate_heatmap(results.model, panel_by=None)),
-            _Figure("vintages", "Vintage curves, all runs",
-                    "Cumulative default by months on book, per origination cohort, pooled over all runs.",
-                    lambda: f.vintage_curves(results.vintages, panel_by=None)),
+            _Figure(
+                "roll_rates",
+                "Transitions between delinquency buckets, all runs",
+                "Monthly transition probabilities pooled over all runs and the months after burn-in (see the "
+                "comparison report for how they are built).",
+                lambda: f.roll_rate_heatmap(results.model, panel_by=None),
+            ),
+            _Figure(
+                "vintages",
+                "Vintage curves, all runs",
+                "Cumulative default by months on book, per origination cohort, pooled over all runs.",
+                lambda: f.vintage_curves(results.vintages, panel_by=None),
+            ),
         ]
     elif results.kind == "run":
         figs += [
-            _Figure("fan_overdue", "Overdue rate over time", "M1+ overdue rate by balance after burn-in (one run).",
-                    lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None)),
-            _Figure("roll_rates", "Transitions between delinquency buckets",
-                    "Monthly transition probabilities pooled over the months after burn-in.",
-                    lambda: f.roll_rate_heatmap(results.model, panel_by=None)),
-            _Figure("vintages", "Vintage curves", "Cumulative default by months on book, per origination cohort.",
-                    lambda: f.vintage_curves(results.vintages, panel_by=None)),
+            _Figure(
+                "fan_overdue",
+                "Overdue rate over time",
+                "M1+ overdue rate by balance after burn-in (one run).",
+                lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None),
+            ),
+            _Figure(
+                "roll_rates",
+                "Transitions between delinquency buckets",
+                "Monthly transition probabilities pooled over the months after burn-in.",
+                lambda: f.roll_rate_heatmap(results.model, panel_by=None),
+            ),
+            _Figure(
+                "vintages",
+                "Vintage curves",
+                "Cumulative default by months on book, per origination cohort.",
+                lambda: f.vintage_curves(results.vintages, panel_by=None),
+            ),
         ]
     return figs  # a validation's content is its tables (validation.md), one arm per cell
 
@@ -166,8 +214,9 @@ def _heatmap_axes(results: Results) -> list[str]:
     first = table[table["order"] == 1]
     column = "ST" if "ST" in first and first["ST"].notna().any() else "mu_star"
     if column == "mu_star":  # Morris effects are in outcome units: rank within each outcome
-        first = first.assign(mu_star=first.groupby("outcome")["mu_star"].transform(lambda v: v / v.max()
-                                                                                  if v.max() > 0 else v))
+        first = first.assign(
+            mu_star=first.groupby("outcome")["mu_star"].transform(lambda v: v / v.max() if v.max() > 0 else v)
+        )
     ranking = first.groupby("parameter", sort=False)[column].mean().sort_values(ascending=False, kind="stable")
     return list(ranking.index[:2])
 
@@ -175,15 +224,20 @@ def _heatmap_axes(results: Results) -> list[str]:
 def _sensitivity_caption(results: Results) -> str:
     spec = results.spec or {}
     if spec.get("method") == "sobol":
-        return (f"Sobol indices from a Saltelli design of N={spec.get('samples')} base samples, each point the mean "
-                f"of {results.replications} replications: S1 is the share of the outcome's variance a parameter "
-                "explains alone, ST including its interactions; bars are 95% bootstrap intervals.")
-    return (f"Morris screening with {spec.get('samples')} trajectories, each point the mean of "
-            f"{results.replications} replications: mu* (importance) with its 95% bootstrap interval and sigma "
-            "(interactions or non-linearity), per full range of a parameter.")
+        return (
+            f"Sobol indices from a Saltelli design of N={spec.get('samples')} base samples, each point the mean "
+            f"of {results.replications} replications: S1 is the share of the outcome's variance a parameter "
+            "explains alone, ST including its interactions; bars are 95% bootstrap intervals."
+        )
+    return (
+        f"Morris screening with {spec.get('samples')} trajectories, each point the mean of "
+        f"{results.replications} replications: mu* (importance) with its 95% bootstrap interval and sigma "
+        "(interactions or non-linearity), per full range of a parameter."
+    )
 
 
 # --------------------------------------------------------------------------- writing
+
 
 def write_report(results_dir: str | Path) -> Report:
     """Write ``report.html``, ``report.md`` and ``figures/*.png|svg`` into a results folder.
@@ -224,8 +278,11 @@ def write_report(results_dir: str | Path) -> Report:
 
 def _check_ours(folder: Path) -> None:
     html_path, md_path, fig_dir = folder / "report.html", folder / "report.md", folder / FIGURES_DIR
-    if html_path.exists() and f'<meta name="generator" content="{GENERATOR}">' not in html_path.read_text(
-            encoding="utf-8", errors="replace")[:2000]:
+    if (
+        html_path.exists()
+        and f'<meta name="generator" content="{GENERATOR}">'
+        not in html_path.read_text(encoding="utf-8", errors="replace")[:2000]
+    ):
         raise AnalysisError(f"{html_path} exists and was not written by run.py report; move it away first")
     if md_path.exists() and not md_path.read_text(encoding="utf-8", errors="replace").startswith(_MD_MARK):
         raise AnalysisError(f"{md_path} exists and was not written by run.py report; move it away first")
@@ -235,8 +292,9 @@ def _check_ours(folder: Path) -> None:
         ours = {f"{n}.{e}" for n in FIGURE_NAMES for e in ("png", "svg")}
         others = sorted(p.name for p in fig_dir.iterdir() if p.name not in ours and not p.name.startswith("."))
         if others:
-            raise AnalysisError(f"{fig_dir} holds files the report did not write ({', '.join(others[:3])}); "
-                                "move them away first")
+            raise AnalysisError(
+                f"{fig_dir} holds files the report did not write ({', '.join(others[:3])}); move them away first"
+            )
 
 
 def _sensitivity_text(results: Results) -> str | None:
@@ -248,15 +306,22 @@ def _sensitivity_text(results: Results) -> str | None:
     text = indices_markdown(_indices(results), rates)
     noise = noise_share(results)
     shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in noise.items() if math.isfinite(v))
-    return (text + f"\nReplication noise as a share of the variance of the point means: {shares} "
-            "(near 100%: the points differ little beyond noise; add replications).\n")
+    return (
+        text + f"\nReplication noise as a share of the variance of the point means: {shares} "
+        "(near 100%: the points differ little beyond noise; add replications).\n"
+    )
 
 
 # --------------------------------------------------------------------------- formatting
 
+
 def _title(results: Results) -> str:
-    kind = {"comparison": "Comparison", "sweep": "Sensitivity analysis" if results.is_sensitivity else "Sweep",
-            "run": "Run", "validation": "Validation"}[results.kind]
+    kind = {
+        "comparison": "Comparison",
+        "sweep": "Sensitivity analysis" if results.is_sensitivity else "Sweep",
+        "run": "Run",
+        "validation": "Validation",
+    }[results.kind]
     return f"{kind}: {results.description}" if results.description else f"{kind}: {results.path.name}"
 
 
@@ -266,9 +331,11 @@ def _meta_line(results: Results) -> str:
         return f"one run, seed {m.get('seed')}; created {m.get('created')}"
     runs = m.get("runs") or {}
     plan = m.get("plan") or {}
-    return (f"{len(results.cells)} cells x {results.replications} replications = {runs.get('total')} runs "
-            f"({runs.get('ok')} ok, {len(runs.get('failed') or [])} failed); master seed {plan.get('master_seed')}; "
-            f"created {m.get('created')}")
+    return (
+        f"{len(results.cells)} cells x {results.replications} replications = {runs.get('total')} runs "
+        f"({runs.get('ok')} ok, {len(runs.get('failed') or [])} failed); master seed {plan.get('master_seed')}; "
+        f"created {m.get('created')}"
+    )
 
 
 def _value(value, is_rate: bool, diff: bool = False) -> str:
@@ -309,7 +376,10 @@ def summary_rows(results: Results) -> list[tuple[str, list[str], list[list[str]]
                 if r["policy"] == results.reference:
                     cells += ["(reference)", ""]
                 else:
-                    cells += [_value(r["diff_mean"], rate, True), _range(r["diff_ci_low"], r["diff_ci_high"], rate, True)]
+                    cells += [
+                        _value(r["diff_mean"], rate, True),
+                        _range(r["diff_ci_low"], r["diff_ci_high"], rate, True),
+                    ]
             rows.append(cells)
         out.append((spec["key"], header, rows))
     return out
@@ -324,13 +394,23 @@ def _label(value) -> str:
 def _run_summary(results: Results) -> tuple[str, list[str], list[list[str]]]:
     model = results.model[~results.model["is_burn_in"].astype(bool)]
     rows = []
-    for column, stat in (("overdue_balance_rate", "mean"), ("overdue_balance_rate", "max"),
-                         ("m3plus_balance_rate", "max"), ("cum_default_rate", "last"), ("credit_outstanding", "mean"),
-                         ("complaints", "sum")):
+    for column, stat in (
+        ("overdue_balance_rate", "mean"),
+        ("overdue_balance_rate", "max"),
+        ("m3plus_balance_rate", "max"),
+        ("cum_default_rate", "last"),
+        ("credit_outstanding", "mean"),
+        ("complaints", "sum"),
+    ):
         series = model[column]
         value = float(series.iloc[-1] if stat == "last" else getattr(series, stat)())
-        rows.append([column, {"max": "peak", "last": "final", "sum": "total"}.get(stat, stat),
-                     _value(value, column.endswith("_rate"))])
+        rows.append(
+            [
+                column,
+                {"max": "peak", "last": "final", "sum": "total"}.get(stat, stat),
+                _value(value, column.endswith("_rate")),
+            ]
+        )
     return "headline outcomes after burn-in", ["column", "statistic", "value"], rows
 
 
@@ -338,11 +418,18 @@ def _provenance(results: Results) -> list[tuple[str, str]]:
     m = results.manifest
     git = m.get("git") or {}
     packages = ", ".join(f"{k} {v}" for k, v in sorted((m.get("packages") or {}).items()))
-    items = [("kind", str(m.get("kind"))), ("spec file", str(m.get("spec_file") or m.get("scenario_file") or "")),
-             ("created", str(m.get("created"))), ("python", str(m.get("python"))),
-             ("platform", str(m.get("platform"))), ("packages", packages),
-             ("git commit", f"{git.get('commit')}" + (" (uncommitted changes)" if git.get("dirty") else "")
-              if git else "not recorded")]
+    items = [
+        ("kind", str(m.get("kind"))),
+        ("spec file", str(m.get("spec_file") or m.get("scenario_file") or "")),
+        ("created", str(m.get("created"))),
+        ("python", str(m.get("python"))),
+        ("platform", str(m.get("platform"))),
+        ("packages", packages),
+        (
+            "git commit",
+            f"{git.get('commit')}" + (" (uncommitted changes)" if git.get("dirty") else "") if git else "not recorded",
+        ),
+    ]
     for session in m.get("resumed") or []:
         items.append(("resumed", f"{session.get('at')} at {((session.get('git') or {}).get('commit') or '?')}"))
     files = m.get("files") or {}
@@ -358,8 +445,14 @@ def _spec_yaml(results: Results) -> str:
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if h in ("n", "value") or "CI" in h or h in (
-        "mean",) or h.startswith("Δ") else "---" for h in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|"
+        + "|".join(
+            "---:" if h in ("n", "value") or "CI" in h or h in ("mean",) or h.startswith("Δ") else "---" for h in header
+        )
+        + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines
 
@@ -371,8 +464,11 @@ def _markdown(results: Results, rendered, sensitivity: str | None) -> str:
         lines += ["## Stylized facts, calibration targets, source claims", "", validation.rstrip(), ""]
     lines += ["## Summary", ""]
     if results.kind == "comparison":
-        lines += [f"Mean and 95% t-interval across replications; Δ is the paired difference to `{results.reference}` "
-                  "under the same shock (common random numbers); rates in %, differences of rates in pp.", ""]
+        lines += [
+            f"Mean and 95% t-interval across replications; Δ is the paired difference to `{results.reference}` "
+            "under the same shock (common random numbers); rates in %, differences of rates in pp.",
+            "",
+        ]
     for outcome, header, rows in summary_rows(results):
         lines += [f"### {outcome}", "", *_md_table(header, rows), ""]
     if sensitivity:
@@ -381,11 +477,26 @@ def _markdown(results: Results, rendered, sensitivity: str | None) -> str:
     for item, paths in rendered:
         png = next(p for p in paths if p.suffix == ".png")
         svg = next((p for p in paths if p.suffix == ".svg"), None)
-        lines += [f"### {item.title}", "", f"![{item.title}]({FIGURES_DIR}/{png.name})", "", item.caption
-                  + (f" ([SVG]({FIGURES_DIR}/{svg.name}))" if svg else ""), ""]
-    lines += ["## Specification", "", "```yaml", _spec_yaml(results).rstrip(), "```", "",
-              "Every cell's full configuration and every run's seed are in `manifest.json`.", "",
-              "## Provenance", ""]
+        lines += [
+            f"### {item.title}",
+            "",
+            f"![{item.title}]({FIGURES_DIR}/{png.name})",
+            "",
+            item.caption + (f" ([SVG]({FIGURES_DIR}/{svg.name}))" if svg else ""),
+            "",
+        ]
+    lines += [
+        "## Specification",
+        "",
+        "```yaml",
+        _spec_yaml(results).rstrip(),
+        "```",
+        "",
+        "Every cell's full configuration and every run's seed are in `manifest.json`.",
+        "",
+        "## Provenance",
+        "",
+    ]
     lines += [f"- {k}: {v}" for k, v in _provenance(results)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -407,8 +518,10 @@ def _html_table(header: list[str], rows: list[list[str]], numeric_from: int) -> 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
     for r in rows:
-        cells = "".join(f'<td class="num">{html.escape(c)}</td>' if i >= numeric_from else f"<td>{html.escape(c)}</td>"
-                        for i, c in enumerate(r))
+        cells = "".join(
+            f'<td class="num">{html.escape(c)}</td>' if i >= numeric_from else f"<td>{html.escape(c)}</td>"
+            for i, c in enumerate(r)
+        )
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -439,24 +552,40 @@ def _md_to_html_tables(text: str) -> str:
 
 def _html(results: Results, rendered, sensitivity: str | None) -> str:
     title = html.escape(_title(results))
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             f'<meta name="generator" content="{GENERATOR}">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{title}</title>",
-             f"<style>{_CSS}</style>", "</head>", "<body>", f"<h1>{title}</h1>",
-             f'<p class="meta">{html.escape(_meta_line(results))}</p>',
-             '<nav>' + ('<a href="#facts">Facts</a>' if _validation_text(results) else "") + '<a href="#summary">Summary</a>'
-             + ('<a href="#sensitivity">Sensitivity</a>' if sensitivity else "")
-             + '<a href="#figures">Figures</a><a href="#spec">Specification</a><a href="#provenance">Provenance</a></nav>',
-             ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta name="generator" content="{GENERATOR}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{title}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{title}</h1>",
+        f'<p class="meta">{html.escape(_meta_line(results))}</p>',
+        "<nav>"
+        + ('<a href="#facts">Facts</a>' if _validation_text(results) else "")
+        + '<a href="#summary">Summary</a>'
+        + ('<a href="#sensitivity">Sensitivity</a>' if sensitivity else "")
+        + '<a href="#figures">Figures</a><a href="#spec">Specification</a><a href="#provenance">Provenance</a></nav>',
+    ]
     validation = _validation_text(results)
     if validation:
-        parts += ['<section id="facts">', "<h2>Stylized facts, calibration targets, source claims</h2>",
-                  _md_to_html_tables(validation), "</section>"]
+        parts += [
+            '<section id="facts">',
+            "<h2>Stylized facts, calibration targets, source claims</h2>",
+            _md_to_html_tables(validation),
+            "</section>",
+        ]
     parts += ['<section id="summary">', "<h2>Summary</h2>"]
     if results.kind == "comparison":
-        parts.append(f"<p>Mean and 95% t-interval across replications; Δ is the paired difference to "
-                     f"<code>{html.escape(str(results.reference))}</code> under the same shock (common random numbers); "
-                     "rates in %, differences of rates in percentage points (pp).</p>")
+        parts.append(
+            f"<p>Mean and 95% t-interval across replications; Δ is the paired difference to "
+            f"<code>{html.escape(str(results.reference))}</code> under the same shock (common random numbers); "
+            "rates in %, differences of rates in percentage points (pp).</p>"
+        )
     n_labels = (1 if results.kind == "sweep" else 0) + len(results.label_columns)
     for outcome, header, rows in summary_rows(results):
         table = _html_table(header, rows, n_labels if results.kind != "run" else 2)
@@ -465,19 +594,34 @@ def _html(results: Results, rendered, sensitivity: str | None) -> str:
         parts += [f'<h3 id="summary-{html.escape(outcome)}">{html.escape(outcome)}</h3>', table]
     parts.append("</section>")
     if sensitivity:
-        parts += ['<section id="sensitivity">', "<h2>Sensitivity indices</h2>", _md_to_html_tables(sensitivity),
-                  "</section>"]
+        parts += [
+            '<section id="sensitivity">',
+            "<h2>Sensitivity indices</h2>",
+            _md_to_html_tables(sensitivity),
+            "</section>",
+        ]
     parts += ['<section id="figures">', "<h2>Figures</h2>"]
     for item, paths in rendered:
         png = next(p for p in paths if p.suffix == ".png")
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        parts += [f'<figure id="fig-{item.name}">', f"<h3>{html.escape(item.title)}</h3>",
-                  f'<img alt="{html.escape(item.title)}" src="data:image/png;base64,{data}">',
-                  f"<figcaption>{html.escape(item.caption)}</figcaption>", "</figure>"]
-    parts += ["</section>", '<section id="spec">', "<h2>Specification</h2>",
-              f"<pre>{html.escape(_spec_yaml(results))}</pre>",
-              "<p>Every cell's full configuration and every run's seed are in <code>manifest.json</code>.</p>",
-              "</section>", '<section id="provenance">', "<h2>Provenance</h2>", '<table class="prov"><tbody>']
+        parts += [
+            f'<figure id="fig-{item.name}">',
+            f"<h3>{html.escape(item.title)}</h3>",
+            f'<img alt="{html.escape(item.title)}" src="data:image/png;base64,{data}">',
+            f"<figcaption>{html.escape(item.caption)}</figcaption>",
+            "</figure>",
+        ]
+    parts += [
+        "</section>",
+        '<section id="spec">',
+        "<h2>Specification</h2>",
+        f"<pre>{html.escape(_spec_yaml(results))}</pre>",
+        "<p>Every cell's full configuration and every run's seed are in <code>manifest.json</code>.</p>",
+        "</section>",
+        '<section id="provenance">',
+        "<h2>Provenance</h2>",
+        '<table class="prov"><tbody>',
+    ]
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _provenance(results)]
     parts += ["</tbody></table>", "</section>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"

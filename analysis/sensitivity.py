@@ -36,8 +36,9 @@ def _problem(names: list[str]) -> dict[str, Any]:
     return {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
 
 
-def unit_sample(method: str, names: list[str], samples: int, seed: int, *, calc_second_order: bool = False,
-                levels: int = 4) -> np.ndarray:
+def unit_sample(
+    method: str, names: list[str], samples: int, seed: int, *, calc_second_order: bool = False, levels: int = 4
+) -> np.ndarray:
     """The design on the unit cube, one row per point, one column per parameter.
 
     Args:
@@ -69,8 +70,15 @@ def design_size(method: str, n_params: int, samples: int, calc_second_order: boo
     return samples * (n_params + 1)
 
 
-def sobol_indices(y: np.ndarray, names: list[str], *, calc_second_order: bool = False, num_resamples: int = 1000,
-                  conf_level: float = 0.95, seed: int | None = None) -> pd.DataFrame:
+def sobol_indices(
+    y: np.ndarray,
+    names: list[str],
+    *,
+    calc_second_order: bool = False,
+    num_resamples: int = 1000,
+    conf_level: float = 0.95,
+    seed: int | None = None,
+) -> pd.DataFrame:
     """Sobol indices of outputs ``y`` of a :func:`unit_sample` ``sobol`` design.
 
     Returns:
@@ -83,20 +91,49 @@ def sobol_indices(y: np.ndarray, names: list[str], *, calc_second_order: bool = 
 
     y = np.asarray(y, dtype=float)
     _check_outputs(y)
-    si = sobol.analyze(_problem(names), y, calc_second_order=calc_second_order, num_resamples=num_resamples,
-                       conf_level=conf_level, seed=seed)
-    rows = [{"parameter": name, "order": 1, "S1": si["S1"][i], "S1_conf": si["S1_conf"][i], "ST": si["ST"][i],
-             "ST_conf": si["ST_conf"][i]} for i, name in enumerate(names)]
+    si = sobol.analyze(
+        _problem(names),
+        y,
+        calc_second_order=calc_second_order,
+        num_resamples=num_resamples,
+        conf_level=conf_level,
+        seed=seed,
+    )
+    rows = [
+        {
+            "parameter": name,
+            "order": 1,
+            "S1": si["S1"][i],
+            "S1_conf": si["S1_conf"][i],
+            "ST": si["ST"][i],
+            "ST_conf": si["ST_conf"][i],
+        }
+        for i, name in enumerate(names)
+    ]
     if calc_second_order:
         for i in range(len(names)):
             for j in range(i + 1, len(names)):
-                rows.append({"parameter": f"{names[i]} x {names[j]}", "order": 2, "S2": si["S2"][i, j],
-                             "S2_conf": si["S2_conf"][i, j]})
+                rows.append(
+                    {
+                        "parameter": f"{names[i]} x {names[j]}",
+                        "order": 2,
+                        "S2": si["S2"][i, j],
+                        "S2_conf": si["S2_conf"][i, j],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def morris_indices(x: np.ndarray, y: np.ndarray, names: list[str], *, levels: int = 4, num_resamples: int = 1000,
-                   conf_level: float = 0.95, seed: int | None = None) -> pd.DataFrame:
+def morris_indices(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    *,
+    levels: int = 4,
+    num_resamples: int = 1000,
+    conf_level: float = 0.95,
+    seed: int | None = None,
+) -> pd.DataFrame:
     """Morris elementary-effect statistics of outputs ``y`` of a ``morris`` design ``x`` (unit cube).
 
     Returns:
@@ -107,17 +144,35 @@ def morris_indices(x: np.ndarray, y: np.ndarray, names: list[str], *, levels: in
 
     y = np.asarray(y, dtype=float)
     _check_outputs(y)
-    si = morris.analyze(_problem(names), np.asarray(x, dtype=float), y, num_resamples=num_resamples,
-                        conf_level=conf_level, num_levels=levels, seed=seed)
-    return pd.DataFrame([{"parameter": name, "order": 1, "mu": si["mu"][i], "mu_star": si["mu_star"][i],
-                          "mu_star_conf": si["mu_star_conf"][i], "sigma": si["sigma"][i]}
-                         for i, name in enumerate(names)])
+    si = morris.analyze(
+        _problem(names),
+        np.asarray(x, dtype=float),
+        y,
+        num_resamples=num_resamples,
+        conf_level=conf_level,
+        num_levels=levels,
+        seed=seed,
+    )
+    return pd.DataFrame(
+        [
+            {
+                "parameter": name,
+                "order": 1,
+                "mu": si["mu"][i],
+                "mu_star": si["mu_star"][i],
+                "mu_star_conf": si["mu_star_conf"][i],
+                "sigma": si["sigma"][i],
+            }
+            for i, name in enumerate(names)
+        ]
+    )
 
 
 def _check_outputs(y: np.ndarray) -> None:
     if not np.all(np.isfinite(y)):
-        raise AnalysisError("sensitivity: some design points have no finite outcome (failed runs?); "
-                            "rerun them with --resume first")
+        raise AnalysisError(
+            "sensitivity: some design points have no finite outcome (failed runs?); rerun them with --resume first"
+        )
 
 
 def spec_of(results: Results) -> dict[str, Any]:
@@ -135,8 +190,10 @@ def point_means(results: Results) -> pd.DataFrame:
     means = results.outcomes.groupby("cell")[keys].mean().reindex(cells)
     missing = means.index[means.isna().all(axis=1)].tolist()
     if missing:
-        raise AnalysisError(f"{results.path}: design points {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
-                            " have no successful run; rerun them with --resume first")
+        raise AnalysisError(
+            f"{results.path}: design points {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+            " have no successful run; rerun them with --resume first"
+        )
     return means
 
 
@@ -158,16 +215,27 @@ def analyse_results(results: Results | str | Path) -> pd.DataFrame:
     names = list(spec["parameters"])
     seed = spec.get("design_seed")
     seed = spec["master_seed"] if seed is None else seed
-    x = unit_sample(spec["method"], names, spec["samples"], seed, calc_second_order=spec.get("calc_second_order", False),
-                    levels=spec.get("levels", 4))
+    x = unit_sample(
+        spec["method"],
+        names,
+        spec["samples"],
+        seed,
+        calc_second_order=spec.get("calc_second_order", False),
+        levels=spec.get("levels", 4),
+    )
     if len(x) != len(results.cells):
-        raise AnalysisError(f"{results.path}: {len(results.cells)} design points recorded, but the spec's design has "
-                            f"{len(x)} (made with another SALib version?)")
+        raise AnalysisError(
+            f"{results.path}: {len(results.cells)} design points recorded, but the spec's design has "
+            f"{len(x)} (made with another SALib version?)"
+        )
     _check_design(results, spec, names, x)
     means = point_means(results)
     frames = []
-    options = {"num_resamples": spec.get("num_resamples", 1000), "conf_level": spec.get("conf_level", 0.95),
-               "seed": seed % 2**32}
+    options = {
+        "num_resamples": spec.get("num_resamples", 1000),
+        "conf_level": spec.get("conf_level", 0.95),
+        "seed": seed % 2**32,
+    }
     for outcome in means.columns:
         y = means[outcome].to_numpy(dtype=float)
         if spec["method"] == "sobol":
@@ -195,12 +263,18 @@ def _check_design(results: Results, spec: dict[str, Any], names: list[str], x: n
     """The regenerated design must be the one that was run (else: another SALib version made it)."""
     recorded = results.cells[names].to_numpy(dtype=float)
     for j, name in enumerate(names):
-        integer = bool(np.all(recorded[:, j] == np.round(recorded[:, j]))) and float(spec["parameters"][name]["min"]).is_integer() \
-            and float(spec["parameters"][name]["max"]).is_integer() and not spec["parameters"][name].get("log")
+        integer = (
+            bool(np.all(recorded[:, j] == np.round(recorded[:, j])))
+            and float(spec["parameters"][name]["min"]).is_integer()
+            and float(spec["parameters"][name]["max"]).is_integer()
+            and not spec["parameters"][name].get("log")
+        )
         expected = _from_unit(x[:, j], spec["parameters"][name], integer)
         if not np.allclose(expected, recorded[:, j], rtol=1e-8, atol=1e-12):
-            raise AnalysisError(f"{results.path}: the design regenerated from the spec does not match the points that "
-                                f"were run ({name}); was it made with another SALib version?")
+            raise AnalysisError(
+                f"{results.path}: the design regenerated from the spec does not match the points that "
+                f"were run ({name}); was it made with another SALib version?"
+            )
 
 
 def noise_share(results: Results) -> pd.Series:
@@ -226,18 +300,23 @@ def indices_markdown(table: pd.DataFrame, is_rate: dict[str, bool] | None = None
         if method == "sobol":
             lines += ["| parameter | S1 | 95% CI | ST | 95% CI |", "|---|---:|---:|---:|---:|"]
             for r in part[part["order"] == 1].to_dict("records"):
-                lines.append(f"| {r['parameter']} | {r['S1']:.3f} | ±{r['S1_conf']:.3f} | {r['ST']:.3f} | "
-                             f"±{r['ST_conf']:.3f} |")
+                lines.append(
+                    f"| {r['parameter']} | {r['S1']:.3f} | ±{r['S1_conf']:.3f} | {r['ST']:.3f} | ±{r['ST_conf']:.3f} |"
+                )
             second = part[part["order"] == 2]
             if len(second):
                 lines += ["", "| pair | S2 | 95% CI |", "|---|---:|---:|"]
-                lines += [f"| {r['parameter']} | {r['S2']:.3f} | ±{r['S2_conf']:.3f} |" for r in second.to_dict("records")]
+                lines += [
+                    f"| {r['parameter']} | {r['S2']:.3f} | ±{r['S2_conf']:.3f} |" for r in second.to_dict("records")
+                ]
         else:
             scale, unit = (100.0, " (pp)") if rate else (1.0, "")
             lines += [f"| parameter | mu*{unit} | 95% CI | mu{unit} | sigma{unit} |", "|---|---:|---:|---:|---:|"]
             for r in part.to_dict("records"):
-                lines.append(f"| {r['parameter']} | {_num(scale * r['mu_star'])} | ±{_num(scale * r['mu_star_conf'])}"
-                             f" | {_num(scale * r['mu'])} | {_num(scale * r['sigma'])} |")
+                lines.append(
+                    f"| {r['parameter']} | {_num(scale * r['mu_star'])} | ±{_num(scale * r['mu_star_conf'])}"
+                    f" | {_num(scale * r['mu'])} | {_num(scale * r['sigma'])} |"
+                )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -268,5 +347,17 @@ def write_sensitivity(results_dir: str | Path) -> tuple[pd.DataFrame, list[Path]
     return table, [csv, *save_figure(figure, results.path / "sensitivity")]
 
 
-__all__ = ["CSV_NAME", "indices_markdown", "write_sensitivity", "METHODS", "analyse_results", "design_size", "morris_indices", "noise_share",
-           "point_means", "sobol_indices", "spec_of", "unit_sample"]
+__all__ = [
+    "CSV_NAME",
+    "indices_markdown",
+    "write_sensitivity",
+    "METHODS",
+    "analyse_results",
+    "design_size",
+    "morris_indices",
+    "noise_share",
+    "point_means",
+    "sobol_indices",
+    "spec_of",
+    "unit_sample",
+]

@@ -65,10 +65,33 @@ LABELS = {
     "losses": "Net credit losses",
     "credit_supply": "Credit supply (monthly originations)",
 }
-_AMOUNTS = ("credit_outstanding", "origination_amount", "overdue_amount", "losses", "credit_supply", "charge_offs",
-            "recoveries", "collected_overdue", "writedowns", "fines", "platform_capital", "platform_profit")
-_COUNTS = ("complaints", "new_defaults", "originations", "applications", "live_loans", "harassment_incidents",
-           "collection_contacts", "revocations", "inspections", "platforms_active", "platform_failures")
+_AMOUNTS = (
+    "credit_outstanding",
+    "origination_amount",
+    "overdue_amount",
+    "losses",
+    "credit_supply",
+    "charge_offs",
+    "recoveries",
+    "collected_overdue",
+    "writedowns",
+    "fines",
+    "platform_capital",
+    "platform_profit",
+)
+_COUNTS = (
+    "complaints",
+    "new_defaults",
+    "originations",
+    "applications",
+    "live_loans",
+    "harassment_incidents",
+    "collection_contacts",
+    "revocations",
+    "inspections",
+    "platforms_active",
+    "platform_failures",
+)
 
 
 def label(name: str, is_rate: bool | None = None, diff: bool = False) -> str:
@@ -93,8 +116,11 @@ def label(name: str, is_rate: bool | None = None, diff: bool = False) -> str:
 def value_formatter(is_rate: bool, diff: bool = False) -> FuncFormatter | PercentFormatter:
     """Tick labels: percentages (or percentage points) for rates, compact CNY amounts otherwise."""
     if is_rate:
-        return FuncFormatter(lambda v, _: f"{100 * v:+.1f}" if diff and v else f"{100 * v:.1f}") if diff \
+        return (
+            FuncFormatter(lambda v, _: f"{100 * v:+.1f}" if diff and v else f"{100 * v:.1f}")
+            if diff
             else PercentFormatter(xmax=1.0, decimals=1)
+        )
     return FuncFormatter(lambda v, _: compact(v, signed=diff))
 
 
@@ -116,6 +142,7 @@ def new_figure(width: float, height: float) -> Figure:
 
 def styled(function):
     """Run a figure function under the house rcParams (tick sizes, grids are read at axes creation)."""
+
     def wrapper(*args, **kwargs):
         with matplotlib.rc_context(_RC):
             return function(*args, **kwargs)
@@ -136,7 +163,7 @@ def grid_shape(n: int, max_cols: int = 4) -> tuple[int, int]:
 def unit(name: str, is_rate: bool | None = None, diff: bool = False) -> str:
     """The unit part of :func:`label`: ``(%)``, ``(pp)``, ``(CNY)``, ``(count)`` or empty."""
     text = label(name, is_rate, diff)
-    return text[text.rindex(" ("):].strip() if text.endswith(")") and " (" in text else ""
+    return text[text.rindex(" (") :].strip() if text.endswith(")") and " (" in text else ""
 
 
 def finish_grid(axes, used: int, n_cols: int, xlabel: str | None = None) -> None:
@@ -165,8 +192,7 @@ def shade_spans(ax, months: Sequence[int], label: str | None = "declared shock")
     if start is not None:
         spans.append((start, last))
     for i, (a, b) in enumerate(spans):
-        ax.axvspan(a - 0.5, b + 0.5, color=SHOCK_COLOUR, alpha=0.25, lw=0, zorder=0,
-                   label=label if i == 0 else None)
+        ax.axvspan(a - 0.5, b + 0.5, color=SHOCK_COLOUR, alpha=0.25, lw=0, zorder=0, label=label if i == 0 else None)
 
 
 def suptitle(fig: Figure, text: str) -> None:
@@ -205,5 +231,18 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", 
     return written
 
 
-__all__ = ["LABELS", "PALETTE", "compact", "finish_grid", "grid_shape", "unit", "label", "new_figure", "save_figure", "shade_spans",
-           "styled", "suptitle", "value_formatter"]
+__all__ = [
+    "LABELS",
+    "PALETTE",
+    "compact",
+    "finish_grid",
+    "grid_shape",
+    "unit",
+    "label",
+    "new_figure",
+    "save_figure",
+    "shade_spans",
+    "styled",
+    "suptitle",
+    "value_formatter",
+]

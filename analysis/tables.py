@@ -31,9 +31,19 @@ PART_TABLES = ("model", "platforms", "vintages")
 # Folders record each outcome's key and kind in the manifest (plan.outcome_info); these mirror
 # experiments.outcomes (which analysis must not import) for folders written before it did.
 # tests/test_analysis.py checks that the two agree for every registered outcome.
-_RATE_OUTCOMES = frozenset({"peak_overdue_rate", "mean_overdue_rate", "overdue_rate_at", "peak_m3plus_rate",
-                            "cum_default_rate", "loss_rate", "collection_yield", "overdue_to_default",
-                            "vintage_default_rate"})
+_RATE_OUTCOMES = frozenset(
+    {
+        "peak_overdue_rate",
+        "mean_overdue_rate",
+        "overdue_rate_at",
+        "peak_m3plus_rate",
+        "cum_default_rate",
+        "loss_rate",
+        "collection_yield",
+        "overdue_to_default",
+        "vintage_default_rate",
+    }
+)
 
 
 class AnalysisError(Exception):
@@ -45,8 +55,13 @@ def outcome_key(spec: dict[str, Any]) -> str:
     if spec.get("label"):
         return spec["label"]
     key = spec["name"]
-    for param, fmt in (("month", "_m{}"), ("column", "_{}"), ("months_on_book", "_mob{}"), ("from", "_from{}"),
-                       ("to", "_to{}")):
+    for param, fmt in (
+        ("month", "_m{}"),
+        ("column", "_{}"),
+        ("months_on_book", "_mob{}"),
+        ("from", "_from{}"),
+        ("to", "_to{}"),
+    ):
         if spec.get(param) is not None:
             key += fmt.format(spec[param])
     return key
@@ -108,8 +123,12 @@ class Results:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name (reads all parts: may be large)."""
-        return {"runs": self.runs, "outcomes": self.outcomes, "summary": self.summary,
-                **{name: self._parts(name) for name in PART_TABLES}}
+        return {
+            "runs": self.runs,
+            "outcomes": self.outcomes,
+            "summary": self.summary,
+            **{name: self._parts(name) for name in PART_TABLES},
+        }
 
     # ------------------------------------------------------------------ plan information
 
@@ -234,8 +253,16 @@ def load(results_dir: str | Path) -> Results:
 
     if kind == "run":
         empty = pd.DataFrame()
-        runs = pd.DataFrame([{"run_id": "run", "cell": str((manifest.get("config") or {}).get("name") or "run"),
-                              "replication": 0, "status": "ok"}])
+        runs = pd.DataFrame(
+            [
+                {
+                    "run_id": "run",
+                    "cell": str((manifest.get("config") or {}).get("name") or "run"),
+                    "replication": 0,
+                    "status": "ok",
+                }
+            ]
+        )
         return Results(path, manifest, kind, (), None, runs, empty, empty)
 
     plan = manifest.get("plan") or {}

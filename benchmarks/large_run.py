@@ -42,11 +42,18 @@ def main(argv: list[str] | None = None) -> None:
             market.step()
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
-    out = {"borrowers": args.borrowers, "burn_in": args.burn_in, "setup_s": setup_s,
-           "burn_in_month_s": wall[: args.burn_in], "burn_in_month_cpu_s": cpu[: args.burn_in],
-           "month_s": wall[args.burn_in:], "month_cpu_s": cpu[args.burn_in:], "live_loans": int(market.metrics.get("live_loans", 0)) if market.metrics else 0,
-           "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RU_MAXRSS_UNIT,
-           "rss_before_setup_bytes": rss_before * RU_MAXRSS_UNIT}
+    out = {
+        "borrowers": args.borrowers,
+        "burn_in": args.burn_in,
+        "setup_s": setup_s,
+        "burn_in_month_s": wall[: args.burn_in],
+        "burn_in_month_cpu_s": cpu[: args.burn_in],
+        "month_s": wall[args.burn_in :],
+        "month_cpu_s": cpu[args.burn_in :],
+        "live_loans": int(market.metrics.get("live_loans", 0)) if market.metrics else 0,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RU_MAXRSS_UNIT,
+        "rss_before_setup_bytes": rss_before * RU_MAXRSS_UNIT,
+    }
     json.dump(out, sys.stdout)
 
 

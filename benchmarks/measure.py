@@ -15,9 +15,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,8 +62,12 @@ class Throughput:
         return sum(self.cpu_seconds) / sum(self.seconds)
 
     def as_dict(self) -> dict:
-        return {"borrower_months_per_s": self.median, "reps_borrower_months_per_s": self.reps,
-                "cpu_share": self.cpu_share, **asdict(self)}
+        return {
+            "borrower_months_per_s": self.median,
+            "reps_borrower_months_per_s": self.reps,
+            "cpu_share": self.cpu_share,
+            **asdict(self),
+        }
 
 
 def scenario(borrowers: int, burn_in: int = BURN_IN, months: int = 120, path: Path = BASELINE) -> ScenarioConfig:
@@ -93,8 +97,9 @@ def lendsim_throughput(market: LendingMarket, months_per_rep: int, reps: int, no
     return Throughput(market.borrower_state.n, months_per_rep, list(wall), list(cpu), note)
 
 
-def reference_throughput(snapshot: MarketSnapshot, months_per_rep: int, reps: int,
-                         seed: int = 0) -> tuple[Throughput, list[float]]:
+def reference_throughput(
+    snapshot: MarketSnapshot, months_per_rep: int, reps: int, seed: int = 0
+) -> tuple[Throughput, list[float]]:
     """Throughput of the plain-Mesa reference, each repetition freshly built from ``snapshot``.
 
     Returns:
@@ -109,7 +114,9 @@ def reference_throughput(snapshot: MarketSnapshot, months_per_rep: int, reps: in
         seconds.append(wall)
         cpu.append(used)
         del model
-    return Throughput(snapshot.n_borrowers, months_per_rep, seconds, cpu, "fresh from the same burned-in state each rep"), builds
+    return Throughput(
+        snapshot.n_borrowers, months_per_rep, seconds, cpu, "fresh from the same burned-in state each rep"
+    ), builds
 
 
 def like_for_like_throughput(market: LendingMarket, months_per_rep: int, reps: int) -> Throughput:
@@ -140,6 +147,7 @@ def datacollection_overhead(market: LendingMarket, months_per_block: int, blocks
                 return fn(*args, **kwargs)
             finally:
                 spent["collect"] += time.perf_counter() - start
+
         return wrapper
 
     on, off, inside = [], [], 0.0
@@ -160,9 +168,15 @@ def datacollection_overhead(market: LendingMarket, months_per_block: int, blocks
         market.__dict__.pop("collect_data", None)
         market.datacollector.__dict__.pop("collect", None)
     month_on, month_off = statistics.median(on), statistics.median(off)
-    return {"borrowers": market.borrower_state.n, "months_per_block": months_per_block, "blocks": blocks,
-            "month_on_s": on, "month_off_s": off, "overhead": month_on / month_off - 1.0,
-            "share_timed_inside": inside / (sum(on) * months_per_block)}
+    return {
+        "borrowers": market.borrower_state.n,
+        "months_per_block": months_per_block,
+        "blocks": blocks,
+        "month_on_s": on,
+        "month_off_s": off,
+        "overhead": month_on / month_off - 1.0,
+        "share_timed_inside": inside / (sum(on) * months_per_block),
+    }
 
 
 # --------------------------------------------------------------------------- comparison of runs
@@ -174,11 +188,23 @@ def comparison_plan(runs: int, borrowers: int, burn_in: int, months: int, master
     """A ``runs``-run comparison of ``COMPARISON_SCENARIOS``: the plan ``run.py compare`` would run,
     with common random numbers (replication r of every scenario uses the same seed)."""
     size = {"borrowers.count": borrowers, "burn_in": burn_in, "months": months}
-    cells = tuple(Cell(f"{Path(s).stem}__none", {"policy": Path(s).stem, "shock": "none"},
-                       load_scenario(REPO_ROOT / s).with_overrides(size)) for s in COMPARISON_SCENARIOS)
-    return ExperimentPlan(kind="comparison", cells=cells, replications=max(runs // len(cells), 1), master_seed=master_seed,
-                          outcomes=(OutcomeSpec(name="mean_overdue_rate"), OutcomeSpec(name="cum_default_rate")),
-                          label_columns=("policy", "shock"), reference="baseline")
+    cells = tuple(
+        Cell(
+            f"{Path(s).stem}__none",
+            {"policy": Path(s).stem, "shock": "none"},
+            load_scenario(REPO_ROOT / s).with_overrides(size),
+        )
+        for s in COMPARISON_SCENARIOS
+    )
+    return ExperimentPlan(
+        kind="comparison",
+        cells=cells,
+        replications=max(runs // len(cells), 1),
+        master_seed=master_seed,
+        outcomes=(OutcomeSpec(name="mean_overdue_rate"), OutcomeSpec(name="cum_default_rate")),
+        label_columns=("policy", "shock"),
+        reference="baseline",
+    )
 
 
 def run_comparison(plan: ExperimentPlan, workers: int) -> ExperimentResult:
@@ -188,8 +214,9 @@ def run_comparison(plan: ExperimentPlan, workers: int) -> ExperimentResult:
         return run_experiment(plan, Path(tmp) / "comparison", workers=workers, progress=False)
 
 
-def comparison_throughput(runs: int, borrowers: int, burn_in: int, months: int, worker_counts: tuple[int, ...],
-                          reps: int) -> dict:
+def comparison_throughput(
+    runs: int, borrowers: int, burn_in: int, months: int, worker_counts: tuple[int, ...], reps: int
+) -> dict:
     """Runs per second of a ``runs``-run comparison for each worker count (alternating, ``reps`` times)."""
     plan = comparison_plan(runs, borrowers, burn_in, months)
     seconds: dict[int, list[float]] = {w: [] for w in worker_counts}
@@ -201,12 +228,17 @@ def comparison_throughput(runs: int, borrowers: int, burn_in: int, months: int, 
             seconds[w].append(time.perf_counter() - start)
             cpu[w].append(_children_cpu() - start_cpu)  # the workers, reaped when the pool closed
             assert result.ran == len(plan.runs) and not result.failed
-    return {"runs": len(plan.runs), "borrowers": borrowers, "burn_in": burn_in, "months": months,
-            "seconds": {str(w): s for w, s in seconds.items()},
-            "worker_cpu_seconds": {str(w): c for w, c in cpu.items()},
-            # CPU the workers got over what `w` idle cores would give: below 1 when others took it
-            "cpu_share": {str(w): sum(cpu[w]) / (w * sum(seconds[w])) for w in worker_counts},
-            "runs_per_s": {str(w): len(plan.runs) / statistics.median(s) for w, s in seconds.items()}}
+    return {
+        "runs": len(plan.runs),
+        "borrowers": borrowers,
+        "burn_in": burn_in,
+        "months": months,
+        "seconds": {str(w): s for w, s in seconds.items()},
+        "worker_cpu_seconds": {str(w): c for w, c in cpu.items()},
+        # CPU the workers got over what `w` idle cores would give: below 1 when others took it
+        "cpu_share": {str(w): sum(cpu[w]) / (w * sum(seconds[w])) for w in worker_counts},
+        "runs_per_s": {str(w): len(plan.runs) / statistics.median(s) for w, s in seconds.items()},
+    }
 
 
 def _children_cpu() -> float:
@@ -216,11 +248,21 @@ def _children_cpu() -> float:
 
 # --------------------------------------------------------------------------- a large run in a child
 
+
 def large_run_in_child(borrowers: int, burn_in: int, months: int, setup_only: bool = False) -> dict:
     """Set up and run a market in a fresh Python process (``benchmarks.large_run``); its set-up
     time, per-month times and peak resident memory (``ru_maxrss`` of that process)."""
-    cmd = [sys.executable, "-m", "benchmarks.large_run", "--borrowers", str(borrowers),
-           "--burn-in", str(burn_in), "--months", str(months)] + (["--setup-only"] if setup_only else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.large_run",
+        "--borrowers",
+        str(borrowers),
+        "--burn-in",
+        str(burn_in),
+        "--months",
+        str(months),
+    ] + (["--setup-only"] if setup_only else [])
     done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr}")
@@ -229,21 +271,30 @@ def large_run_in_child(borrowers: int, burn_in: int, months: int, setup_only: bo
 
 # --------------------------------------------------------------------------- the machine
 
+
 def machine_info() -> dict:
     """What the numbers were measured on."""
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0))}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+    }
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                  if line.startswith("model name")]
+        models = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         info["cpu_model"] = models[0] if models else platform.processor()
     meminfo = Path("/proc/meminfo")
     if meminfo.exists():
-        total_kib = next(int(line.split()[1]) for line in meminfo.read_text().splitlines() if line.startswith("MemTotal"))
+        total_kib = next(
+            int(line.split()[1]) for line in meminfo.read_text().splitlines() if line.startswith("MemTotal")
+        )
         info["ram_gb"] = round(total_kib * 1024 / 1e9, 1)
     import mesa
     import pandas
+
     info.update(numpy=np.__version__, mesa=mesa.__version__, pandas=pandas.__version__)
     info["load_average_1_5_15"] = list(os.getloadavg())
     info["git_commit"] = _git("rev-parse", "HEAD")

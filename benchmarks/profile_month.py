@@ -22,8 +22,17 @@ from .measure import burned_in_market
 
 # The phases of LendingMarket.step, in order: most are functions that sim.model calls by name
 # (timed by replacing that name), three are methods of the market or its parts.
-MODULE_PHASES = ("apply_regulation", "update_employment", "set_platform_terms", "originate_loans", "collect_repayments",
-                 "account_delinquency", "collect_overdue", "restructure_and_charge_off", "close_platform_accounts")
+MODULE_PHASES = (
+    "apply_regulation",
+    "update_employment",
+    "set_platform_terms",
+    "originate_loans",
+    "collect_repayments",
+    "account_delinquency",
+    "collect_overdue",
+    "restructure_and_charge_off",
+    "close_platform_accounts",
+)
 PHASES = ("advance_economy", "open_month", *MODULE_PHASES, "supervise_platforms", "collect_data")
 
 
@@ -37,11 +46,16 @@ def phase_times(market, months: int) -> tuple[dict[str, list[float]], list[float
             out = fn(*args, **kwargs)
             spent[name].append(time.perf_counter() - start)
             return out
+
         return wrapper
 
-    owners = {"advance_economy": (market.economy, "advance"), "open_month": (market, "open_month"),
-              "supervise_platforms": (market.regulator, "supervise"), "collect_data": (market, "collect_data"),
-              **{name: (sim.model, name) for name in MODULE_PHASES}}
+    owners = {
+        "advance_economy": (market.economy, "advance"),
+        "open_month": (market, "open_month"),
+        "supervise_platforms": (market.regulator, "supervise"),
+        "collect_data": (market, "collect_data"),
+        **{name: (sim.model, name) for name in MODULE_PHASES},
+    }
     saved = {name: getattr(owner, attr) for name, (owner, attr) in owners.items()}
     for name, (owner, attr) in owners.items():
         setattr(owner, attr, timed(name, saved[name]))

@@ -60,13 +60,44 @@ EPS = 0.01  # CNY: amounts below one fen are treated as paid (as in sim.loans)
 DAYS_PER_MONTH = 30
 
 # loan fields copied from the market's book (names as in sim.loans)
-_LOAN_FIELDS = ("platform", "state", "dpd", "months_left", "principal", "apr", "instalment", "due_principal",
-                "due_interest", "penalty", "arrears", "penalty_growth", "recovery_balance", "recovery_due",
-                "recovery_months_left", "pressure", "is_reported", "has_defaulted")
+_LOAN_FIELDS = (
+    "platform",
+    "state",
+    "dpd",
+    "months_left",
+    "principal",
+    "apr",
+    "instalment",
+    "due_principal",
+    "due_interest",
+    "penalty",
+    "arrears",
+    "penalty_growth",
+    "recovery_balance",
+    "recovery_due",
+    "recovery_months_left",
+    "pressure",
+    "is_reported",
+    "has_defaulted",
+)
 # borrower fields copied from the market's arrays
-_BORROWER_FIELDS = ("creditworthiness", "wage", "essentials_share", "savings", "literacy", "willingness", "support",
-                    "is_employed", "income", "expense", "shortfall", "btr_cash", "max_pressure", "is_in_hardship",
-                    "hardship_months")
+_BORROWER_FIELDS = (
+    "creditworthiness",
+    "wage",
+    "essentials_share",
+    "savings",
+    "literacy",
+    "willingness",
+    "support",
+    "is_employed",
+    "income",
+    "expense",
+    "shortfall",
+    "btr_cash",
+    "max_pressure",
+    "is_in_hardship",
+    "hardship_months",
+)
 
 
 def switch_off_new_lending(market: LendingMarket) -> None:
@@ -75,8 +106,9 @@ def switch_off_new_lending(market: LendingMarket) -> None:
 
     The model reads ``market.config`` every month, so replacing it takes effect at the next step.
     """
-    market.config = market.config.with_overrides({
-        "borrowers.demand_monthly": 0.0, "borrowers.borrow_to_repay": 0.0, "behaviour.pressure_borrow_push": 0.0})
+    market.config = market.config.with_overrides(
+        {"borrowers.demand_monthly": 0.0, "borrowers.borrow_to_repay": 0.0, "behaviour.pressure_borrow_push": 0.0}
+    )
 
 
 class RefLoan:
@@ -100,8 +132,9 @@ class RefPlatform:
     """What a borrower sees of a lender: whether it operates or is serviced, its distress, its
     penalty rule and collection conduct this month, and last month's default rate (herding)."""
 
-    def __init__(self, index: int, is_active: bool, is_serviced: bool, distress: float, default_rate: float,
-                 live_loans: int) -> None:
+    def __init__(
+        self, index: int, is_active: bool, is_serviced: bool, distress: float, default_rate: float, live_loans: int
+    ) -> None:
         self.index = index
         self.is_active = is_active
         self.is_serviced = is_serviced
@@ -115,8 +148,9 @@ class RefPlatform:
         self.new_defaults = 0
 
 
-def daily_penalty_rate(cfg: PenaltyConfig, dpd: int, overdue: float, apr: float, benchmark_annual: float,
-                       cap_annual: float) -> float:
+def daily_penalty_rate(
+    cfg: PenaltyConfig, dpd: int, overdue: float, apr: float, benchmark_annual: float, cap_annual: float
+) -> float:
     """The daily penalty rate of one overdue loan under a platform's rule, clipped by the cap."""
     rule = cfg.rule
     if rule == "none":
@@ -140,8 +174,15 @@ def daily_penalty_rate(cfg: PenaltyConfig, dpd: int, overdue: float, apr: float,
     return min(rate, cap_annual / 365.0)
 
 
-def penalty_for_month(cfg: PenaltyConfig, overdue: float, penalty: float, dpd: int, apr: float,
-                      benchmark_annual: float, rules: RegulatorRules) -> float:
+def penalty_for_month(
+    cfg: PenaltyConfig,
+    overdue: float,
+    penalty: float,
+    dpd: int,
+    apr: float,
+    benchmark_annual: float,
+    rules: RegulatorRules,
+) -> float:
     """Penalty accrued over a month on ``overdue`` (what the rule charges on: past-due interest and
     principal, or all outstanding principal and interest due when ``applies_to == "outstanding"``)."""
     daily = daily_penalty_rate(cfg, dpd, overdue, apr, benchmark_annual, rules.penalty_cap_annual)
@@ -179,7 +220,9 @@ class ReferenceBorrower(mesa.Agent):
         rnd = self.random
         u_job, noise, u_expense, size = rnd.random(), rnd.gauss(0.0, 1.0), rnd.random(), rnd.expovariate(1.0)
         if self.is_employed:
-            separation = min(max(model.separation_rate * self.separation_weight / model.mean_separation_weight, 0.0), 1.0)
+            separation = min(
+                max(model.separation_rate * self.separation_weight / model.mean_separation_weight, 0.0), 1.0
+            )
             self.is_employed = u_job >= separation
         else:
             self.is_employed = u_job < model.finding_rate
@@ -208,7 +251,8 @@ class ReferenceBorrower(mesa.Agent):
             if ln.state == LIVE:
                 _bill(ln)
         inattentive = rnd.random() < bc.inattention * (1.0 - self.literacy) * (
-            1.0 - rules.reminder_effect * rules.reminders)
+            1.0 - rules.reminder_effect * rules.reminders
+        )
 
         need = 0.0
         payable = []
@@ -241,8 +285,12 @@ class ReferenceBorrower(mesa.Agent):
         noise_scale = bc.priority_noise * (1.0 - self.literacy)
         keyed = []
         for ln in payable:
-            priority = (b.priority_pressure * ln.pressure + b.priority_bureau * ln.is_reported
-                        + b.priority_penalty * ln.penalty_growth + noise_scale * rnd.gauss(0.0, 1.0))
+            priority = (
+                b.priority_pressure * ln.pressure
+                + b.priority_bureau * ln.is_reported
+                + b.priority_penalty * ln.penalty_growth
+                + noise_scale * rnd.gauss(0.0, 1.0)
+            )
             if ln.state != LIVE:
                 priority -= 1e6
             keyed.append((priority, ln))
@@ -281,10 +329,16 @@ class ReferenceBorrower(mesa.Agent):
     def withholds(self, ln: RefLoan, due: float, p: RefPlatform, b) -> bool:
         """Strategic default: withhold when the payment kept is worth more than the cost of not paying."""
         operating = 1.0 if p.is_active else 0.0
-        cost = (b.default_cost_base + b.default_cost_bureau * ln.is_reported + b.default_cost_pressure * ln.pressure
-                + b.default_cost_legal * operating - b.herding * p.default_rate
-                - b.failure_discount * (not p.is_serviced) - b.distress_discount * p.distress * operating
-                - b.default_cost_sunk * min(ln.prev_dpd // 30, 3))
+        cost = (
+            b.default_cost_base
+            + b.default_cost_bureau * ln.is_reported
+            + b.default_cost_pressure * ln.pressure
+            + b.default_cost_legal * operating
+            - b.herding * p.default_rate
+            - b.failure_discount * (not p.is_serviced)
+            - b.distress_discount * p.distress * operating
+            - b.default_cost_sunk * min(ln.prev_dpd // 30, 3)
+        )
         benefit = b.benefit_per_income * due / max(self.income, 1.0)
         return benefit > cost + self.willingness
 
@@ -315,8 +369,9 @@ class ReferenceBorrower(mesa.Agent):
             if arrears > EPS:
                 p = model.platforms[ln.platform]
                 charged_on = ln.principal + ln.due_interest if p.penalty.applies_to == "outstanding" else base
-                accrued = penalty_for_month(p.penalty, charged_on, ln.penalty, ln.dpd, ln.apr, model.econ.benchmark_rate,
-                                            model.rules)
+                accrued = penalty_for_month(
+                    p.penalty, charged_on, ln.penalty, ln.dpd, ln.apr, model.econ.benchmark_rate, model.rules
+                )
                 ln.penalty += accrued
             ln.penalty_growth = accrued / max(base, 1.0)
             if prev <= 90 < ln.dpd:
@@ -335,8 +390,12 @@ class ReferenceBorrower(mesa.Agent):
             p = self.model.platforms[ln.platform]
             contacts = p.contacts_by_bucket[min((ln.dpd + 29) // 30, 4) - 1]
             if contacts > 0:
-                ln.pressure = (1.0 - math.exp(-k.pressure_per_contact * contacts)
-                               + k.pressure_third_party * p.third_party + k.pressure_night * p.night_contact)
+                ln.pressure = (
+                    1.0
+                    - math.exp(-k.pressure_per_contact * contacts)
+                    + k.pressure_third_party * p.third_party
+                    + k.pressure_night * p.night_contact
+                )
 
     # ------------------------------------------------------------------ phase 9
 
@@ -407,12 +466,25 @@ class MarketSnapshot:
             raise ValueError("the reference does not model payment holidays")
         servicer = market.config.platforms.on_failure == "servicer"
         return cls(
-            config=market.config, month=market.month, growth_level=market.economy.growth_level,
-            in_recession=market.economy.in_recession, n_borrowers=bs.n,
+            config=market.config,
+            month=market.month,
+            growth_level=market.economy.growth_level,
+            in_recession=market.economy.in_recession,
+            n_borrowers=bs.n,
             borrowers={name: np.array(getattr(bs, name)) for name in _BORROWER_FIELDS},
             loans={name: book.view(name).copy() for name in _LOAN_FIELDS + ("borrower",)},
-            platforms=[(p.index, p.is_active, p.is_active or servicer, float(p.distress), float(p.default_rate),
-                        int(p.live_loans)) for p in market.platforms])
+            platforms=[
+                (
+                    p.index,
+                    p.is_active,
+                    p.is_active or servicer,
+                    float(p.distress),
+                    float(p.default_rate),
+                    int(p.live_loans),
+                )
+                for p in market.platforms
+            ],
+        )
 
 
 class ReferenceMarket(mesa.Model):
@@ -434,9 +506,16 @@ class ReferenceMarket(mesa.Model):
 
     borrower_class: type[ReferenceBorrower] = ReferenceBorrower
 
-    def __init__(self, config: ScenarioConfig, borrowers: list[tuple[dict, list[RefLoan]]],
-                 platforms: list[RefPlatform], month: int, growth_level: float = 1.0,
-                 in_recession: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        config: ScenarioConfig,
+        borrowers: list[tuple[dict, list[RefLoan]]],
+        platforms: list[RefPlatform],
+        month: int,
+        growth_level: float = 1.0,
+        in_recession: bool = False,
+        seed: int = 0,
+    ) -> None:
         super().__init__(rng=seed)
         _check_supported(config)
         self.config = config
@@ -458,9 +537,14 @@ class ReferenceMarket(mesa.Model):
         self.live_at_start = 0
         self.new_defaults = 0
         self.figures: dict = {}
-        self.datacollector = mesa.DataCollector(model_reporters={
-            "month": "month", "overdue_rate": lambda m: m.figures["overdue_rate"],
-            "default_rate": lambda m: m.figures["default_rate"], "live_loans": lambda m: m.figures["live_loans"]})
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "month": "month",
+                "overdue_rate": lambda m: m.figures["overdue_rate"],
+                "default_rate": lambda m: m.figures["default_rate"],
+                "live_loans": lambda m: m.figures["live_loans"],
+            }
+        )
 
     @classmethod
     def from_market(cls, market: LendingMarket, seed: int = 0) -> ReferenceMarket:
@@ -497,15 +581,20 @@ class ReferenceMarket(mesa.Model):
         """Job flows at this month's unemployment target; each lender's penalty rule and conduct."""
         econ = self.config.economy
         target = self.econ.unemployment_target
-        self.finding_rate = min(econ.job_finding_monthly * (econ.unemployment_rate / target) ** econ.job_finding_elasticity, 1.0)
+        self.finding_rate = min(
+            econ.job_finding_monthly * (econ.unemployment_rate / target) ** econ.job_finding_elasticity, 1.0
+        )
         self.separation_rate = self.finding_rate * target / (1.0 - target)
         servicer = practised_conduct(SERVICER_CONDUCT, self.rules, True)
         for p, timeline in zip(self.platforms, self.policy_timelines):
             policy = [pol for start, pol in timeline if self.month >= start][-1]
             p.penalty = policy.penalty
             if p.is_active:
-                conduct = practised_conduct(collection_conduct(policy.collection.regime, policy.collection.custom),
-                                            self.rules, policy.complies_with_conduct_rules)
+                conduct = practised_conduct(
+                    collection_conduct(policy.collection.regime, policy.collection.custom),
+                    self.rules,
+                    policy.complies_with_conduct_rules,
+                )
             else:
                 conduct = servicer if p.is_serviced else None
             if conduct is not None and conduct.targeted:
@@ -529,9 +618,11 @@ class ReferenceMarket(mesa.Model):
         for p, n in zip(self.platforms, per_platform):
             p.default_rate = p.new_defaults / max(p.live_loans, 1)  # lendsim: over last month's live loans
             p.live_loans = n
-        self.figures = {"overdue_rate": overdue / live if live else 0.0,
-                        "default_rate": self.new_defaults / self.live_at_start if self.live_at_start else 0.0,
-                        "live_loans": live}
+        self.figures = {
+            "overdue_rate": overdue / live if live else 0.0,
+            "default_rate": self.new_defaults / self.live_at_start if self.live_at_start else 0.0,
+            "live_loans": live,
+        }
 
 
 def _check_supported(config: ScenarioConfig) -> None:
@@ -540,7 +631,9 @@ def _check_supported(config: ScenarioConfig) -> None:
         for _, policy in timeline:
             if policy.restructuring.enabled:
                 raise ValueError("the reference does not model restructuring")
-            if policy.collection.regime == "targeted" or (policy.collection.custom and policy.collection.custom.targeted):
+            if policy.collection.regime == "targeted" or (
+                policy.collection.custom and policy.collection.custom.targeted
+            ):
                 raise ValueError("the reference does not model targeted collection")
     for _, rules in resolve_schedule(config.regulator):
         _check_rules(rules)

@@ -16,8 +16,13 @@ from importlib import import_module
 # Attributes load their module on first use (PEP 562), so that worker processes, which import
 # only experiments.engine, do not pay for the spec and summary machinery (scipy).
 _EXPORTS = {
-    "ExperimentError": "engine", "ExperimentResult": "engine", "run_experiment": "engine",
-    "Plan": "plan", "reproduce": "reproduce", "load_comparison": "spec", "load_sweep": "spec",
+    "ExperimentError": "engine",
+    "ExperimentResult": "engine",
+    "run_experiment": "engine",
+    "Plan": "plan",
+    "reproduce": "reproduce",
+    "load_comparison": "spec",
+    "load_sweep": "spec",
 }
 
 

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 
 from sim.config import ConfigError, load_scenario, validate_scenario
-
 from sim.keys import KeyPathError, set_value
+
 from .outcomes import OutcomeSpec, parse_outcome
 from .spec import check_value, leaf_at
 
@@ -57,8 +57,9 @@ class LendsimFunction:
     send it to worker processes.
     """
 
-    def __init__(self, base: dict[str, Any], overrides: dict[str, Any], outcomes: Sequence[OutcomeSpec],
-                 source: str) -> None:
+    def __init__(
+        self, base: dict[str, Any], overrides: dict[str, Any], outcomes: Sequence[OutcomeSpec], source: str
+    ) -> None:
         self.base = base
         self.overrides = dict(overrides)
         self.outcomes = tuple(outcomes)
@@ -120,9 +121,17 @@ def _parameter(name: str, key: str, spec: Any, base: dict, where: str):
     raise ConfigError(f"{where}: give a (low, high) tuple for a range or a non-empty list of values")
 
 
-def lendsim_model(base: str | Path, *, uncertainties: Mapping[str, Any], levers: Mapping[str, Any] | None = None,
-                  outcomes: Sequence[str | dict], replications: int = 1, master_seed: int = 0,
-                  overrides: Mapping[str, Any] | None = None, name: str = "lendsim"):
+def lendsim_model(
+    base: str | Path,
+    *,
+    uncertainties: Mapping[str, Any],
+    levers: Mapping[str, Any] | None = None,
+    outcomes: Sequence[str | dict],
+    replications: int = 1,
+    master_seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    name: str = "lendsim",
+):
     """An EMA ``ReplicatorModel`` running ``base`` with uncertainties and levers set by dotted key.
 
     Args:
@@ -158,8 +167,9 @@ def lendsim_model(base: str | Path, *, uncertainties: Mapping[str, Any], levers:
     names = _names([*uncertainties, *levers])
 
     model = ReplicatorModel(name, function=LendsimFunction(data, overrides, specs, str(base)))
-    model.uncertainties = [_parameter(names[k], k, v, data, f"{where} uncertainties.{k}")
-                           for k, v in uncertainties.items()]
+    model.uncertainties = [
+        _parameter(names[k], k, v, data, f"{where} uncertainties.{k}") for k, v in uncertainties.items()
+    ]
     model.levers = [_parameter(names[k], k, v, data, f"{where} levers.{k}") for k, v in levers.items()]
     model.outcomes = [ScalarOutcome(o.key, function=np.mean) for o in specs]
     children = np.random.SeedSequence(master_seed).spawn(replications)

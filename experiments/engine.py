@@ -29,7 +29,7 @@ import shutil
 import sys
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -96,7 +96,10 @@ class ExperimentResult:
 
 # --------------------------------------------------------------------------- one run (on a worker)
 
-def simulate(config: ScenarioConfig, seed: int | np.random.SeedSequence, progress: bool = False) -> dict[str, pd.DataFrame]:
+
+def simulate(
+    config: ScenarioConfig, seed: int | np.random.SeedSequence, progress: bool = False
+) -> dict[str, pd.DataFrame]:
     """Run one model and return its output tables (``model``, ``platforms``, ``vintages``)."""
     from sim.model import LendingMarket
 
@@ -150,15 +153,26 @@ _SIM_DIR = Path(sim.__file__).resolve().parent
 
 # --------------------------------------------------------------------------- the experiment
 
+
 def partial_folder(out: Path) -> Path:
     """The hidden working folder of an experiment whose results go to ``out``."""
     return out.parent / f".{out.name}.partial"
 
 
-def run_experiment(plan: Plan, out: Path | str, *, spec: dict[str, Any] | None = None,
-                   spec_file: str | None = None, workers: int = 1, backend: Backend = "local",
-                   scheduler: str | None = None, retries: int = 2, resume: bool = False, force: bool = False,
-                   progress: bool = True) -> ExperimentResult:
+def run_experiment(
+    plan: Plan,
+    out: Path | str,
+    *,
+    spec: dict[str, Any] | None = None,
+    spec_file: str | None = None,
+    workers: int = 1,
+    backend: Backend = "local",
+    scheduler: str | None = None,
+    retries: int = 2,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> ExperimentResult:
     """Run every run of ``plan`` not yet done and write the results folder ``out``.
 
     Args:
@@ -186,8 +200,9 @@ def run_experiment(plan: Plan, out: Path | str, *, spec: dict[str, Any] | None =
     out = Path(out)
     work, replace = _prepare(plan, out, spec, spec_file, resume, force)
     done = _finished_runs(plan, work)
-    todo = [RunTask(run, plan.cell(run.cell).config, str(work.resolve())) for run in plan.runs
-            if run.run_id not in done]
+    todo = [
+        RunTask(run, plan.cell(run.cell).config, str(work.resolve())) for run in plan.runs if run.run_id not in done
+    ]
     _clean_temporary_files(work)
 
     from tqdm import tqdm
@@ -195,8 +210,15 @@ def run_experiment(plan: Plan, out: Path | str, *, spec: dict[str, Any] | None =
     bar = tqdm(total=len(todo), disable=not progress, file=sys.stderr, unit="run", desc=out.name, dynamic_ncols=True)
     failures = 0
     try:
-        for task, result, error in execute(todo, execute_run, key=lambda t: t.run.run_id, workers=workers,
-                                           backend=backend, scheduler=scheduler, retries=retries):
+        for task, result, error in execute(
+            todo,
+            execute_run,
+            key=lambda t: t.run.run_id,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            retries=retries,
+        ):
             _write_record(work, task.run, result, error)
             failures += error is not None
             bar.update(1)
@@ -210,8 +232,9 @@ def run_experiment(plan: Plan, out: Path | str, *, spec: dict[str, Any] | None =
     return ExperimentResult(out, len(todo), len(plan.runs) - len(todo), tuple(failed), summary_md)
 
 
-def _prepare(plan: Plan, out: Path, spec: dict | None, spec_file: str | None, resume: bool,
-             force: bool) -> tuple[Path, bool]:
+def _prepare(
+    plan: Plan, out: Path, spec: dict | None, spec_file: str | None, resume: bool, force: bool
+) -> tuple[Path, bool]:
     """The working folder, created or reopened; and whether the result may replace ``out``."""
     work = partial_folder(out)
     if resume and not force and (work.exists() or out.exists()):
@@ -226,19 +249,23 @@ def _prepare(plan: Plan, out: Path, spec: dict | None, spec_file: str | None, re
         for key in ("runs", "files"):
             manifest.pop(key, None)
         # Which code each session ran, so a resume after a commit is on the record.
-        manifest["resumed"] = [*manifest.get("resumed", []), {
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": provenance()["git"]}]
+        manifest["resumed"] = [
+            *manifest.get("resumed", []),
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "git": provenance()["git"]},
+        ]
         write_json_atomic(work / MANIFEST_NAME, manifest)
         return work, bool(manifest.get("replace_existing"))
     if out.exists() and not out.is_dir():
         check_destination(out, force)  # its own message: not a folder
     if out.exists() and not force:
-        raise ResultsExistError(f"results folder {out} already exists; use --resume to rerun its failed runs "
-                                "or --force to replace it")
+        raise ResultsExistError(
+            f"results folder {out} already exists; use --resume to rerun its failed runs or --force to replace it"
+        )
     if work.exists():
         if not force:
-            raise ResultsExistError(f"unfinished results for {out} are in {work}; use --resume to continue them "
-                                    "or --force to start over")
+            raise ResultsExistError(
+                f"unfinished results for {out} are in {work}; use --resume to continue them or --force to start over"
+            )
         shutil.rmtree(work)
     work.mkdir(parents=True)
     manifest = {
@@ -247,7 +274,7 @@ def _prepare(plan: Plan, out: Path, spec: dict | None, spec_file: str | None, re
         "spec_file": spec_file,
         "spec": spec,
         "plan": plan.to_record(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "replace_existing": force,
         **provenance(),
     }
@@ -260,23 +287,31 @@ def _check_same_versions(manifest: dict, folder: Path) -> None:
     now = provenance()
     recorded = {"python": manifest.get("python"), **(manifest.get("packages") or {})}
     current = {"python": now["python"], **now["packages"]}
-    changed = [f"{name} {recorded[name]} -> {current.get(name)}" for name in recorded if recorded[name] != current.get(name)]
+    changed = [
+        f"{name} {recorded[name]} -> {current.get(name)}" for name in recorded if recorded[name] != current.get(name)
+    ]
     if changed:
-        raise ExperimentError(f"{folder} was made with other versions ({', '.join(changed)}); its runs would not match "
-                              "new ones: resume with the recorded versions, or use --force to start over")
+        raise ExperimentError(
+            f"{folder} was made with other versions ({', '.join(changed)}); its runs would not match "
+            "new ones: resume with the recorded versions, or use --force to start over"
+        )
 
 
 def _check_same_plan(plan: Plan, folder: Path) -> None:
     try:
         recorded = _read_json(folder / MANIFEST_NAME)["plan"]
     except (OSError, ValueError, KeyError):
-        raise ExperimentError(f"{folder} has no readable manifest.json; cannot resume it (use --force to start over)") from None
+        raise ExperimentError(
+            f"{folder} has no readable manifest.json; cannot resume it (use --force to start over)"
+        ) from None
     current = json.loads(json.dumps(plan.run_record()))
     mine = {k: recorded.get(k) for k in current}
     if mine != current:
         what = next(k for k in current if mine[k] != current[k])
-        raise ExperimentError(f"{folder} holds results of a different experiment ({what} differ); "
-                              "resume needs the same spec, or use --force to start over")
+        raise ExperimentError(
+            f"{folder} holds results of a different experiment ({what} differ); "
+            "resume needs the same spec, or use --force to start over"
+        )
 
 
 def _finished_runs(plan: Plan, work: Path) -> set[str]:
@@ -313,9 +348,16 @@ def _write_record(work: Path, run: Run, result: dict | None, error: BaseExceptio
         status = "failed"
         message = str(error) if isinstance(error, RunFailed) else describe_error(error)
         wall = getattr(error, "wall_time_s", None)
-    record = {"run_id": run.run_id, "cell": run.cell, "replication": run.replication,
-              "seed_entropy": run.seed_entropy, "seed_spawn_key": run.seed_spawn_key,
-              "status": status, "error": message, "wall_time_s": wall}
+    record = {
+        "run_id": run.run_id,
+        "cell": run.cell,
+        "replication": run.replication,
+        "seed_entropy": run.seed_entropy,
+        "seed_spawn_key": run.seed_spawn_key,
+        "status": status,
+        "error": message,
+        "wall_time_s": wall,
+    }
     (work / RECORDS).mkdir(exist_ok=True)
     write_json_atomic(_record_path(work, run.run_id), record)
 
@@ -327,6 +369,7 @@ def _read_json(path: Path) -> dict:
 
 # --------------------------------------------------------------------------- finishing
 
+
 def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
     """Write runs, outcomes and summaries in plan order, hash every output, complete the manifest."""
     # Here rather than at the top: workers import this module and never need scipy.
@@ -335,18 +378,34 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
     records = []
     for run in plan.runs:
         record = _read_record(work, run.run_id) or {
-            "run_id": run.run_id, "cell": run.cell, "replication": run.replication, "seed_entropy": run.seed_entropy,
-            "seed_spawn_key": run.seed_spawn_key, "status": "failed", "error": "no record (interrupted)",
-            "wall_time_s": None}
+            "run_id": run.run_id,
+            "cell": run.cell,
+            "replication": run.replication,
+            "seed_entropy": run.seed_entropy,
+            "seed_spawn_key": run.seed_spawn_key,
+            "status": "failed",
+            "error": "no record (interrupted)",
+            "wall_time_s": None,
+        }
         records.append(record)
     ok = [r["run_id"] for r in records if r["status"] == "ok"]
     failed = [(r["run_id"], r["error"]) for r in records if r["status"] != "ok"]
     _remove_orphan_parts(work, set(ok))
 
     labels = {c.id: c.labels for c in plan.cells}
-    runs = pd.DataFrame([{"run_id": r["run_id"], "cell": r["cell"], **labels[r["cell"]],
-                          **{k: r[k] for k in ("replication", "seed_entropy", "seed_spawn_key", "status", "error",
-                                               "wall_time_s")}} for r in records])
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": r["run_id"],
+                "cell": r["cell"],
+                **labels[r["cell"]],
+                **{
+                    k: r[k] for k in ("replication", "seed_entropy", "seed_spawn_key", "status", "error", "wall_time_s")
+                },
+            }
+            for r in records
+        ]
+    )
     runs["wall_time_s"] = runs["wall_time_s"].astype(np.float64)
     runs["error"] = runs["error"].astype("str")  # a text column even when nothing failed
     write_parquet_atomic(_plain_columns(runs), work / "runs.parquet")
@@ -358,8 +417,15 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
         run = by_id[run_id]
         model = pd.read_parquet(part_path(work, "model", run_id))
         vintages = pd.read_parquet(part_path(work, "vintages", run_id)) if need_vintages else None
-        rows.append({"run_id": run_id, "cell": run.cell, **labels[run.cell], "replication": run.replication,
-                     **{o.key: o.compute(model, vintages) for o in plan.outcomes}})
+        rows.append(
+            {
+                "run_id": run_id,
+                "cell": run.cell,
+                **labels[run.cell],
+                "replication": run.replication,
+                **{o.key: o.compute(model, vintages) for o in plan.outcomes},
+            }
+        )
     columns = ["run_id", "cell", *plan.label_columns, "replication", *(o.key for o in plan.outcomes)]
     outcomes = pd.DataFrame(rows, columns=columns)
     for o in plan.outcomes:
@@ -386,8 +452,9 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
         files[name] = sha256_file(work / name)
 
     manifest = _read_json(work / MANIFEST_NAME)
-    manifest.update(complete=True, runs={"total": len(records), "ok": len(ok), "failed": [f[0] for f in failed]},
-                    files=files)
+    manifest.update(
+        complete=True, runs={"total": len(records), "ok": len(ok), "failed": [f[0] for f in failed]}, files=files
+    )
     write_json_atomic(work / MANIFEST_NAME, manifest)
     return failed, summary_md
 
@@ -414,5 +481,14 @@ def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["ExperimentError", "ExperimentResult", "RunFailed", "RunTask", "execute_run", "part_path",
-           "partial_folder", "run_experiment", "simulate"]
+__all__ = [
+    "ExperimentError",
+    "ExperimentResult",
+    "RunFailed",
+    "RunTask",
+    "execute_run",
+    "part_path",
+    "partial_folder",
+    "run_experiment",
+    "simulate",
+]

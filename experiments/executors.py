@@ -33,17 +33,29 @@ Backend = Literal["local", "dask"]
 Finished = tuple[Any, Any, BaseException | None]
 
 # Each worker is one simulation at a time; more BLAS/OpenMP threads would only oversubscribe.
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                     "NUMEXPR_NUM_THREADS")
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 class WorkerDied(RuntimeError):
     """A worker process ended without finishing its run (killed, out of memory, crashed)."""
 
 
-def execute(tasks: Sequence[Task], function: Callable[[Task], Any], *, key: Callable[[Task], str],
-            workers: int = 1, backend: Backend = "local", scheduler: str | None = None,
-            retries: int = 2) -> Iterator[Finished]:
+def execute(
+    tasks: Sequence[Task],
+    function: Callable[[Task], Any],
+    *,
+    key: Callable[[Task], str],
+    workers: int = 1,
+    backend: Backend = "local",
+    scheduler: str | None = None,
+    retries: int = 2,
+) -> Iterator[Finished]:
     """Run ``function`` on every task; yield ``(task, result, None)`` or ``(task, None, error)``.
 
     Args:
@@ -90,8 +102,9 @@ def single_threaded_children():
                 os.environ[name] = value
 
 
-def _process_pool(tasks: Sequence[Task], function: Callable[[Task], Any], workers: int,
-                  retries: int) -> Iterator[Finished]:
+def _process_pool(
+    tasks: Sequence[Task], function: Callable[[Task], Any], workers: int, retries: int
+) -> Iterator[Finished]:
     pending = list(tasks)
     restarts = 0
     context = multiprocessing.get_context("spawn")
@@ -119,9 +132,14 @@ def _process_pool(tasks: Sequence[Task], function: Callable[[Task], Any], worker
         pool.shutdown(wait=True)
         if unfinished and restarts >= retries:
             for task in unfinished:
-                yield task, None, WorkerDied(
-                    f"a worker process died before this run finished ({retries + 1} attempts); "
-                    "killed or out of memory? try fewer workers, or --backend dask")
+                yield (
+                    task,
+                    None,
+                    WorkerDied(
+                        f"a worker process died before this run finished ({retries + 1} attempts); "
+                        "killed or out of memory? try fewer workers, or --backend dask"
+                    ),
+                )
             return
         restarts += 1
         pending = unfinished
@@ -139,23 +157,33 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _dask(tasks: Sequence[Task], function: Callable[[Task], Any], key: Callable[[Task], str], workers: int,
-          scheduler: str | None, retries: int) -> Iterator[Finished]:
-    from distributed import Client, LocalCluster, as_completed as dask_completed
+def _dask(
+    tasks: Sequence[Task],
+    function: Callable[[Task], Any],
+    key: Callable[[Task], str],
+    workers: int,
+    scheduler: str | None,
+    retries: int,
+) -> Iterator[Finished]:
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
         # Bound to the loopback interface and without a dashboard: nothing listens on the network.
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=max(1, workers), threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
         client = Client(cluster)
     try:
         # A per-invocation token keeps keys unique when several experiments share a scheduler.
         token = secrets.token_hex(4)
-        futures = {client.submit(function, task, key=f"lendsim-{key(task)}-{token}", pure=False, retries=retries): task
-                   for task in tasks}
+        futures = {
+            client.submit(function, task, key=f"lendsim-{key(task)}-{token}", pure=False, retries=retries): task
+            for task in tasks
+        }
         for future in dask_completed(futures):
             task = futures[future]
             try:

@@ -73,7 +73,9 @@ def _column_stat(stat: str) -> Callable[[RunTables, OutcomeSpec], float]:
 
 def _collection_yield(run: RunTables, _spec: OutcomeSpec) -> float:
     m = run.model
-    return float(m["collected_overdue"].sum() / max(m["overdue_amount"].shift(1).fillna(m["overdue_amount"]).sum(), 1.0))
+    return float(
+        m["collected_overdue"].sum() / max(m["overdue_amount"].shift(1).fillna(m["overdue_amount"]).sum(), 1.0)
+    )
 
 
 def _overdue_to_default(run: RunTables, _spec: OutcomeSpec) -> float:
@@ -94,34 +96,77 @@ def _overdue_amount_ratio(run: RunTables, _spec: OutcomeSpec) -> float:
 
 
 OUTCOMES: dict[str, Outcome] = {
-    "peak_overdue_rate": Outcome("highest monthly M1+ overdue rate by balance",
-                                 lambda r, s: float(r.model["overdue_balance_rate"].max()), is_rate=True, better="lower"),
-    "mean_overdue_rate": Outcome("mean monthly M1+ overdue rate by balance",
-                                 lambda r, s: float(r.model["overdue_balance_rate"].mean()), is_rate=True, better="lower"),
-    "overdue_rate_at": Outcome("M1+ overdue rate by balance at month `month` (1 = first after burn-in)",
-                               _at_month, frozenset({"month"}), is_rate=True, better="lower"),
-    "peak_m3plus_rate": Outcome("highest monthly 90+ (M3+) rate by balance",
-                                lambda r, s: float(r.model["m3plus_balance_rate"].max()), is_rate=True, better="lower"),
-    "cum_default_rate": Outcome("cumulative default rate at the end of the window (loans that reached 90+ days since "
-                                "month 1, over loans live at month 1 plus those originated since)",
-                                lambda r, s: float(r.model["cum_default_rate"].iloc[-1]), is_rate=True, better="lower"),
-    "losses": Outcome("net credit losses, CNY: principal charged off plus restructuring write-downs, less recoveries",
-                      lambda r, s: _net_losses(r.model), better="lower"),
-    "loss_rate": Outcome("net credit losses (as `losses`) over the amount lent in the window",
-                         lambda r, s: _net_losses(r.model) / max(float(r.model["origination_amount"].sum()), 1.0),
-                         is_rate=True, better="lower"),
-    "credit_supply": Outcome("mean monthly amount originated, CNY", lambda r, s: float(r.model["origination_amount"].mean()),
-                             better="higher"),
+    "peak_overdue_rate": Outcome(
+        "highest monthly M1+ overdue rate by balance",
+        lambda r, s: float(r.model["overdue_balance_rate"].max()),
+        is_rate=True,
+        better="lower",
+    ),
+    "mean_overdue_rate": Outcome(
+        "mean monthly M1+ overdue rate by balance",
+        lambda r, s: float(r.model["overdue_balance_rate"].mean()),
+        is_rate=True,
+        better="lower",
+    ),
+    "overdue_rate_at": Outcome(
+        "M1+ overdue rate by balance at month `month` (1 = first after burn-in)",
+        _at_month,
+        frozenset({"month"}),
+        is_rate=True,
+        better="lower",
+    ),
+    "peak_m3plus_rate": Outcome(
+        "highest monthly 90+ (M3+) rate by balance",
+        lambda r, s: float(r.model["m3plus_balance_rate"].max()),
+        is_rate=True,
+        better="lower",
+    ),
+    "cum_default_rate": Outcome(
+        "cumulative default rate at the end of the window (loans that reached 90+ days since "
+        "month 1, over loans live at month 1 plus those originated since)",
+        lambda r, s: float(r.model["cum_default_rate"].iloc[-1]),
+        is_rate=True,
+        better="lower",
+    ),
+    "losses": Outcome(
+        "net credit losses, CNY: principal charged off plus restructuring write-downs, less recoveries",
+        lambda r, s: _net_losses(r.model),
+        better="lower",
+    ),
+    "loss_rate": Outcome(
+        "net credit losses (as `losses`) over the amount lent in the window",
+        lambda r, s: _net_losses(r.model) / max(float(r.model["origination_amount"].sum()), 1.0),
+        is_rate=True,
+        better="lower",
+    ),
+    "credit_supply": Outcome(
+        "mean monthly amount originated, CNY", lambda r, s: float(r.model["origination_amount"].mean()), better="higher"
+    ),
     "complaints": Outcome("total complaints", lambda r, s: float(r.model["complaints"].sum()), better="lower"),
-    "collection_yield": Outcome("overdue amounts collected over the overdue amount outstanding the month before "
-                                "(summed over the window)", _collection_yield, is_rate=True),
-    "overdue_to_default": Outcome("share of loans entering M1 that go on to default: the product of the mean roll rates "
-                                  "M1->M2, M2->M3 and M3->default", _overdue_to_default, is_rate=True, better="lower"),
-    "vintage_default_rate": Outcome("default rate `months_on_book` months after origination of the loans originated in "
-                                    "the window (or from month 1)", _vintage_default, frozenset({"months_on_book"}),
-                                    is_rate=True, needs_vintages=True, better="lower"),
-    "overdue_amount_ratio": Outcome("peak overdue amount over the overdue amount in the first month of the window",
-                                    _overdue_amount_ratio),
+    "collection_yield": Outcome(
+        "overdue amounts collected over the overdue amount outstanding the month before (summed over the window)",
+        _collection_yield,
+        is_rate=True,
+    ),
+    "overdue_to_default": Outcome(
+        "share of loans entering M1 that go on to default: the product of the mean roll rates "
+        "M1->M2, M2->M3 and M3->default",
+        _overdue_to_default,
+        is_rate=True,
+        better="lower",
+    ),
+    "vintage_default_rate": Outcome(
+        "default rate `months_on_book` months after origination of the loans originated in "
+        "the window (or from month 1)",
+        _vintage_default,
+        frozenset({"months_on_book"}),
+        is_rate=True,
+        needs_vintages=True,
+        better="lower",
+    ),
+    "overdue_amount_ratio": Outcome(
+        "peak overdue amount over the overdue amount in the first month of the window", _overdue_amount_ratio
+    ),
     "mean": Outcome("mean of a model column over the months", _column_stat("mean"), frozenset({"column"})),
     "peak": Outcome("highest monthly value of a model column", _column_stat("peak"), frozenset({"column"})),
     "final": Outcome("value of a model column in the last month", _column_stat("final"), frozenset({"column"})),
@@ -142,18 +187,26 @@ class OutcomeSpec(Section):
     month: int | None = Field(None, ge=1, description="overdue_rate_at: the month (1 = first after burn-in)")
     column: str | None = Field(None, description="mean/peak/final/total: the model column")
     months_on_book: int | None = Field(None, ge=0, description="vintage_default_rate: months after origination")
-    from_month: int | None = Field(None, ge=1, alias="from",
-                                   description="first month of the window (1 = first after burn-in; default 1)")
-    to_month: int | None = Field(None, ge=1, alias="to", description="last month of the window (default: the last month)")
-    label: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
-                              description="column name in the outputs (default from name and parameters)")
+    from_month: int | None = Field(
+        None, ge=1, alias="from", description="first month of the window (1 = first after burn-in; default 1)"
+    )
+    to_month: int | None = Field(
+        None, ge=1, alias="to", description="last month of the window (default: the last month)"
+    )
+    label: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="column name in the outputs (default from name and parameters)",
+    )
 
     @model_validator(mode="after")
     def _known(self) -> OutcomeSpec:
         outcome = OUTCOMES.get(self.name)
         if outcome is None:
-            raise ValueError(f"unknown outcome {self.name!r}: expected one of {', '.join(OUTCOMES)} "
-                             "(README.md, 'Outcomes', says what each measures)")
+            raise ValueError(
+                f"unknown outcome {self.name!r}: expected one of {', '.join(OUTCOMES)} "
+                "(README.md, 'Outcomes', says what each measures)"
+            )
         for param in _PARAMS:
             given = getattr(self, param) is not None
             if given and param not in outcome.params:
@@ -162,7 +215,9 @@ class OutcomeSpec(Section):
                 raise ValueError(f"outcome {self.name!r} needs {param!r}")
         if self.column is not None and (self.column not in MODEL_COLUMNS or self.column in _NON_NUMERIC):
             numeric = [c for c in MODEL_COLUMNS if c not in _NON_NUMERIC]
-            raise ValueError(f"column {self.column!r} is not a numeric model column: expected one of {', '.join(numeric)}")
+            raise ValueError(
+                f"column {self.column!r} is not a numeric model column: expected one of {', '.join(numeric)}"
+            )
         if self.from_month is not None and self.to_month is not None and self.to_month < self.from_month:
             raise ValueError(f"the window is empty: to ({self.to_month}) is before from ({self.from_month})")
         if self.month is not None and not self.first <= self.month <= self.last:

@@ -124,8 +124,10 @@ class Plan:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Plan:
         """Rebuild a plan from :meth:`to_record` output (e.g. a manifest's ``plan``)."""
-        cells = tuple(Cell(c["id"], dict(c["labels"]), validate_scenario(c["config"], source=f"manifest cell {c['id']}"))
-                      for c in record["cells"])
+        cells = tuple(
+            Cell(c["id"], dict(c["labels"]), validate_scenario(c["config"], source=f"manifest cell {c['id']}"))
+            for c in record["cells"]
+        )
         plan = cls(
             kind=record["kind"],
             cells=cells,
@@ -150,9 +152,14 @@ class Plan:
         if self.kind == "comparison":
             policies = len({c.labels["policy"] for c in self.cells})
             shocks = len({c.labels["shock"] for c in self.cells})
-            detail = f" ({policies} {_plural(policies, 'policy', 'policies')} x {shocks} {_plural(shocks, 'shock', 'shocks')})"
-        return (f"{runs} {_plural(runs, 'run', 'runs')} = {cells} {_plural(cells, 'cell', 'cells')}{detail}"
-                f" x {reps} {_plural(reps, 'replication', 'replications')}")
+            detail = (
+                f" ({policies} {_plural(policies, 'policy', 'policies')} x "
+                f"{shocks} {_plural(shocks, 'shock', 'shocks')})"
+            )
+        return (
+            f"{runs} {_plural(runs, 'run', 'runs')} = {cells} {_plural(cells, 'cell', 'cells')}{detail}"
+            f" x {reps} {_plural(reps, 'replication', 'replications')}"
+        )
 
 
 def _plural(n: int, one: str, many: str) -> str:

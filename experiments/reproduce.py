@@ -62,8 +62,15 @@ def version_warnings(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def reproduce(results: Path | str, out: Path | str | None = None, *, workers: int = 1, backend: Backend = "local",
-              scheduler: str | None = None, progress: bool = True) -> Reproduction:
+def reproduce(
+    results: Path | str,
+    out: Path | str | None = None,
+    *,
+    workers: int = 1,
+    backend: Backend = "local",
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> Reproduction:
     """Rerun ``results`` from its manifest into a fresh folder and compare every output.
 
     Args:
@@ -113,8 +120,9 @@ def checked_manifest(results: Path | str) -> dict[str, Any]:
     return manifest
 
 
-def _rerun(manifest: dict[str, Any], target: Path, workers: int, backend: Backend, scheduler: str | None,
-           progress: bool) -> None:
+def _rerun(
+    manifest: dict[str, Any], target: Path, workers: int, backend: Backend, scheduler: str | None, progress: bool
+) -> None:
     if manifest["kind"] == "run":
         from .single import run_single
 
@@ -125,8 +133,16 @@ def _rerun(manifest: dict[str, Any], target: Path, workers: int, backend: Backen
         plan = Plan.from_record(manifest["plan"])
     except (KeyError, TypeError, ValueError) as err:
         raise ExperimentError(f"{MANIFEST_NAME}: plan: cannot rebuild the runs ({err})") from None
-    run_experiment(plan, target, spec=manifest.get("spec"), spec_file=manifest.get("spec_file"), workers=workers,
-                   backend=backend, scheduler=scheduler, progress=progress)
+    run_experiment(
+        plan,
+        target,
+        spec=manifest.get("spec"),
+        spec_file=manifest.get("spec_file"),
+        workers=workers,
+        backend=backend,
+        scheduler=scheduler,
+        progress=progress,
+    )
 
 
 def _compare(recorded: dict[str, str], results: Path, rerun: Path) -> list[tuple[str, str]]:

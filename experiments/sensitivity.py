@@ -32,7 +32,6 @@ from pydantic import Field, model_validator
 
 from analysis.sensitivity import design_size, unit_sample
 from sim.config import ConfigError, read_yaml
-
 from sim.keys import set_value
 
 from . import design as designs
@@ -57,7 +56,9 @@ class SensitivitySpec(ExperimentSpec):
 
     base: str = Field(description="scenario the analysis varies, relative to the spec file")
     method: Literal["sobol", "morris"] = Field(description="sobol: variance-based indices; morris: screening")
-    samples: int = Field(ge=2, le=65_536, description="sobol: base sample size N (a power of two); morris: trajectories")
+    samples: int = Field(
+        ge=2, le=65_536, description="sobol: base sample size N (a power of two); morris: trajectories"
+    )
     calc_second_order: bool = Field(False, description="sobol: also second-order (pairwise interaction) indices")
     levels: int = Field(4, ge=2, le=100, description="morris: grid levels of each parameter (even, e.g. 4)")
     design_seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seed of the design (default: master_seed)")
@@ -121,8 +122,14 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
             check_value(leaf, value, f"{where}.{end}")
         axes.append(designs.Axis(key, None, p.min, p.max, None, p.log, leaf.is_integer))
 
-    unit = unit_sample(spec.method, [a.key for a in axes], spec.samples, spec.seed,
-                       calc_second_order=spec.calc_second_order, levels=spec.levels)
+    unit = unit_sample(
+        spec.method,
+        [a.key for a in axes],
+        spec.samples,
+        spec.seed,
+        calc_second_order=spec.calc_second_order,
+        levels=spec.levels,
+    )
     width = max(3, len(str(len(unit) - 1)))
     cells = []
     for i, row in enumerate(unit):
@@ -135,8 +142,15 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
         config = with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
         cells.append(Cell(cell_id, point, config))
     check_outcome_months(spec, cells, path)
-    plan = Plan(kind="sweep", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
-                outcomes=tuple(spec.outcomes), label_columns=tuple(spec.parameters), description=spec.description)
+    plan = Plan(
+        kind="sweep",
+        cells=tuple(cells),
+        replications=spec.replications,
+        master_seed=spec.master_seed,
+        outcomes=tuple(spec.outcomes),
+        label_columns=tuple(spec.parameters),
+        description=spec.description,
+    )
     return spec, plan
 
 

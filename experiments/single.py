@@ -7,7 +7,7 @@ configured `LendingMarket`, writes its tables with a manifest via
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,15 +58,13 @@ def run_single(
     return write_results(out, tables, manifest, force=force), model_frame
 
 
-def _run_manifest(
-    config: ScenarioConfig, seed: int, scenario_file: Path | str | None
-) -> dict[str, Any]:
+def _run_manifest(config: ScenarioConfig, seed: int, scenario_file: Path | str | None) -> dict[str, Any]:
     return {
         "kind": "run",
         "scenario_file": None if scenario_file is None else str(scenario_file),
         "config": config.model_dump(mode="json"),
         "seed": seed,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **provenance(),
     }
 
@@ -105,8 +103,7 @@ def summary_table(model_frame: pd.DataFrame) -> str:
     rows = [("metric", *_SUMMARY_COLUMNS)]
     for column, stats, is_rate in _SUMMARY_ROWS:
         cells = [
-            _format(_statistic(frame, column, stat), is_rate) if stat in stats else ""
-            for stat in _SUMMARY_COLUMNS
+            _format(_statistic(frame, column, stat), is_rate) if stat in stats else "" for stat in _SUMMARY_COLUMNS
         ]
         rows.append((column, *cells))
     return header + "\n" + _render(rows)

@@ -60,6 +60,7 @@ _LABEL_KEYS = frozenset({"name", "description"})
 
 # --------------------------------------------------------------------------- spec models
 
+
 class ScenarioRef(Section):
     """A scenario file in a comparison, with the name its cells and tables use."""
 
@@ -102,8 +103,11 @@ class ComparisonSpec(ExperimentSpec):
     """Policies x shocks, R replications each, differences paired against a reference policy."""
 
     policies: list[ScenarioRef] = Field(min_length=1, description="policy scenarios")
-    shocks: list[ScenarioRef] = Field([ScenarioRef(file=None, name=NO_SHOCK)], min_length=1,
-                                      description="shock scenarios ('none' runs the policies as they are)")
+    shocks: list[ScenarioRef] = Field(
+        [ScenarioRef(file=None, name=NO_SHOCK)],
+        min_length=1,
+        description="shock scenarios ('none' runs the policies as they are)",
+    )
     reference: str | None = Field(None, description="policy the others are compared with (default: the first)")
 
     @field_validator("policies", "shocks", mode="before")
@@ -189,6 +193,7 @@ class SweepSpec(ExperimentSpec):
 
 # --------------------------------------------------------------------------- loading
 
+
 def load_comparison(path: str | Path) -> tuple[ComparisonSpec, Plan]:
     """Read and validate a comparison spec and resolve every cell's config.
 
@@ -201,7 +206,9 @@ def load_comparison(path: str | Path) -> tuple[ComparisonSpec, Plan]:
     reference = spec.reference_name
 
     policies = [(ref, *scenario_and_changes(path, ref.file, f"policies[{i}]")) for i, ref in enumerate(spec.policies)]
-    shocks = [(ref, shock_changes(path, ref.file, f"shocks[{j}]") if ref.file else {}) for j, ref in enumerate(spec.shocks)]
+    shocks = [
+        (ref, shock_changes(path, ref.file, f"shocks[{j}]") if ref.file else {}) for j, ref in enumerate(spec.shocks)
+    ]
     cells = []
     for ref, _, policy_config, policy_changes in policies:
         for shock_ref, changes in shocks:
@@ -211,9 +218,16 @@ def load_comparison(path: str | Path) -> tuple[ComparisonSpec, Plan]:
             config = with_overrides(data, spec.overrides, path, f"cell {cell_id}")
             cells.append(Cell(cell_id, {"policy": ref.label, "shock": shock_ref.label}, config))
     check_outcome_months(spec, cells, path)
-    plan = Plan(kind="comparison", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
-                outcomes=tuple(spec.outcomes), label_columns=("policy", "shock"), reference=reference,
-                description=spec.description)
+    plan = Plan(
+        kind="comparison",
+        cells=tuple(cells),
+        replications=spec.replications,
+        master_seed=spec.master_seed,
+        outcomes=tuple(spec.outcomes),
+        label_columns=("policy", "shock"),
+        reference=reference,
+        description=spec.description,
+    )
     return spec, plan
 
 
@@ -246,8 +260,11 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
                         raise ConfigError(f"{where}.{end}: {value:g} is not a whole number, and {key} is an integer")
                     value = int(value)
                 check_value(leaf, value, f"{where}.{end}")
-        axes.append(designs.Axis(key, None if p.values is None else tuple(p.values), p.min, p.max, p.levels,
-                                 p.log, leaf.is_integer))
+        axes.append(
+            designs.Axis(
+                key, None if p.values is None else tuple(p.values), p.min, p.max, p.levels, p.log, leaf.is_integer
+            )
+        )
 
     seed = spec.master_seed if spec.design_seed is None else spec.design_seed
     if spec.design == "grid":
@@ -268,8 +285,15 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, Plan]:
         config = with_overrides(data, spec.overrides, path, f"design point {cell_id} {point}")
         cells.append(Cell(cell_id, dict(point), config))
     check_outcome_months(spec, cells, path)
-    plan = Plan(kind="sweep", cells=tuple(cells), replications=spec.replications, master_seed=spec.master_seed,
-                outcomes=tuple(spec.outcomes), label_columns=tuple(spec.parameters), description=spec.description)
+    plan = Plan(
+        kind="sweep",
+        cells=tuple(cells),
+        replications=spec.replications,
+        master_seed=spec.master_seed,
+        outcomes=tuple(spec.outcomes),
+        label_columns=tuple(spec.parameters),
+        description=spec.description,
+    )
     return spec, plan
 
 
@@ -309,29 +333,40 @@ def shock_changes(spec_path: Path, file: str, where: str) -> dict[tuple, Any]:
     """What a shock scenario changes relative to the root of its extends: chain (refused if nothing)."""
     _, _, changes = scenario_and_changes(spec_path, file, where)
     if not changes:
-        raise ConfigError(f"{spec_path}: {where}: {file} changes nothing relative to the root of its "
-                          f"extends: chain; a shock scenario must extend a baseline and change it")
+        raise ConfigError(
+            f"{spec_path}: {where}: {file} changes nothing relative to the root of its "
+            f"extends: chain; a shock scenario must extend a baseline and change it"
+        )
     return changes
 
 
-def combine(policy: ScenarioConfig, policy_changes: dict[tuple, Any], changes: dict[tuple, Any], policy_file: str,
-            shock_file: str | None, shown: str) -> dict:
+def combine(
+    policy: ScenarioConfig,
+    policy_changes: dict[tuple, Any],
+    changes: dict[tuple, Any],
+    policy_file: str,
+    shock_file: str | None,
+    shown: str,
+) -> dict:
     """The policy's config with a shock's changes set on it, as a dict; refused where both change a key.
 
     This is the one way lendsim combines a policy with a shock (comparisons and validation).
     """
     for key, value in changes.items():
         if key in policy_changes and policy_changes[key] != value:
-            raise ConfigError(f"{shown}: shocks: {shock_file} and policy {policy_file} both set {_dotted(key)}; "
-                              f"a shock may only change what the policy leaves at its baseline value")
+            raise ConfigError(
+                f"{shown}: shocks: {shock_file} and policy {policy_file} both set {_dotted(key)}; "
+                f"a shock may only change what the policy leaves at its baseline value"
+            )
     data = policy.model_dump()
     for key, value in changes.items():
         _set_path(data, key, value)
     return data
 
 
-def combine_policy_and_shock(folder: Path, policy_file: str, shock_file: str | None, overrides: dict[str, Any],
-                             name: str) -> ScenarioConfig:
+def combine_policy_and_shock(
+    folder: Path, policy_file: str, shock_file: str | None, overrides: dict[str, Any], name: str
+) -> ScenarioConfig:
     """A policy scenario combined with a shock scenario (files relative to ``folder``), with dotted overrides.
 
     Raises:
@@ -420,9 +455,25 @@ def check_outcome_months(spec: ExperimentSpec, cells: list[Cell], path: Path) ->
                 continue
             for cell in cells:
                 if value > cell.config.months:
-                    raise ConfigError(f"{path}: outcomes[{n}].{param}: {value} is after the last month of cell "
-                                      f"{cell.id} (months: {cell.config.months}); allowed: 1 to {cell.config.months}")
+                    raise ConfigError(
+                        f"{path}: outcomes[{n}].{param}: {value} is after the last month of cell "
+                        f"{cell.id} (months: {cell.config.months}); allowed: 1 to {cell.config.months}"
+                    )
 
 
-__all__ = ["ComparisonSpec", "ExperimentSpec", "Parameter", "ScenarioRef", "SweepSpec", "check_outcome_months", "check_value",
-           "leaf_at", "load_comparison", "load_sweep", "scenario_and_changes", "swept_leaf", "validate_spec", "with_overrides"]
+__all__ = [
+    "ComparisonSpec",
+    "ExperimentSpec",
+    "Parameter",
+    "ScenarioRef",
+    "SweepSpec",
+    "check_outcome_months",
+    "check_value",
+    "leaf_at",
+    "load_comparison",
+    "load_sweep",
+    "scenario_and_changes",
+    "swept_leaf",
+    "validate_spec",
+    "with_overrides",
+]

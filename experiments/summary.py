@@ -89,8 +89,15 @@ def summarise(plan: Plan, outcomes: pd.DataFrame) -> pd.DataFrame:
         frame = by_cell.get(cell.id, empty)
         for outcome in plan.outcomes:
             own = t_interval(frame[outcome.key].to_numpy())
-            row = {"cell": cell.id, **cell.labels, "outcome": outcome.key,
-                   "n": own.n, "mean": own.mean, "ci_low": own.low, "ci_high": own.high}
+            row = {
+                "cell": cell.id,
+                **cell.labels,
+                "outcome": outcome.key,
+                "n": own.n,
+                "mean": own.mean,
+                "ci_low": own.low,
+                "ci_high": own.high,
+            }
             if plan.kind == "comparison":
                 row.update(_difference(plan, cell.labels, outcome.key, frame, by_cell, empty))
             rows.append(row)
@@ -102,8 +109,13 @@ def summarise(plan: Plan, outcomes: pd.DataFrame) -> pd.DataFrame:
 
 
 def _difference(plan, labels, key, frame, by_cell, empty) -> dict:
-    out = {"reference": plan.reference, "diff_n": 0, "diff_mean": math.nan, "diff_ci_low": math.nan,
-           "diff_ci_high": math.nan}
+    out = {
+        "reference": plan.reference,
+        "diff_n": 0,
+        "diff_mean": math.nan,
+        "diff_ci_low": math.nan,
+        "diff_ci_high": math.nan,
+    }
     if labels["policy"] == plan.reference:
         return out
     reference = by_cell.get(f"{plan.reference}__{labels['shock']}", empty)
@@ -113,6 +125,7 @@ def _difference(plan, labels, key, frame, by_cell, empty) -> dict:
 
 
 # --------------------------------------------------------------------------- markdown
+
 
 def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0) -> str:
     """The summary as Markdown: one table per outcome, rates as percentages.
@@ -124,17 +137,28 @@ def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0) -> str:
     """
     title = {"comparison": "Comparison", "sweep": "Sweep", "validation": "Validation"}[plan.kind]
     lines = [f"# {title}" + (f": {plan.description.strip()}" if plan.description.strip() else ""), ""]
-    how = (f"{plan.replications} replications per cell with common random numbers (master seed "
-           f"{plan.master_seed}); mean and 95% t-interval across replications.")
+    how = (
+        f"{plan.replications} replications per cell with common random numbers (master seed "
+        f"{plan.master_seed}); mean and 95% t-interval across replications."
+    )
     if plan.kind == "comparison":
-        how += (f" Δ is the paired difference to `{plan.reference}` under the same shock (mean of the"
-                f" per-replication differences, 95% t-interval); rates in percentage points (pp).")
+        how += (
+            f" Δ is the paired difference to `{plan.reference}` under the same shock (mean of the"
+            f" per-replication differences, 95% t-interval); rates in percentage points (pp)."
+        )
     lines += [how, ""]
     if failed:
-        lines += [f"**{failed} run{'s' if failed != 1 else ''} failed** and are left out (`n` below); "
-                  "see runs.parquet.", ""]
+        lines += [
+            f"**{failed} run{'s' if failed != 1 else ''} failed** and are left out (`n` below); see runs.parquet.",
+            "",
+        ]
     for outcome in plan.outcomes:
-        lines += [f"## {outcome.key}", "", *_table(plan, summary[summary["outcome"] == outcome.key], outcome.is_rate), ""]
+        lines += [
+            f"## {outcome.key}",
+            "",
+            *_table(plan, summary[summary["outcome"] == outcome.key], outcome.is_rate),
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -143,17 +167,25 @@ def _table(plan: Plan, rows: pd.DataFrame, is_rate: bool) -> list[str]:
     numbers = ["n", "mean", "95% CI"]
     if plan.kind == "comparison":
         numbers += [f"Δ vs {plan.reference}", "95% CI of Δ"]
-    out = ["| " + " | ".join(labels + numbers) + " |",
-           "|" + "|".join(["---"] * len(labels) + ["---:"] * len(numbers)) + "|"]
+    out = [
+        "| " + " | ".join(labels + numbers) + " |",
+        "|" + "|".join(["---"] * len(labels) + ["---:"] * len(numbers)) + "|",
+    ]
     for record in rows.to_dict("records"):
         cells = [_label(record[c]) for c in labels]
-        cells += [str(record["n"]), _value(record["mean"], is_rate), _range(record["ci_low"], record["ci_high"], is_rate)]
+        cells += [
+            str(record["n"]),
+            _value(record["mean"], is_rate),
+            _range(record["ci_low"], record["ci_high"], is_rate),
+        ]
         if plan.kind == "comparison":
             if record["policy"] == plan.reference:
                 cells += ["(reference)", ""]
             else:
-                cells += [_value(record["diff_mean"], is_rate, diff=True),
-                          _range(record["diff_ci_low"], record["diff_ci_high"], is_rate, diff=True)]
+                cells += [
+                    _value(record["diff_mean"], is_rate, diff=True),
+                    _range(record["diff_ci_low"], record["diff_ci_high"], is_rate, diff=True),
+                ]
         out.append("| " + " | ".join(cells) + " |")
     return out
 

@@ -36,6 +36,7 @@ MASTER_SEED = 20261122
 
 # --------------------------------------------------------------------------- arms
 
+
 @dataclass(frozen=True)
 class Arm:
     """A scenario file, optionally combined with a shock file and dotted overrides (paths relative to scenarios/)."""
@@ -88,14 +89,16 @@ def outcome(name: str, **params: Any) -> OutcomeSpec:
 PairedStatistic = Callable[[pd.DataFrame, pd.DataFrame], float]
 
 
-def excess_lag(first: int, last: int, column: str = "overdue_balance_rate",
-               driver: str = "unemployment_rate") -> PairedStatistic:
+def excess_lag(
+    first: int, last: int, column: str = "overdue_balance_rate", driver: str = "unemployment_rate"
+) -> PairedStatistic:
     """Months by which the shock's excess ``column`` lags its excess ``driver`` (centres of mass).
 
     The excess of a series is treated minus control, month by month, over the months where the
     driver's excess is positive and after; the centre of mass of a non-negative excess curve is a
     robust 'when', unlike the month of a noisy maximum. Takes the two runs' model frames.
     """
+
     def f(control: pd.DataFrame, treated: pd.DataFrame) -> float:
         control = control[~control["is_burn_in"]].reset_index(drop=True)
         treated = treated[~treated["is_burn_in"]].reset_index(drop=True)
@@ -104,11 +107,13 @@ def excess_lag(first: int, last: int, column: str = "overdue_balance_rate",
         d = np.clip(treated[driver].to_numpy() - control[driver].to_numpy(), 0.0, None)[sel]
         y = np.clip(treated[column].to_numpy() - control[column].to_numpy(), 0.0, None)[sel]
         return float((months * y).sum() / max(y.sum(), 1e-12) - (months * d).sum() / max(d.sum(), 1e-12))
+
     f.__doc__ = f"lag of excess {column} behind excess {driver} (months, centres of mass over months {first}-{last})"
     return f
 
 
 # --------------------------------------------------------------------------- contrasts
+
 
 @dataclass(frozen=True)
 class Contrast:
@@ -228,74 +233,226 @@ def contrasts() -> list[Contrast]:
     return [
         # 1. unemployment -> overdue, with a lag; relief dampens it
         Contrast(1, "a recession raises the overdue rate", BASE, RECESSION, mean("overdue_balance_rate", 12, 47)),
-        Contrast(1, "overdue lags the economy's unemployment shock by a few months (1-12)", BASE, V_SHOCK,
-                 paired=excess_lag(12, 40, column="overdue_rate", driver="unemployment_target"), min_effect=1.0,
-                 max_effect=12.0, unit="months"),
-        Contrast(1, "90+ delinquency lags borrowers' realised unemployment", BASE, V_SHOCK,
-                 paired=excess_lag(12, 40, column="m3plus_rate"), unit="months"),
-        Contrast(1, "relief dampens the rise in overdue", RECESSION, Arm("shocks/recession_with_relief.yaml"),
-                 mean("overdue_balance_rate", 12, 47), direction=-1),
+        Contrast(
+            1,
+            "overdue lags the economy's unemployment shock by a few months (1-12)",
+            BASE,
+            V_SHOCK,
+            paired=excess_lag(12, 40, column="overdue_rate", driver="unemployment_target"),
+            min_effect=1.0,
+            max_effect=12.0,
+            unit="months",
+        ),
+        Contrast(
+            1,
+            "90+ delinquency lags borrowers' realised unemployment",
+            BASE,
+            V_SHOCK,
+            paired=excess_lag(12, 40, column="m3plus_rate"),
+            unit="months",
+        ),
+        Contrast(
+            1,
+            "relief dampens the rise in overdue",
+            RECESSION,
+            Arm("shocks/recession_with_relief.yaml"),
+            mean("overdue_balance_rate", 12, 47),
+            direction=-1,
+        ),
         # 2. penalties
-        Contrast(2, "compounding penalties raise defaults among stressed borrowers",
-                 Arm("policies/penalty_none.yaml", shock=rec), Arm("policies/penalty_compounding.yaml", shock=rec),
-                 outcome("overdue_to_default")),
-        Contrast(2, "a penalty cap lowers defaults", Arm("policies/penalty_compounding.yaml"),
-                 Arm("policies/penalty_cap.yaml"), outcome("cum_default_rate"), direction=-1),
-        Contrast(2, "... without a large fall in credit supply (at most 5%)", Arm("policies/penalty_compounding.yaml"),
-                 Arm("policies/penalty_cap.yaml"), mean("origination_amount", 13), direction=0,
-                 relative=(-0.05, None), unit="%"),
+        Contrast(
+            2,
+            "compounding penalties raise defaults among stressed borrowers",
+            Arm("policies/penalty_none.yaml", shock=rec),
+            Arm("policies/penalty_compounding.yaml", shock=rec),
+            outcome("overdue_to_default"),
+        ),
+        Contrast(
+            2,
+            "a penalty cap lowers defaults",
+            Arm("policies/penalty_compounding.yaml"),
+            Arm("policies/penalty_cap.yaml"),
+            outcome("cum_default_rate"),
+            direction=-1,
+        ),
+        Contrast(
+            2,
+            "... without a large fall in credit supply (at most 5%)",
+            Arm("policies/penalty_compounding.yaml"),
+            Arm("policies/penalty_cap.yaml"),
+            mean("origination_amount", 13),
+            direction=0,
+            relative=(-0.05, None),
+            unit="%",
+        ),
         # 3. scoring and bureau
-        Contrast(3, "better scoring lowers serious (90+) overdue", BASE, Arm("policies/better_scoring.yaml"),
-                 mean("m3plus_balance_rate", 13), direction=-1),
-        Contrast(3, "better scoring lowers defaults", BASE, Arm("policies/better_scoring.yaml"),
-                 outcome("cum_default_rate"), direction=-1),
-        Contrast(3, "bureau reporting lowers overdue", BASE, Arm("policies/bureau_reporting.yaml"),
-                 mean("overdue_balance_rate", 13), direction=-1),
-        Contrast(3, "bureau reporting lowers defaults", BASE, Arm("policies/bureau_reporting.yaml"),
-                 outcome("cum_default_rate"), direction=-1),
+        Contrast(
+            3,
+            "better scoring lowers serious (90+) overdue",
+            BASE,
+            Arm("policies/better_scoring.yaml"),
+            mean("m3plus_balance_rate", 13),
+            direction=-1,
+        ),
+        Contrast(
+            3,
+            "better scoring lowers defaults",
+            BASE,
+            Arm("policies/better_scoring.yaml"),
+            outcome("cum_default_rate"),
+            direction=-1,
+        ),
+        Contrast(
+            3,
+            "bureau reporting lowers overdue",
+            BASE,
+            Arm("policies/bureau_reporting.yaml"),
+            mean("overdue_balance_rate", 13),
+            direction=-1,
+        ),
+        Contrast(
+            3,
+            "bureau reporting lowers defaults",
+            BASE,
+            Arm("policies/bureau_reporting.yaml"),
+            outcome("cum_default_rate"),
+            direction=-1,
+        ),
         # 4. collection
         Contrast(4, "aggressive collection raises short-run recoveries", BASE, aggressive, outcome("collection_yield")),
         Contrast(4, "aggressive collection raises complaints", BASE, aggressive, total("complaints"), unit="x1"),
-        Contrast(4, "aggressive collection raises harassment", BASE, aggressive, total("harassment_incidents"), unit="x1"),
-        Contrast(4, "aggressive collection under enforcement raises fines",
-                 Arm("policies/conduct_rules.yaml", overrides=(("platforms.policy.collection.regime", "regulated"),)),
-                 Arm("policies/conduct_rules.yaml"), total("fines"), unit="x1"),
-        Contrast(4, "conduct rules cut complaints sharply (by half or more)", aggressive, conduct,
-                 total("complaints", 13), direction=-1, relative=(None, -0.5), unit="%"),
-        Contrast(4, "conduct rules lower recoveries somewhat (by under a third)", aggressive, conduct,
-                 outcome("collection_yield"), direction=-1, relative=(-1 / 3, None), unit="%"),
-        Contrast(4, "conduct rules reduce credit supply a little (by under 10%)", aggressive, conduct,
-                 mean("origination_amount", 13), direction=-1, relative=(-0.10, None), unit="%"),
+        Contrast(
+            4, "aggressive collection raises harassment", BASE, aggressive, total("harassment_incidents"), unit="x1"
+        ),
+        Contrast(
+            4,
+            "aggressive collection under enforcement raises fines",
+            Arm("policies/conduct_rules.yaml", overrides=(("platforms.policy.collection.regime", "regulated"),)),
+            Arm("policies/conduct_rules.yaml"),
+            total("fines"),
+            unit="x1",
+        ),
+        Contrast(
+            4,
+            "conduct rules cut complaints sharply (by half or more)",
+            aggressive,
+            conduct,
+            total("complaints", 13),
+            direction=-1,
+            relative=(None, -0.5),
+            unit="%",
+        ),
+        Contrast(
+            4,
+            "conduct rules lower recoveries somewhat (by under a third)",
+            aggressive,
+            conduct,
+            outcome("collection_yield"),
+            direction=-1,
+            relative=(-1 / 3, None),
+            unit="%",
+        ),
+        Contrast(
+            4,
+            "conduct rules reduce credit supply a little (by under 10%)",
+            aggressive,
+            conduct,
+            mean("origination_amount", 13),
+            direction=-1,
+            relative=(-0.10, None),
+            unit="%",
+        ),
         # 5. competition
-        Contrast(5, "competition raises defaults of later vintages", BASE, Arm("policies/competition.yaml"),
-                 outcome("vintage_default_rate", months_on_book=12, from_month=13)),
-        Contrast(5, "competition raises later overdue rates", BASE, Arm("policies/competition.yaml"),
-                 mean("overdue_balance_rate", 25)),
+        Contrast(
+            5,
+            "competition raises defaults of later vintages",
+            BASE,
+            Arm("policies/competition.yaml"),
+            outcome("vintage_default_rate", months_on_book=12, from_month=13),
+        ),
+        Contrast(
+            5,
+            "competition raises later overdue rates",
+            BASE,
+            Arm("policies/competition.yaml"),
+            mean("overdue_balance_rate", 25),
+        ),
         # 6. multi-platform borrowing and borrowing to repay
-        Contrast(6, "multi-platform borrowing and borrowing to repay raise the loss rate",
-                 Arm("baseline.yaml", overrides=(("borrowers.max_loans", 1),)), BASE, outcome("loss_rate")),
-        Contrast(6, "borrowing to repay makes defaults cluster (more loans per defaulter)", NO_BTR, BASE,
-                 mean("defaults_per_defaulter"), unit="x1"),
+        Contrast(
+            6,
+            "multi-platform borrowing and borrowing to repay raise the loss rate",
+            Arm("baseline.yaml", overrides=(("borrowers.max_loans", 1),)),
+            BASE,
+            outcome("loss_rate"),
+        ),
+        Contrast(
+            6,
+            "borrowing to repay makes defaults cluster (more loans per defaulter)",
+            NO_BTR,
+            BASE,
+            mean("defaults_per_defaulter"),
+            unit="x1",
+        ),
         # 7. platform failure and strategic default
-        Contrast(7, "an unserviced collapse triggers strategic default", BASE, Arm(collapse),
-                 total("strategic_withholding", 12), unit="x1"),
-        Contrast(7, "bureau coverage damps the contagion", Arm(collapse),
-                 Arm(collapse, overrides=(("regulator.bureau_mandate_share", 1.0),)),
-                 total("strategic_withholding", 12), direction=-1, unit="x1"),
+        Contrast(
+            7,
+            "an unserviced collapse triggers strategic default",
+            BASE,
+            Arm(collapse),
+            total("strategic_withholding", 12),
+            unit="x1",
+        ),
+        Contrast(
+            7,
+            "bureau coverage damps the contagion",
+            Arm(collapse),
+            Arm(collapse, overrides=(("regulator.bureau_mandate_share", 1.0),)),
+            total("strategic_withholding", 12),
+            direction=-1,
+            unit="x1",
+        ),
         # 8. forbearance and restructuring in a shock
-        Contrast(8, "forbearance lowers peak overdue in a recession", RECESSION, Arm("policies/forbearance.yaml", shock=rec),
-                 peak("overdue_balance_rate"), direction=-1),
-        Contrast(8, "forbearance lowers final losses", RECESSION, Arm("policies/forbearance.yaml", shock=rec),
-                 outcome("losses"), direction=-1, unit="%"),
-        Contrast(8, "restructuring lowers final losses", RECESSION, Arm("policies/restructuring.yaml", shock=rec),
-                 outcome("losses"), direction=-1, unit="%"),
+        Contrast(
+            8,
+            "forbearance lowers peak overdue in a recession",
+            RECESSION,
+            Arm("policies/forbearance.yaml", shock=rec),
+            peak("overdue_balance_rate"),
+            direction=-1,
+        ),
+        Contrast(
+            8,
+            "forbearance lowers final losses",
+            RECESSION,
+            Arm("policies/forbearance.yaml", shock=rec),
+            outcome("losses"),
+            direction=-1,
+            unit="%",
+        ),
+        Contrast(
+            8,
+            "restructuring lowers final losses",
+            RECESSION,
+            Arm("policies/restructuring.yaml", shock=rec),
+            outcome("losses"),
+            direction=-1,
+            unit="%",
+        ),
         # 9. reminders and literacy
-        Contrast(9, "education and reminders lower overdue modestly (by under 30%)", BASE, Arm("policies/education.yaml"),
-                 mean("overdue_balance_rate", 13), direction=-1, relative=(-0.30, None)),
+        Contrast(
+            9,
+            "education and reminders lower overdue modestly (by under 30%)",
+            BASE,
+            Arm("policies/education.yaml"),
+            mean("overdue_balance_rate", 13),
+            direction=-1,
+            relative=(-0.30, None),
+        ),
     ]
 
 
 # --------------------------------------------------------------------------- calibration and claims
+
 
 @dataclass(frozen=True)
 class Target:
@@ -311,12 +468,30 @@ class Target:
 
 def targets() -> list[Target]:
     return [
-        Target("M1+ (1+ days) overdue rate by balance, baseline", BASE, mean("overdue_balance_rate"), 0.03, 0.07,
-               "Lexin 4.92% (Q2 2021); target 3-7% (docs/model.md, Calibration)"),
-        Target("M3+ (90+ days) overdue rate by balance, baseline", BASE, mean("m3plus_balance_rate"), 0.015, 0.03,
-               "Lexin 1.84% (Mar 2021), Qifu 2.35% (Q4 2023); target 1.5-3%"),
-        Target("peak M1+ overdue rate by balance, recession", RECESSION, peak("overdue_balance_rate"), 0.08, 0.12,
-               "Lexin 8.08% in the 2020 shock; a recession should climb towards 8-12%"),
+        Target(
+            "M1+ (1+ days) overdue rate by balance, baseline",
+            BASE,
+            mean("overdue_balance_rate"),
+            0.03,
+            0.07,
+            "Lexin 4.92% (Q2 2021); target 3-7% (docs/model.md, Calibration)",
+        ),
+        Target(
+            "M3+ (90+ days) overdue rate by balance, baseline",
+            BASE,
+            mean("m3plus_balance_rate"),
+            0.015,
+            0.03,
+            "Lexin 1.84% (Mar 2021), Qifu 2.35% (Q4 2023); target 1.5-3%",
+        ),
+        Target(
+            "peak M1+ overdue rate by balance, recession",
+            RECESSION,
+            peak("overdue_balance_rate"),
+            0.08,
+            0.12,
+            "Lexin 8.08% in the 2020 shock; a recession should climb towards 8-12%",
+        ),
     ]
 
 
@@ -335,26 +510,68 @@ class Claim:
 def claims() -> list[Claim]:
     rec = "shocks/recession.yaml"
     return [
-        Claim("better credit evaluation cut the overdue rate 30%", -0.30, BASE, Arm("policies/better_scoring.yaml"),
-              mean("overdue_balance_rate", 13), "scoring noise 0.8 -> 0.4"),
-        Claim("a scoring model cut the overdue ratio 20%", -0.20, BASE,
-              Arm("baseline.yaml", overrides=(("platforms.policy.underwriting.scoring_noise_sd", 0.0),)),
-              mean("overdue_balance_rate", 13), "the limit: platforms see the latent risk type exactly"),
-        Claim("collection optimisation raised collection success 30%", 0.30, BASE, Arm("policies/collection_targeted.yaml"),
-              outcome("collection_yield"), "targeted contacts at the same total (so the claimed -15% cost has no counterpart)"),
-        Claim("borrower education cut the overdue rate 10%", -0.10, BASE, Arm("policies/education.yaml"),
-              mean("overdue_balance_rate", 13), "5% of borrowers a month educated, personal reminders"),
-        Claim("early warning cut losses 30%", -0.30, RECESSION, Arm("policies/early_warning.yaml", shock=rec),
-              outcome("losses"), "in the recession, where the warning line is crossed"),
-        Claim("overdue amount up 8x", 8.0, None, Arm("shocks/overdue_surge_8x.yaml"), outcome("overdue_amount_ratio"),
-              "boom with competition, recession and collapse wave; peak / month 1"),
+        Claim(
+            "better credit evaluation cut the overdue rate 30%",
+            -0.30,
+            BASE,
+            Arm("policies/better_scoring.yaml"),
+            mean("overdue_balance_rate", 13),
+            "scoring noise 0.8 -> 0.4",
+        ),
+        Claim(
+            "a scoring model cut the overdue ratio 20%",
+            -0.20,
+            BASE,
+            Arm("baseline.yaml", overrides=(("platforms.policy.underwriting.scoring_noise_sd", 0.0),)),
+            mean("overdue_balance_rate", 13),
+            "the limit: platforms see the latent risk type exactly",
+        ),
+        Claim(
+            "collection optimisation raised collection success 30%",
+            0.30,
+            BASE,
+            Arm("policies/collection_targeted.yaml"),
+            outcome("collection_yield"),
+            "targeted contacts at the same total (so the claimed -15% cost has no counterpart)",
+        ),
+        Claim(
+            "borrower education cut the overdue rate 10%",
+            -0.10,
+            BASE,
+            Arm("policies/education.yaml"),
+            mean("overdue_balance_rate", 13),
+            "5% of borrowers a month educated, personal reminders",
+        ),
+        Claim(
+            "early warning cut losses 30%",
+            -0.30,
+            RECESSION,
+            Arm("policies/early_warning.yaml", shock=rec),
+            outcome("losses"),
+            "in the recession, where the warning line is crossed",
+        ),
+        Claim(
+            "overdue amount up 8x",
+            8.0,
+            None,
+            Arm("shocks/overdue_surge_8x.yaml"),
+            outcome("overdue_amount_ratio"),
+            "boom with competition, recession and collapse wave; peak / month 1",
+        ),
     ]
 
 
 # --------------------------------------------------------------------------- the plan
 
-def validation_plan(replications: int, borrowers: int, months: int = 60, master: int = MASTER_SEED,
-                    include_claims: bool = True, selected: Sequence[Contrast] | None = None) -> Plan:
+
+def validation_plan(
+    replications: int,
+    borrowers: int,
+    months: int = 60,
+    master: int = MASTER_SEED,
+    include_claims: bool = True,
+    selected: Sequence[Contrast] | None = None,
+) -> Plan:
     """The experiment behind the facts (or ``selected`` contrasts), the targets and (optionally) the claims.
 
     Every arm is one cell, run ``replications`` times with common random numbers; its outcomes are
@@ -372,10 +589,16 @@ def validation_plan(replications: int, borrowers: int, months: int = 60, master:
     size = {"borrowers.count": borrowers, "months": months}
     unique_arms = list(dict.fromkeys(arms))
     unique_outcomes = list({s.key: s for s in specs}.values())
-    return Plan(kind="validation", cells=tuple(a.cell(size) for a in unique_arms), replications=replications,
-                master_seed=master, outcomes=tuple(unique_outcomes), label_columns=("arm",),
-                description=f"stylized facts, calibration targets{' and source claims' if include_claims else ''}: "
-                            f"{borrowers:,} borrowers, {months} months")
+    return Plan(
+        kind="validation",
+        cells=tuple(a.cell(size) for a in unique_arms),
+        replications=replications,
+        master_seed=master,
+        outcomes=tuple(unique_outcomes),
+        label_columns=("arm",),
+        description=f"stylized facts, calibration targets{' and source claims' if include_claims else ''}: "
+        f"{borrowers:,} borrowers, {months} months",
+    )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -397,7 +620,9 @@ class Evaluation:
 
     @property
     def failed(self) -> list[str]:
-        return [r.contrast.claim for r in self.results if not r.holds] + list(self.targets.loc[~self.targets["holds"], "target"])
+        return [r.contrast.claim for r in self.results if not r.holds] + list(
+            self.targets.loc[~self.targets["holds"], "target"]
+        )
 
 
 def _by_replication(outcomes: pd.DataFrame, arm: Arm, key: str) -> pd.Series:
@@ -411,31 +636,52 @@ def evaluate(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader) -> Eva
     runs = {(r.cell, r.replication): r.run_id for r in plan.runs}
     results = []
     for c in contrasts():
-        if not {c.control.cell_id, c.treated.cell_id} <= cells or (c.outcome is not None and c.outcome.key not in outcomes):
+        if not {c.control.cell_id, c.treated.cell_id} <= cells or (
+            c.outcome is not None and c.outcome.key not in outcomes
+        ):
             continue
         if c.paired is not None:
-            both = sorted(set(outcomes.loc[outcomes["cell"] == c.control.cell_id, "replication"])
-                          & set(outcomes.loc[outcomes["cell"] == c.treated.cell_id, "replication"]))
-            diffs = np.array([c.paired(read_model(runs[(c.control.cell_id, r)]), read_model(runs[(c.treated.cell_id, r)]))
-                              for r in both])
+            both = sorted(
+                set(outcomes.loc[outcomes["cell"] == c.control.cell_id, "replication"])
+                & set(outcomes.loc[outcomes["cell"] == c.treated.cell_id, "replication"])
+            )
+            diffs = np.array(
+                [
+                    c.paired(read_model(runs[(c.control.cell_id, r)]), read_model(runs[(c.treated.cell_id, r)]))
+                    for r in both
+                ]
+            )
             results.append(Result(c, diffs, 0.0, float(diffs.mean()) if len(diffs) else float("nan")))
             continue
         control = _by_replication(outcomes, c.control, c.outcome.key)
         treated = _by_replication(outcomes, c.treated, c.outcome.key)
         paired = pd.concat({"c": control, "t": treated}, axis=1, join="inner")
-        results.append(Result(c, (paired["t"] - paired["c"]).to_numpy(), float(paired["c"].mean()),
-                              float(paired["t"].mean())))
+        results.append(
+            Result(c, (paired["t"] - paired["c"]).to_numpy(), float(paired["c"].mean()), float(paired["t"].mean()))
+        )
     target_rows = []
     for t in targets():
         if t.arm.cell_id not in cells or t.outcome.key not in outcomes:
             continue
         iv = t_interval(_by_replication(outcomes, t.arm, t.outcome.key).to_numpy())
-        target_rows.append({"target": t.name, "range": f"{t.lo:.1%}-{t.hi:.1%}", "measured": iv.mean, "ci_low": iv.low,
-                            "ci_high": iv.high, "holds": bool(t.lo <= iv.low and iv.high <= t.hi), "source": t.source})
+        target_rows.append(
+            {
+                "target": t.name,
+                "range": f"{t.lo:.1%}-{t.hi:.1%}",
+                "measured": iv.mean,
+                "ci_low": iv.low,
+                "ci_high": iv.high,
+                "holds": bool(t.lo <= iv.low and iv.high <= t.hi),
+                "source": t.source,
+            }
+        )
     claim_rows = []
     for c in claims():
-        if (c.treated.cell_id not in cells or (c.control is not None and c.control.cell_id not in cells)
-                or c.outcome.key not in outcomes):
+        if (
+            c.treated.cell_id not in cells
+            or (c.control is not None and c.control.cell_id not in cells)
+            or c.outcome.key not in outcomes
+        ):
             continue
         treated = _by_replication(outcomes, c.treated, c.outcome.key)
         if c.control is None:
@@ -445,13 +691,28 @@ def evaluate(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader) -> Eva
             x = (treated / control - 1.0).dropna().to_numpy()  # paired relative change
             claimed = f"{c.claimed:+.0%}"
         iv = t_interval(x)
-        claim_rows.append({"claim": c.claim, "claimed": claimed, "ratio": c.control is None, "model": iv.mean,
-                           "ci_low": iv.low, "ci_high": iv.high, "scenario": c.treated.label, "note": c.note})
+        claim_rows.append(
+            {
+                "claim": c.claim,
+                "claimed": claimed,
+                "ratio": c.control is None,
+                "model": iv.mean,
+                "ci_low": iv.low,
+                "ci_high": iv.high,
+                "scenario": c.treated.label,
+                "note": c.note,
+            }
+        )
     size = plan.cells[0].config
-    return Evaluation(results, pd.DataFrame(target_rows, columns=["target", "range", "measured", "ci_low", "ci_high",
-                                                                  "holds", "source"]),
-                      pd.DataFrame(claim_rows) if claim_rows else None, plan.replications, size.borrowers.count,
-                      size.months, plan.master_seed)
+    return Evaluation(
+        results,
+        pd.DataFrame(target_rows, columns=["target", "range", "measured", "ci_low", "ci_high", "holds", "source"]),
+        pd.DataFrame(claim_rows) if claim_rows else None,
+        plan.replications,
+        size.borrowers.count,
+        size.months,
+        plan.master_seed,
+    )
 
 
 def evaluate_folder(folder: Path | str) -> Evaluation:
@@ -480,37 +741,61 @@ def results_table(results: list[Result]) -> pd.DataFrame:
     rows = []
     for res in results:
         c = res.contrast
-        rows.append({
-            "fact": c.fact, "claim": c.claim, "outcome": c.outcome_doc,
-            "control": c.control.label, "treated": c.treated.label,
-            "control_mean": res.control_mean, "treated_mean": res.treated_mean,
-            "difference": res.mean, "ci_low": res.ci[0], "ci_high": res.ci[1],
-            "relative": res.relative_change if c.paired is None else float("nan"),
-            "holds": res.holds, "why_not": res.reason,
-        })
+        rows.append(
+            {
+                "fact": c.fact,
+                "claim": c.claim,
+                "outcome": c.outcome_doc,
+                "control": c.control.label,
+                "treated": c.treated.label,
+                "control_mean": res.control_mean,
+                "treated_mean": res.treated_mean,
+                "difference": res.mean,
+                "ci_low": res.ci[0],
+                "ci_high": res.ci[1],
+                "relative": res.relative_change if c.paired is None else float("nan"),
+                "holds": res.holds,
+                "why_not": res.reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def report_markdown(ev: Evaluation) -> str:
     """The validation tables as Markdown (printed by ``run.py validate``, written to validation.md)."""
-    lines = [f"Paired replications: R = {ev.replications}, {ev.borrowers:,} borrowers, {ev.months} months after burn-in, "
-             f"master seed {ev.master}; intervals are 95% t-intervals of the mean paired difference.", "",
-             "| fact | claim | outcome | control | treated | difference (95% CI) | relative | holds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"Paired replications: R = {ev.replications}, {ev.borrowers:,} borrowers, {ev.months} months after burn-in, "
+        f"master seed {ev.master}; intervals are 95% t-intervals of the mean paired difference.",
+        "",
+        "| fact | claim | outcome | control | treated | difference (95% CI) | relative | holds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for res in ev.results:
         c = res.contrast
         diff = f"{format_value(c, res.mean)} ({format_value(c, res.ci[0])}, {format_value(c, res.ci[1])})"
         rel = f"{res.relative_change:+.1%}" if c.paired is None and res.control_mean else ""
         verdict = "holds" if res.holds else f"FAILS: {res.reason}"
-        lines.append(f"| {c.fact} | {c.claim} | {c.outcome_doc} | {c.control.label} | {c.treated.label} | {diff} | "
-                     f"{rel} | {verdict} |")
-    lines += ["", "| calibration target | range | measured (95% CI) | holds | source |", "| --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {c.fact} | {c.claim} | {c.outcome_doc} | {c.control.label} | {c.treated.label} | {diff} | "
+            f"{rel} | {verdict} |"
+        )
+    lines += [
+        "",
+        "| calibration target | range | measured (95% CI) | holds | source |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for row in ev.targets.itertuples():
         verdict = "holds" if row.holds else "FAILS"
-        lines.append(f"| {row.target} | {row.range} | {row.measured:.2%} ({row.ci_low:.2%}, {row.ci_high:.2%}) | "
-                     f"{verdict} | {row.source} |")
+        lines.append(
+            f"| {row.target} | {row.range} | {row.measured:.2%} ({row.ci_low:.2%}, {row.ci_high:.2%}) | "
+            f"{verdict} | {row.source} |"
+        )
     if ev.claims is not None:
-        lines += ["", "| source claim | claimed | in the model (95% CI) | scenario | note |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "| source claim | claimed | in the model (95% CI) | scenario | note |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for row in ev.claims.itertuples():
             if row.ratio:
                 value = f"{row.model:.1f}x ({row.ci_low:.1f}, {row.ci_high:.1f})"
@@ -523,14 +808,32 @@ def report_markdown(ev: Evaluation) -> str:
 def validation_files(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader) -> dict[str, str]:
     """The files a validation results folder adds to a summary: name -> text (facts.csv, targets.csv, ...)."""
     ev = evaluate(plan, outcomes, read_model)
-    files = {"validation.md": report_markdown(ev),
-             "facts.csv": results_table(ev.results).to_csv(index=False, lineterminator="\n"),
-             "targets.csv": ev.targets.to_csv(index=False, lineterminator="\n")}
+    files = {
+        "validation.md": report_markdown(ev),
+        "facts.csv": results_table(ev.results).to_csv(index=False, lineterminator="\n"),
+        "targets.csv": ev.targets.to_csv(index=False, lineterminator="\n"),
+    }
     if ev.claims is not None:
         files["claims.csv"] = ev.claims.to_csv(index=False, lineterminator="\n")
     return files
 
 
-__all__ = ["Arm", "Claim", "Contrast", "Evaluation", "MASTER_SEED", "Result", "Target", "claims", "contrasts", "evaluate",
-           "evaluate_folder",
-           "format_value", "report_markdown", "results_table", "targets", "validation_files", "validation_plan"]
+__all__ = [
+    "Arm",
+    "Claim",
+    "Contrast",
+    "Evaluation",
+    "MASTER_SEED",
+    "Result",
+    "Target",
+    "claims",
+    "contrasts",
+    "evaluate",
+    "evaluate_folder",
+    "format_value",
+    "report_markdown",
+    "results_table",
+    "targets",
+    "validation_files",
+    "validation_plan",
+]

@@ -8,4 +8,12 @@ importable and tested without the ``[explore]`` extra. ``explorer.app`` is the S
 
 from .market import LEVERS, ExplorerMarket, Levers, base_config, config_with_levers, levers_from_config, model_params
 
-__all__ = ["LEVERS", "ExplorerMarket", "Levers", "base_config", "config_with_levers", "levers_from_config", "model_params"]
+__all__ = [
+    "LEVERS",
+    "ExplorerMarket",
+    "Levers",
+    "base_config",
+    "config_with_levers",
+    "levers_from_config",
+    "model_params",
+]

@@ -32,13 +32,25 @@ from .market import SCENARIO_ENV, ExplorerMarket, model_params
 # (title, unit, [(column, legend label, colour, line style)]); unit "share" is drawn in per cent,
 # "cny_m" in millions of CNY.
 PLOTS = (
-    ("Overdue rates", "share", [("overdue_rate", "M1+ by count", "tab:orange", "-"),
-                                ("m3plus_rate", "M3+ by count", "tab:red", "-"),
-                                ("overdue_balance_rate", "M1+ by balance", "tab:orange", "--"),
-                                ("m3plus_balance_rate", "M3+ by balance", "tab:red", "--")]),
+    (
+        "Overdue rates",
+        "share",
+        [
+            ("overdue_rate", "M1+ by count", "tab:orange", "-"),
+            ("m3plus_rate", "M3+ by count", "tab:red", "-"),
+            ("overdue_balance_rate", "M1+ by balance", "tab:orange", "--"),
+            ("m3plus_balance_rate", "M3+ by balance", "tab:red", "--"),
+        ],
+    ),
     ("New defaults (loans crossing 90 days)", "count", [("new_defaults", "new defaults", "tab:purple", "-")]),
-    ("Credit supply (CNY million)", "cny_m", [("origination_amount", "originated this month", "tab:blue", "-"),
-                                              ("credit_outstanding", "outstanding", "tab:green", "-")]),
+    (
+        "Credit supply (CNY million)",
+        "cny_m",
+        [
+            ("origination_amount", "originated this month", "tab:blue", "-"),
+            ("credit_outstanding", "outstanding", "tab:green", "-"),
+        ],
+    ),
     ("Complaints", "count", [("complaints", "complaints a month", "tab:brown", "-")]),
     ("Platforms active", "count", [("platforms_active", "active platforms", "tab:gray", "-")]),
 )
@@ -95,8 +107,18 @@ def make_monthly_plot(title: str, unit: str, series: list):
     return monthly_plot
 
 
-PLATFORM_COLUMNS = ("platform", "status", "capital (CNY m)", "capital / book", "reputation", "cut-off",
-                    "book (CNY m)", "live loans", "overdue rate", "complaints")
+PLATFORM_COLUMNS = (
+    "platform",
+    "status",
+    "capital (CNY m)",
+    "capital / book",
+    "reputation",
+    "cut-off",
+    "book (CNY m)",
+    "live loans",
+    "overdue rate",
+    "complaints",
+)
 
 
 @solara.component
@@ -106,39 +128,63 @@ def MarketPanel(model: ExplorerMarket) -> None:
     cfg = model.config
     shocked = any(shock_intensity(s, model.month) > 0 for s in cfg.economy.shocks)
     # HTML, not solara.Markdown: Markdown pulls KaTeX from the CDN, which solara-assets does not carry
-    solara.HTML(tag="div", unsafe_innerHTML=(
-        f"<b>Month {model.month} of {cfg.months}</b> (scenario <i>{html.escape(cfg.name)}</i>, seed {model.levers.seed}). "
-        f"Mesa's Time also counts the {cfg.burn_in} burn-in months, which ran at Reset. "
-        f"Unemployment {100 * model.metrics['unemployment_rate']:.1f}%; "
-        f"{'a shock is in force' if shocked else 'no shock this month'}."), style="font-size: 14px;")
+    solara.HTML(
+        tag="div",
+        unsafe_innerHTML=(
+            f"<b>Month {model.month} of {cfg.months}</b> (scenario <i>{html.escape(cfg.name)}</i>, "
+            f"seed {model.levers.seed}). "
+            f"Mesa's Time also counts the {cfg.burn_in} burn-in months, which ran at Reset. "
+            f"Unemployment {100 * model.metrics['unemployment_rate']:.1f}%; "
+            f"{'a shock is in force' if shocked else 'no shock this month'}."
+        ),
+        style="font-size: 14px;",
+    )
     solara.Text("In force: " + in_force(cfg), style={"font-size": "12px"})
     changes = model.scheduled_changes()
     if changes:
         solara.Text("The scenario file also schedules: " + "; ".join(changes), style={"font-size": "12px"})
     rows = []
     for p in model.platforms:
-        cells = (p.name, p.status, f"{p.capital / 1e6:,.2f}", f"{p.capital / max(p.book, 1.0):.2f}",
-                 f"{p.reputation:.2f}", f"{p.cutoff:+.2f}", f"{p.book / 1e6:,.2f}", f"{p.live_loans:,}",
-                 f"{100 * p.overdue_rate:.1f}%", f"{p.flows.complaints:,.0f}")
+        cells = (
+            p.name,
+            p.status,
+            f"{p.capital / 1e6:,.2f}",
+            f"{p.capital / max(p.book, 1.0):.2f}",
+            f"{p.reputation:.2f}",
+            f"{p.cutoff:+.2f}",
+            f"{p.book / 1e6:,.2f}",
+            f"{p.live_loans:,}",
+            f"{100 * p.overdue_rate:.1f}%",
+            f"{p.flows.complaints:,.0f}",
+        )
         style = "" if p.is_active else ' style="color:#b00020"'
         rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in PLATFORM_COLUMNS)
-    solara.HTML(tag="table", unsafe_innerHTML=f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>",
-                style="font-size: 12px; border-collapse: collapse; text-align: right; width: 100%;",
-                classes=["lendsim-platforms"])
+    solara.HTML(
+        tag="table",
+        unsafe_innerHTML=f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>",
+        style="font-size: 12px; border-collapse: collapse; text-align: right; width: 100%;",
+        classes=["lendsim-platforms"],
+    )
 
 
 def in_force(cfg) -> str:
     """The lever settings as the model's config holds them (so the page shows what was applied)."""
     policy, rules = cfg.platforms.policy, cfg.regulator
     shock = cfg.economy.shocks[0] if cfg.economy.shocks else None
-    shock_text = (f"shock +{100 * shock.unemployment_delta:g} pp unemployment from month {shock.start} "
-                  f"for {shock.duration} months" if shock else "no shock")
-    return (f"penalty rule {policy.penalty.rule}, cap {100 * rules.penalty_cap_annual:g}% a year; "
-            f"collection {policy.collection.regime}; bureau mandate {100 * rules.bureau_mandate_share:g}% of platforms; "
-            f"scoring noise {policy.underwriting.scoring_noise_sd:g}; "
-            f"forbearance {'on' if rules.forbearance.enabled else 'off'}; {shock_text}; "
-            f"{cfg.borrowers.count:,} borrowers.")
+    shock_text = (
+        f"shock +{100 * shock.unemployment_delta:g} pp unemployment from month {shock.start} "
+        f"for {shock.duration} months"
+        if shock
+        else "no shock"
+    )
+    return (
+        f"penalty rule {policy.penalty.rule}, cap {100 * rules.penalty_cap_annual:g}% a year; "
+        f"collection {policy.collection.regime}; bureau mandate {100 * rules.bureau_mandate_share:g}% of platforms; "
+        f"scoring noise {policy.underwriting.scoring_noise_sd:g}; "
+        f"forbearance {'on' if rules.forbearance.enabled else 'off'}; {shock_text}; "
+        f"{cfg.borrowers.count:,} borrowers."
+    )
 
 
 COMPONENTS = [make_monthly_plot(*plot) for plot in PLOTS] + [MarketPanel]
@@ -164,8 +210,14 @@ SLIDER_VALUES_CSS = """
 def Page() -> None:
     """The explorer for one browser session: its own model, built from the seeded controls."""
     params = solara.use_memo(lambda: model_params(scenario_from_env()), [])
-    model = solara.use_memo(lambda: ExplorerMarket(**{k: v["value"] if isinstance(v, dict) else v
-                                                      for k, v in params.items()}), [])
+    model = solara.use_memo(
+        lambda: ExplorerMarket(**{k: v["value"] if isinstance(v, dict) else v for k, v in params.items()}), []
+    )
     solara.Style(SLIDER_VALUES_CSS)
-    SolaraViz(model, components=COMPONENTS, model_params=params, play_interval=200,
-              name=f"lendsim explorer: {model.config.name}")
+    SolaraViz(
+        model,
+        components=COMPONENTS,
+        model_params=params,
+        play_interval=200,
+        name=f"lendsim explorer: {model.config.name}",
+    )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sim.config import CollectionConfig, ConfigError, PenaltyConfig, ScenarioConfig, load_scenario
+from sim.config import CollectionConfig, PenaltyConfig, ScenarioConfig, load_scenario
 from sim.model import LendingMarket
 
 PENALTY_RULES = PenaltyConfig.model_fields["rule"].annotation.__args__
@@ -78,16 +78,46 @@ class LeverSpec:
 
 LEVERS: tuple[LeverSpec, ...] = (
     LeverSpec("penalty_rule", "Select", "Penalty-rate rule", "platforms.policy.penalty.rule", values=PENALTY_RULES),
-    LeverSpec("penalty_cap_pct", "SliderFloat", "Penalty cap, % a year (100: none)", "regulator.penalty_cap_annual x 100",
-              0.0, 100.0, 1.0),
-    LeverSpec("collection", "Select", "Collection regime", "platforms.policy.collection.regime", values=COLLECTION_REGIMES),
-    LeverSpec("bureau_pct", "SliderFloat", "Bureau mandate, % of platforms", "regulator.bureau_mandate_share x 100",
-              0.0, 100.0, 5.0),
-    LeverSpec("scoring_noise", "SliderFloat", "Scoring noise (lower: better)", "platforms.policy.underwriting.scoring_noise_sd",
-              0.0, 2.0, 0.05),
+    LeverSpec(
+        "penalty_cap_pct",
+        "SliderFloat",
+        "Penalty cap, % a year (100: none)",
+        "regulator.penalty_cap_annual x 100",
+        0.0,
+        100.0,
+        1.0,
+    ),
+    LeverSpec(
+        "collection", "Select", "Collection regime", "platforms.policy.collection.regime", values=COLLECTION_REGIMES
+    ),
+    LeverSpec(
+        "bureau_pct",
+        "SliderFloat",
+        "Bureau mandate, % of platforms",
+        "regulator.bureau_mandate_share x 100",
+        0.0,
+        100.0,
+        5.0,
+    ),
+    LeverSpec(
+        "scoring_noise",
+        "SliderFloat",
+        "Scoring noise (lower: better)",
+        "platforms.policy.underwriting.scoring_noise_sd",
+        0.0,
+        2.0,
+        0.05,
+    ),
     LeverSpec("forbearance", "Checkbox", "Forbearance in declared shocks", "regulator.forbearance.enabled"),
-    LeverSpec("shock_pp", "SliderFloat", "Shock: unemployment +pp", "economy.shocks[0].unemployment_delta x 100",
-              0.0, 15.0, 0.5),
+    LeverSpec(
+        "shock_pp",
+        "SliderFloat",
+        "Shock: unemployment +pp",
+        "economy.shocks[0].unemployment_delta x 100",
+        0.0,
+        15.0,
+        0.5,
+    ),
     LeverSpec("shock_start", "SliderInt", "Shock: start month", "economy.shocks[0].start", 1, 120, 1),
     LeverSpec("shock_months", "SliderInt", "Shock: length, months", "economy.shocks[0].duration", 1, 60, 1),
     LeverSpec("borrowers", "SliderInt", "Borrowers", "borrowers.count", 1000, 50_000, 1000),
@@ -153,8 +183,11 @@ def _shocks_with_levers(config: ScenarioConfig, levers: Levers) -> list[dict]:
     if not shocks and levers.shock_pp == 0:
         return []  # no shock in the file and none asked for
     first = shocks[0] if shocks else dict(NEW_SHOCK)
-    first.update(unemployment_delta=_clean(levers.shock_pp / 100), start=int(levers.shock_start),
-                 duration=int(levers.shock_months))
+    first.update(
+        unemployment_delta=_clean(levers.shock_pp / 100),
+        start=int(levers.shock_start),
+        duration=int(levers.shock_months),
+    )
     return [first] + shocks[1:]
 
 
@@ -195,14 +228,34 @@ class ExplorerMarket(LendingMarket):
         The others: see :class:`Levers` and :data:`LEVERS`.
     """
 
-    def __init__(self, penalty_rule: str = Levers.penalty_rule, penalty_cap_pct: float = Levers.penalty_cap_pct,
-                 collection: str = Levers.collection, bureau_pct: float = Levers.bureau_pct,
-                 scoring_noise: float = Levers.scoring_noise, forbearance: bool = Levers.forbearance,
-                 shock_pp: float = Levers.shock_pp, shock_start: int = Levers.shock_start,
-                 shock_months: int = Levers.shock_months, borrowers: int = Levers.borrowers,
-                 seed: int = Levers.seed, scenario_file: str | None = None) -> None:
-        self.levers = Levers(penalty_rule, penalty_cap_pct, collection, bureau_pct, scoring_noise, forbearance,
-                             shock_pp, shock_start, shock_months, borrowers, int(seed))
+    def __init__(
+        self,
+        penalty_rule: str = Levers.penalty_rule,
+        penalty_cap_pct: float = Levers.penalty_cap_pct,
+        collection: str = Levers.collection,
+        bureau_pct: float = Levers.bureau_pct,
+        scoring_noise: float = Levers.scoring_noise,
+        forbearance: bool = Levers.forbearance,
+        shock_pp: float = Levers.shock_pp,
+        shock_start: int = Levers.shock_start,
+        shock_months: int = Levers.shock_months,
+        borrowers: int = Levers.borrowers,
+        seed: int = Levers.seed,
+        scenario_file: str | None = None,
+    ) -> None:
+        self.levers = Levers(
+            penalty_rule,
+            penalty_cap_pct,
+            collection,
+            bureau_pct,
+            scoring_noise,
+            forbearance,
+            shock_pp,
+            shock_start,
+            shock_months,
+            borrowers,
+            int(seed),
+        )
         self.scenario_file = scenario_file
         config = config_with_levers(base_config(scenario_file), self.levers)
         super().__init__(config, seed=int(seed))
@@ -217,7 +270,10 @@ class ExplorerMarket(LendingMarket):
     def scheduled_changes(self) -> list[str]:
         """The scenario's own rule and policy changes by month, in words for the status panel."""
         out = []
-        for who, schedule in (("regulator", self.config.regulator.schedule), ("platforms", self.config.platforms.schedule)):
+        for who, schedule in (
+            ("regulator", self.config.regulator.schedule),
+            ("platforms", self.config.platforms.schedule),
+        ):
             for change in schedule:
                 out.append(f"month {change.month}: {who} sets {_flat(change.set)}")
         for ov in self.config.platforms.overrides:

@@ -39,8 +39,22 @@ def check_extra() -> None:
 
 def server_command(host: str = LOOPBACK, port: int = 8765) -> list[str]:
     """The command that serves the explorer (production mode: no auto-reload, no dev checks)."""
-    return [sys.executable, "-m", "solara", "run", APP, "--host", host, "--port", str(port),
-            "--production", "--no-open", "--no-check-version", "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        APP,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+        "--no-check-version",
+        "--log-level",
+        "warning",
+    ]
 
 
 def server_env(scenario: Path | None) -> dict[str, str]:
@@ -71,7 +85,10 @@ def serve(scenario: Path | None, host: str = LOOPBACK, port: int = 8765) -> None
     check_extra()
     print(f"lendsim explorer: http://{host}:{port}  (Ctrl-C to stop)", flush=True)
     if host not in (LOOPBACK, "localhost", "::1"):
-        print(f"warning: listening on {host}: anyone who can reach this machine can use the explorer",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: listening on {host}: anyone who can reach this machine can use the explorer",
+            file=sys.stderr,
+            flush=True,
+        )
     cmd = server_command(host, port)
     os.execve(cmd[0], cmd, server_env(scenario))

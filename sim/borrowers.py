@@ -16,6 +16,7 @@ import numpy as np
 from .config import BorrowerConfig, EconomyConfig
 
 if TYPE_CHECKING:
+    from .economy import EconomyState
     from .model import LendingMarket
 
 
@@ -34,13 +35,15 @@ class BorrowerState:
         e_will = rng.standard_normal(n)
         rho = cfg.income_risk_corr
         log_income = np.log(max(cfg.income_median_monthly, 1e-9)) + cfg.income_sigma * (
-            rho * z + np.sqrt(1.0 - rho * rho) * e_income)
+            rho * z + np.sqrt(1.0 - rho * rho) * e_income
+        )
         #: latent creditworthiness (true risk type, higher is safer), never seen by platforms
         self.creditworthiness = z
         #: monthly wage when employed, before the economy's income level
         self.wage = np.exp(log_income)
         self.essentials_share = np.clip(
-            cfg.essentials_share - cfg.essentials_risk_loading * z + cfg.essentials_sd * e_ess, 0.05, 2.0)
+            cfg.essentials_share - cfg.essentials_risk_loading * z + cfg.essentials_sd * e_ess, 0.05, 2.0
+        )
         self.savings = self.wage * cfg.savings_months * np.exp(cfg.savings_sd * e_sav)
         self.literacy = np.clip(cfg.literacy_mean + cfg.literacy_sd * e_lit, 0.0, 1.0)
         self.willingness = cfg.willingness_mean + cfg.willingness_risk_loading * z + cfg.willingness_sd * e_will
@@ -84,8 +87,9 @@ def _risk_weights(z: np.ndarray, gradient: float) -> np.ndarray:
     return w / w.mean()
 
 
-def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerConfig, target_u: float,
-                      income_level: float, relief: float, rng: np.random.Generator, price_level: float | None = None) -> None:
+def update_employment(
+    state: BorrowerState, econ: EconomyConfig, cfg: BorrowerConfig, now: EconomyState, rng: np.random.Generator
+) -> None:
     """Phase 3: job losses and finds, this month's income and unexpected expenses.
 
     Job finding is f = f0 (u0/u*)^e at the target rate u*; separation s = f u*/(1-u*) makes u*
@@ -99,6 +103,7 @@ def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerCo
     Draws: per borrower one uniform (job flows), one normal (income noise), one uniform and one
     standard exponential (expense shocks).
     """
+    target_u, income_level, relief, price_level = now.unemployment_target, now.income_level, now.relief, now.price_level
     u_draw = rng.random(state.n)
     noise = rng.standard_normal(state.n)
     u_expense = rng.random(state.n)
@@ -108,14 +113,12 @@ def update_employment(state: BorrowerState, econ: EconomyConfig, cfg: BorrowerCo
     sep = np.clip(s * state.risk_weights(econ.job_loss_risk_gradient), 0.0, 1.0)
     employed = state.is_employed
     state.is_employed = np.where(employed, u_draw >= sep, u_draw < f)
-    wage = state.wage * income_level * np.exp(econ.income_noise_sd * noise - 0.5 * econ.income_noise_sd ** 2)
-    price_level = income_level if price_level is None else price_level
+    wage = state.wage * income_level * np.exp(econ.income_noise_sd * noise - 0.5 * econ.income_noise_sd**2)
     # benefits and expenses follow the trend (price) level: an income shock cuts pay, not benefits or bills
     jobless = state.wage * price_level * min(econ.benefit_replacement + relief, 1.0)
     state.income = np.where(state.is_employed, wage, jobless)
     p_expense = cfg.expense_shock_monthly * state.risk_weights(cfg.expense_risk_gradient)
-    state.expense = np.where(u_expense < p_expense,
-                             cfg.expense_shock_months * size * state.wage * price_level, 0.0)
+    state.expense = np.where(u_expense < p_expense, cfg.expense_shock_months * size * state.wage * price_level, 0.0)
 
 
 class Borrower(mesa.Agent):
@@ -193,6 +196,7 @@ class Borrower(mesa.Agent):
         """Row indices of this borrower's live loans in ``model.loans``."""
         book = self.model.loans
         from .loans import LIVE
+
         return np.flatnonzero((book.view("borrower") == self.index) & (book.view("state") == LIVE))
 
     @property

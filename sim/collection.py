@@ -13,13 +13,13 @@ from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
-    from .config import BehaviourConfig
-    from .flows import MonthFlows
+    from .flows import Month, Records
     from .platforms import Platform, PlatformTerms
 
 
-def collect_overdue(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
-                    behaviour: BehaviourConfig, rng: np.random.Generator, flows: MonthFlows) -> None:
+def collect_overdue(
+    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+) -> None:
     """Phase 8: collection contacts under each platform's conduct and the rules; incidents, complaints.
 
     Active platforms collect under their own conduct; a failed platform's book is collected by
@@ -29,6 +29,7 @@ def collect_overdue(bs: BorrowerState, book: LoanBook, platforms: list[Platform]
 
     Draws: per overdue loan, 1 Poisson (incidents) and 1 binomial (complaints).
     """
+    behaviour, rng, flows = now.config.behaviour, now.rng, rec.flows
     b = behaviour
     live = book.view("state") == LIVE
     dpd = book.view("dpd")
@@ -44,8 +45,9 @@ def collect_overdue(bs: BorrowerState, book: LoanBook, platforms: list[Platform]
     targeted = np.array([c is not None and c.targeted for c in conducts])
     contacts = table[plat, bucket]
     if targeted.any():
-        contacts = _target(contacts, plat, bucket, targeted, bs.is_employed[book.view("borrower")[over]], terms,
-                           len(platforms))
+        contacts = _target(
+            contacts, plat, bucket, targeted, bs.is_employed[book.view("borrower")[over]], terms, len(platforms)
+        )
     pressure = policies.collection_pressure(contacts, third[plat], night[plat], b)
     book.pressure[over] = pressure
     p_incident = policies.harassment_probability(contacts, third[plat], night[plat], b)
@@ -64,8 +66,15 @@ def collect_overdue(bs: BorrowerState, book: LoanBook, platforms: list[Platform]
     flows.complaints += int(complaints.sum())
 
 
-def _target(contacts: np.ndarray, plat: np.ndarray, bucket: np.ndarray, targeted: np.ndarray, employed: np.ndarray,
-            terms: PlatformTerms, n_platforms: int) -> np.ndarray:
+def _target(
+    contacts: np.ndarray,
+    plat: np.ndarray,
+    bucket: np.ndarray,
+    targeted: np.ndarray,
+    employed: np.ndarray,
+    terms: PlatformTerms,
+    n_platforms: int,
+) -> np.ndarray:
     """Move a targeting platform's contacts towards employed borrowers and early arrears, at the same total."""
     col = terms.collection
     w_employed = np.array([c.target_employed_weight for c in col])[plat]

@@ -47,24 +47,53 @@ class Section(BaseModel):
 
 # --------------------------------------------------------------------------- economy
 
+
 class Shock(Section):
     """A scheduled macro shock. Its profile over time is set by ``shape`` (see economy.py)."""
 
     start: int = P(1, 1, 10_000, "first month of the shock (month 1 = first month after burn-in)", "scenario choice")
     duration: int = P(12, 1, 600, "length of the shock in months", "scenario choice")
     shape: Literal["step", "ramp", "v", "u"] = D(
-        "step", "time profile: step (on for the duration), ramp (phased in over the duration, then permanent), "
-        "v (linear rise to mid-shock, linear recovery), u (fast rise, plateau, slow recovery)", "MODEL.md")
-    unemployment_delta: float = P(0.0, -0.2, 0.5, "change in the unemployment rate at full intensity (fraction, 0.04 = +4 pp)",
-                                  "2008-09 US: about +5 pp; 2020 China surveyed urban: +1 pp")
-    income_factor: float = P(1.0, 0.2, 2.0, "multiplier on employed borrowers' income at full intensity", "scenario choice")
-    rate_delta: float = P(0.0, -0.1, 0.2, "change in the benchmark rate at full intensity (annual fraction)", "scenario choice")
-    relief: float = P(0.0, 0.0, 1.0, "share of lost wage income replaced by transfers for the unemployed during the shock",
-                      "St. Louis Fed (2021): 2020 transfers kept delinquency down")
-    funding_withdrawal: float = P(0.0, 0.0, 1.0, "share of platforms' investor funding withdrawn at full intensity", "P2P runs of 2018")
-    platform_closures: int = P(0, 0, 1000, "platforms closed at the shock's start (weakest capital ratio first)",
-                               "P2P collapse: ~6,300 failures, 15 platforms left by Aug 2020 (FACTS.md)")
-    declared: bool = D(True, "whether the regulator declares the shock (activates a forbearance mandate if configured)", "scenario choice")
+        "step",
+        "time profile: step (on for the duration), ramp (phased in over the duration, then permanent), "
+        "v (linear rise to mid-shock, linear recovery), u (fast rise, plateau, slow recovery)",
+        "MODEL.md",
+    )
+    unemployment_delta: float = P(
+        0.0,
+        -0.2,
+        0.5,
+        "change in the unemployment rate at full intensity (fraction, 0.04 = +4 pp)",
+        "2008-09 US: about +5 pp; 2020 China surveyed urban: +1 pp",
+    )
+    income_factor: float = P(
+        1.0, 0.2, 2.0, "multiplier on employed borrowers' income at full intensity", "scenario choice"
+    )
+    rate_delta: float = P(
+        0.0, -0.1, 0.2, "change in the benchmark rate at full intensity (annual fraction)", "scenario choice"
+    )
+    relief: float = P(
+        0.0,
+        0.0,
+        1.0,
+        "share of lost wage income replaced by transfers for the unemployed during the shock",
+        "St. Louis Fed (2021): 2020 transfers kept delinquency down",
+    )
+    funding_withdrawal: float = P(
+        0.0, 0.0, 1.0, "share of platforms' investor funding withdrawn at full intensity", "P2P runs of 2018"
+    )
+    platform_closures: int = P(
+        0,
+        0,
+        1000,
+        "platforms closed at the shock's start (weakest capital ratio first)",
+        "P2P collapse: ~6,300 failures, 15 platforms left by Aug 2020 (FACTS.md)",
+    )
+    declared: bool = D(
+        True,
+        "whether the regulator declares the shock (activates a forbearance mandate if configured)",
+        "scenario choice",
+    )
 
 
 class RegimeSwitching(Section):
@@ -72,71 +101,194 @@ class RegimeSwitching(Section):
 
     enabled: bool = D(False, "switch the stochastic recession process on", "scenario choice")
     p_enter: float = P(0.01, 0.0, 1.0, "monthly probability of entering a recession", "about one recession a decade")
-    p_exit: float = P(0.08, 0.0, 1.0, "monthly probability of leaving a recession", "mean recession about 12 months (NBER)")
+    p_exit: float = P(
+        0.08, 0.0, 1.0, "monthly probability of leaving a recession", "mean recession about 12 months (NBER)"
+    )
     unemployment_delta: float = P(0.03, -0.2, 0.5, "unemployment rise in a recession (fraction)", "scenario choice")
     income_factor: float = P(0.95, 0.2, 2.0, "employed-income multiplier in a recession", "scenario choice")
 
 
 class EconomyConfig(Section):
-    unemployment_rate: float = P(0.05, 0.0, 0.5, "baseline unemployment rate (fraction)", "China surveyed urban unemployment 5.0-5.5% (NBS)")
-    income_growth_annual: float = P(0.04, -0.2, 0.3, "nominal growth of wage income (annual fraction)", "China disposable income growth 2023-24")
-    benchmark_rate_annual: float = P(0.0385, 0.0, 0.3, "benchmark lending rate, e.g. 1-year LPR (annual fraction)", "1-year LPR 3.85% (Aug 2020), FACTS.md")
-    job_finding_monthly: float = P(0.25, 0.01, 1.0, "monthly re-employment probability at the baseline unemployment rate",
-                                   "mean unemployment spell about 4 months")
-    job_finding_elasticity: float = P(1.0, 0.0, 5.0, "elasticity of job finding to unemployment: f = f0 (u0/u)^e",
-                                      "job finding falls in recessions (Shimer 2012)")
-    job_loss_risk_gradient: float = P(0.8, 0.0, 3.0, "job-loss hazard multiplier exp(-g z) by latent creditworthiness z",
-                                      "riskier borrowers have less stable jobs")
-    benefit_replacement: float = P(0.3, 0.0, 1.0, "income of the unemployed as a share of their wage", "China unemployment insurance is low")
-    income_noise_sd: float = P(0.1, 0.0, 1.0, "s.d. of the monthly transitory log-income shock", "PSID-type estimates 0.1-0.2")
+    unemployment_rate: float = P(
+        0.05, 0.0, 0.5, "baseline unemployment rate (fraction)", "China surveyed urban unemployment 5.0-5.5% (NBS)"
+    )
+    income_growth_annual: float = P(
+        0.04, -0.2, 0.3, "nominal growth of wage income (annual fraction)", "China disposable income growth 2023-24"
+    )
+    benchmark_rate_annual: float = P(
+        0.0385,
+        0.0,
+        0.3,
+        "benchmark lending rate, e.g. 1-year LPR (annual fraction)",
+        "1-year LPR 3.85% (Aug 2020), FACTS.md",
+    )
+    job_finding_monthly: float = P(
+        0.25,
+        0.01,
+        1.0,
+        "monthly re-employment probability at the baseline unemployment rate",
+        "mean unemployment spell about 4 months",
+    )
+    job_finding_elasticity: float = P(
+        1.0,
+        0.0,
+        5.0,
+        "elasticity of job finding to unemployment: f = f0 (u0/u)^e",
+        "job finding falls in recessions (Shimer 2012)",
+    )
+    job_loss_risk_gradient: float = P(
+        0.8,
+        0.0,
+        3.0,
+        "job-loss hazard multiplier exp(-g z) by latent creditworthiness z",
+        "riskier borrowers have less stable jobs",
+    )
+    benefit_replacement: float = P(
+        0.3, 0.0, 1.0, "income of the unemployed as a share of their wage", "China unemployment insurance is low"
+    )
+    income_noise_sd: float = P(
+        0.1, 0.0, 1.0, "s.d. of the monthly transitory log-income shock", "PSID-type estimates 0.1-0.2"
+    )
     shocks: list[Shock] = D([], "scheduled shocks", "scenario choice")
     regime_switching: RegimeSwitching = D(RegimeSwitching, "stochastic recessions", "scenario choice")
 
 
 # --------------------------------------------------------------------------- borrowers
 
+
 class BorrowerConfig(Section):
-    count: int = P(10_000, 10, 50_000_000, "number of borrowers", "scenario choice; results are rates, so size sets precision")
-    income_median_monthly: float = P(6000.0, 0.0, 1e7, "median monthly wage income (CNY)", "China urban per-capita disposable income ~CNY 4,500/month (2023), online borrowers skew higher")
-    income_sigma: float = P(0.5, 0.0, 3.0, "s.d. of log income across borrowers", "typical lognormal fit of wage dispersion")
-    income_risk_corr: float = P(0.3, -1.0, 1.0, "correlation of log income with latent creditworthiness", "higher earners repay more")
-    essentials_share: float = P(0.6, 0.0, 1.5, "mean essential expenses as a share of income", "consumption share of disposable income ~0.68 (NBS)")
-    essentials_sd: float = P(0.05, 0.0, 1.0, "s.d. of the essentials share across borrowers, besides risk type", "calibration")
-    essentials_risk_loading: float = P(0.12, 0.0, 1.0, "fall of the essentials share per unit of latent creditworthiness: "
-                                       "riskier types have thinner margins", "calibration to the baseline M3+ level")
-    savings_months: float = P(1.0, 0.0, 60.0, "target (buffer-stock) liquid savings, in months of wage; also the median at start",
-                              "Carroll (1997) buffer-stock saving; online borrowers hold thin buffers")
-    savings_sd: float = P(0.5, 0.0, 5.0, "s.d. of log savings at the start, around the target", "calibration: thin, dispersed buffers")
-    saving_rate: float = P(0.3, 0.0, 1.0, "share of the unspent monthly surplus saved while savings are below target", "calibration")
-    savings_drawdown: float = P(0.5, 0.0, 1.0, "share of savings a borrower will use for debt payments in a month", "calibration")
-    expense_shock_monthly: float = P(0.01, 0.0, 1.0, "monthly probability of an unexpected expense (illness, repairs, family)",
-                                     "Fed SHED 2023: 37% of adults could not cover a $400 emergency with cash")
-    expense_shock_months: float = P(1.0, 0.0, 60.0, "mean size of an unexpected expense, in months of income (exponential)", "calibration")
-    expense_risk_gradient: float = P(0.8, 0.0, 3.0, "unexpected-expense probability multiplier exp(-g z) by latent creditworthiness z "
-                                     "(mean one)", "calibration: riskier types have more frequent financial emergencies")
-    literacy_mean: float = P(0.5, 0.0, 1.0, "mean financial literacy (0-1)", "calibration; raised by education campaigns")
+    count: int = P(
+        10_000, 10, 50_000_000, "number of borrowers", "scenario choice; results are rates, so size sets precision"
+    )
+    income_median_monthly: float = P(
+        6000.0,
+        0.0,
+        1e7,
+        "median monthly wage income (CNY)",
+        "China urban per-capita disposable income ~CNY 4,500/month (2023), online borrowers skew higher",
+    )
+    income_sigma: float = P(
+        0.5, 0.0, 3.0, "s.d. of log income across borrowers", "typical lognormal fit of wage dispersion"
+    )
+    income_risk_corr: float = P(
+        0.3, -1.0, 1.0, "correlation of log income with latent creditworthiness", "higher earners repay more"
+    )
+    essentials_share: float = P(
+        0.6,
+        0.0,
+        1.5,
+        "mean essential expenses as a share of income",
+        "consumption share of disposable income ~0.68 (NBS)",
+    )
+    essentials_sd: float = P(
+        0.05, 0.0, 1.0, "s.d. of the essentials share across borrowers, besides risk type", "calibration"
+    )
+    essentials_risk_loading: float = P(
+        0.12,
+        0.0,
+        1.0,
+        "fall of the essentials share per unit of latent creditworthiness: riskier types have thinner margins",
+        "calibration to the baseline M3+ level",
+    )
+    savings_months: float = P(
+        1.0,
+        0.0,
+        60.0,
+        "target (buffer-stock) liquid savings, in months of wage; also the median at start",
+        "Carroll (1997) buffer-stock saving; online borrowers hold thin buffers",
+    )
+    savings_sd: float = P(
+        0.5, 0.0, 5.0, "s.d. of log savings at the start, around the target", "calibration: thin, dispersed buffers"
+    )
+    saving_rate: float = P(
+        0.3, 0.0, 1.0, "share of the unspent monthly surplus saved while savings are below target", "calibration"
+    )
+    savings_drawdown: float = P(
+        0.5, 0.0, 1.0, "share of savings a borrower will use for debt payments in a month", "calibration"
+    )
+    expense_shock_monthly: float = P(
+        0.01,
+        0.0,
+        1.0,
+        "monthly probability of an unexpected expense (illness, repairs, family)",
+        "Fed SHED 2023: 37% of adults could not cover a $400 emergency with cash",
+    )
+    expense_shock_months: float = P(
+        1.0, 0.0, 60.0, "mean size of an unexpected expense, in months of income (exponential)", "calibration"
+    )
+    expense_risk_gradient: float = P(
+        0.8,
+        0.0,
+        3.0,
+        "unexpected-expense probability multiplier exp(-g z) by latent creditworthiness z (mean one)",
+        "calibration: riskier types have more frequent financial emergencies",
+    )
+    literacy_mean: float = P(
+        0.5, 0.0, 1.0, "mean financial literacy (0-1)", "calibration; raised by education campaigns"
+    )
     literacy_sd: float = P(0.2, 0.0, 1.0, "s.d. of financial literacy", "calibration")
-    demand_monthly: float = P(0.06, 0.0, 1.0, "monthly probability of applying for consumption credit", "calibration to the book size")
-    borrow_to_repay: float = P(0.4, 0.0, 1.0, "probability a borrower short of cash applies for a loan to repay, at literacy 0",
-                               "CFPB (2014): most payday loans are rolled over")
-    btr_term_months: int | None = P(None, 1, 36, "term of a loan taken to repay another (months); None: the usual term mix",
-                                    "short cash loans roll over: most payday loans are re-borrowed within 14 days (CFPB 2014)")
-    btr_amount_cover: float = P(1.1, 0.0, 10.0, "borrow-to-repay request as a multiple of last month's unpaid debt",
-                                "calibration: enough to clear the shortfall and a little more")
-    btr_amount_min: float = P(0.2, 0.0, 100.0, "smallest borrow-to-repay request, in months of wage",
-                              "platforms' minimum loan sizes (CNY 500-1,000 cash loans)")
+    demand_monthly: float = P(
+        0.06, 0.0, 1.0, "monthly probability of applying for consumption credit", "calibration to the book size"
+    )
+    borrow_to_repay: float = P(
+        0.4,
+        0.0,
+        1.0,
+        "probability a borrower short of cash applies for a loan to repay, at literacy 0",
+        "CFPB (2014): most payday loans are rolled over",
+    )
+    btr_term_months: int | None = P(
+        None,
+        1,
+        36,
+        "term of a loan taken to repay another (months); None: the usual term mix",
+        "short cash loans roll over: most payday loans are re-borrowed within 14 days (CFPB 2014)",
+    )
+    btr_amount_cover: float = P(
+        1.1,
+        0.0,
+        10.0,
+        "borrow-to-repay request as a multiple of last month's unpaid debt",
+        "calibration: enough to clear the shortfall and a little more",
+    )
+    btr_amount_min: float = P(
+        0.2,
+        0.0,
+        100.0,
+        "smallest borrow-to-repay request, in months of wage",
+        "platforms' minimum loan sizes (CNY 500-1,000 cash loans)",
+    )
     loan_income_min: float = P(0.5, 0.0, 100.0, "smallest loan request, in months of income", "cash/consumption loans")
     loan_income_max: float = P(3.0, 0.0, 100.0, "largest loan request, in months of income", "cash/consumption loans")
     max_loans: int = P(6, 1, 50, "most live loans one borrower can hold", "practical cap")
-    application_rounds: int = P(2, 1, 20, "platforms an applicant tries in a month (a rejected applicant tries the next)",
-                                "calibration: borrowers shop across a few apps")
-    inattention: float = P(0.005, 0.0, 1.0, "monthly probability of missing an affordable payment at literacy 0 (scaled by 1-literacy)",
-                           "Karlan, Morten & Zinman: reminders cut late payments")
-    priority_noise: float = P(1.0, 0.0, 10.0, "noise in repayment priorities at literacy 0 (scaled by 1-literacy)", "calibration")
-    willingness_mean: float = P(1.0, -10.0, 10.0, "mean strategic-default threshold (higher = more willing to pay)", "calibration")
+    application_rounds: int = P(
+        2,
+        1,
+        20,
+        "platforms an applicant tries in a month (a rejected applicant tries the next)",
+        "calibration: borrowers shop across a few apps",
+    )
+    inattention: float = P(
+        0.005,
+        0.0,
+        1.0,
+        "monthly probability of missing an affordable payment at literacy 0 (scaled by 1-literacy)",
+        "Karlan, Morten & Zinman: reminders cut late payments",
+    )
+    priority_noise: float = P(
+        1.0, 0.0, 10.0, "noise in repayment priorities at literacy 0 (scaled by 1-literacy)", "calibration"
+    )
+    willingness_mean: float = P(
+        1.0, -10.0, 10.0, "mean strategic-default threshold (higher = more willing to pay)", "calibration"
+    )
     willingness_sd: float = P(1.0, 0.0, 10.0, "s.d. of the strategic-default threshold", "calibration")
-    willingness_risk_loading: float = P(0.3, 0.0, 10.0, "rise of the strategic-default threshold per unit of latent creditworthiness",
-                                        "credit scores measure willingness as well as ability to pay")
+    willingness_risk_loading: float = P(
+        0.3,
+        0.0,
+        10.0,
+        "rise of the strategic-default threshold per unit of latent creditworthiness",
+        "credit scores measure willingness as well as ability to pay",
+    )
 
     @model_validator(mode="after")
     def _loan_range(self) -> BorrowerConfig:
@@ -148,39 +300,95 @@ class BorrowerConfig(Section):
 class BehaviourConfig(Section):
     """Coefficients of borrowers' responses (priorities, strategic default, collection)."""
 
-    priority_pressure: float = P(2.0, 0.0, 20.0, "repayment-priority weight of collection pressure", "MODEL.md: pressured loans first")
+    priority_pressure: float = P(
+        2.0, 0.0, 20.0, "repayment-priority weight of collection pressure", "MODEL.md: pressured loans first"
+    )
     priority_bureau: float = P(1.0, 0.0, 20.0, "repayment-priority weight of a loan reported to the bureau", "MODEL.md")
-    priority_penalty: float = P(20.0, 0.0, 500.0, "repayment-priority weight per unit of monthly penalty growth rate", "MODEL.md")
+    priority_penalty: float = P(
+        20.0, 0.0, 500.0, "repayment-priority weight per unit of monthly penalty growth rate", "MODEL.md"
+    )
     default_cost_base: float = P(1.0, -10.0, 10.0, "base cost of not paying an affordable loan", "calibration")
-    default_cost_bureau: float = P(1.5, 0.0, 10.0, "extra cost when the loan is reported to the credit bureau", "2019 reporting mandate (FACTS.md)")
+    default_cost_bureau: float = P(
+        1.5, 0.0, 10.0, "extra cost when the loan is reported to the credit bureau", "2019 reporting mandate (FACTS.md)"
+    )
     default_cost_pressure: float = P(1.0, 0.0, 10.0, "extra cost per unit of collection pressure", "MODEL.md")
     default_cost_legal: float = P(0.5, 0.0, 10.0, "extra cost from legal risk while the lender operates", "MODEL.md")
-    default_cost_sunk: float = P(1.3, 0.0, 20.0, "cost reduction per month past due, up to default_cost_sunk_months (record already damaged, curing needs all arrears)",
-                                 "debt overhang (Dobbie & Song 2015); calibration to roll rates")
-    default_cost_sunk_months: int = P(3, 0, 120, "months past due beyond which the sunk-cost reduction stops growing", "calibration")
-    herding: float = P(20.0, 0.0, 200.0, "cost reduction per unit of last month's default rate at the same platform", "MODEL.md: peers' defaults")
-    failure_discount: float = P(3.0, 0.0, 20.0, "cost reduction when the lender has failed and the loan is unserviced",
-                                "2018 P2P: borrowers stopped paying failing platforms")
-    distress_discount: float = P(1.0, 0.0, 20.0, "cost reduction per unit of a live lender's distress (capital shortfall)", "MODEL.md")
-    benefit_per_income: float = P(1.0, 0.0, 20.0, "benefit of not paying per unit of the payment as a share of income", "calibration")
+    default_cost_sunk: float = P(
+        1.3,
+        0.0,
+        20.0,
+        "cost reduction per month past due, up to default_cost_sunk_months (record already damaged, curing needs "
+        "all arrears)",
+        "debt overhang (Dobbie & Song 2015); calibration to roll rates",
+    )
+    default_cost_sunk_months: int = P(
+        3, 0, 120, "months past due beyond which the sunk-cost reduction stops growing", "calibration"
+    )
+    herding: float = P(
+        20.0,
+        0.0,
+        200.0,
+        "cost reduction per unit of last month's default rate at the same platform",
+        "MODEL.md: peers' defaults",
+    )
+    failure_discount: float = P(
+        3.0,
+        0.0,
+        20.0,
+        "cost reduction when the lender has failed and the loan is unserviced",
+        "2018 P2P: borrowers stopped paying failing platforms",
+    )
+    distress_discount: float = P(
+        1.0, 0.0, 20.0, "cost reduction per unit of a live lender's distress (capital shortfall)", "MODEL.md"
+    )
+    benefit_per_income: float = P(
+        1.0, 0.0, 20.0, "benefit of not paying per unit of the payment as a share of income", "calibration"
+    )
     pressure_per_contact: float = P(0.15, 0.0, 5.0, "collection pressure: 1-exp(-k contacts)", "calibration")
     pressure_third_party: float = P(0.3, 0.0, 1.0, "extra pressure from third-party contacts", "calibration")
     pressure_night: float = P(0.15, 0.0, 1.0, "extra pressure from night contacts", "calibration")
-    mobilisation: float = P(1.0, 0.0, 24.0, "stock of help a borrower can raise from family and friends, in months of wage; "
-                            "collection pressure taps it (share = pressure)", "Fedaseyeu (2013): collection raises recoveries")
-    support_replenish_monthly: float = P(0.03, 0.0, 1.0, "monthly recovery of the used help stock towards its full size", "calibration")
-    pressure_borrow_push: float = P(0.5, 0.0, 5.0, "rise of the borrow-to-repay probability per unit pressure for who cannot pay", "MODEL.md")
-    harassment_per_contact: float = P(0.002, 0.0, 1.0, "probability a lawful contact is a harassment incident", "calibration")
-    harassment_third_party: float = P(0.03, 0.0, 1.0, "extra incident probability per contact with third parties", "calibration")
+    mobilisation: float = P(
+        1.0,
+        0.0,
+        24.0,
+        "stock of help a borrower can raise from family and friends, in months of wage; "
+        "collection pressure taps it (share = pressure)",
+        "Fedaseyeu (2013): collection raises recoveries",
+    )
+    support_replenish_monthly: float = P(
+        0.03, 0.0, 1.0, "monthly recovery of the used help stock towards its full size", "calibration"
+    )
+    pressure_borrow_push: float = P(
+        0.5, 0.0, 5.0, "rise of the borrow-to-repay probability per unit pressure for who cannot pay", "MODEL.md"
+    )
+    harassment_per_contact: float = P(
+        0.002, 0.0, 1.0, "probability a lawful contact is a harassment incident", "calibration"
+    )
+    harassment_third_party: float = P(
+        0.03, 0.0, 1.0, "extra incident probability per contact with third parties", "calibration"
+    )
     harassment_night: float = P(0.02, 0.0, 1.0, "extra incident probability per night contact", "calibration")
-    harassment_excess: float = P(0.02, 0.0, 1.0, "extra incident probability per contact above harassment_contact_threshold a month",
-                                 "calibration: conduct rules")
-    harassment_contact_threshold: float = P(6.0, 0.0, 1000.0, "contacts a month per loan beyond which contacts count as excessive",
-                                            "2026 CBA guideline: at most 6 unanswered attempts a day per method (FACTS.md)")
-    complaint_probability: float = P(0.3, 0.0, 1.0, "probability an incident becomes a complaint, at literacy 1", "calibration")
+    harassment_excess: float = P(
+        0.02,
+        0.0,
+        1.0,
+        "extra incident probability per contact above harassment_contact_threshold a month",
+        "calibration: conduct rules",
+    )
+    harassment_contact_threshold: float = P(
+        6.0,
+        0.0,
+        1000.0,
+        "contacts a month per loan beyond which contacts count as excessive",
+        "2026 CBA guideline: at most 6 unanswered attempts a day per method (FACTS.md)",
+    )
+    complaint_probability: float = P(
+        0.3, 0.0, 1.0, "probability an incident becomes a complaint, at literacy 1", "calibration"
+    )
 
 
 # --------------------------------------------------------------------------- platforms
+
 
 class PenaltyTier(Section):
     min_dpd: int = P(0, 0, 10_000, "days past due from which the tier applies", "rule choice")
@@ -194,23 +402,45 @@ class AmountTier(Section):
 
 class PenaltyConfig(Section):
     rule: Literal["none", "flat", "compounding", "tiered", "benchmark_multiple"] = D(
-        "flat", "penalty-rate rule on overdue amounts", "MODEL.md")
-    rate_daily: float = P(0.0005, 0.0, 0.05, "daily penalty rate for flat and compounding rules", "0.05%/day, the common contract rate")
+        "flat", "penalty-rate rule on overdue amounts", "MODEL.md"
+    )
+    rate_daily: float = P(
+        0.0005, 0.0, 0.05, "daily penalty rate for flat and compounding rules", "0.05%/day, the common contract rate"
+    )
     tiers: list[PenaltyTier] = D(
-        [PenaltyTier(min_dpd=0, rate_daily=0.0003), PenaltyTier(min_dpd=31, rate_daily=0.0005), PenaltyTier(min_dpd=61, rate_daily=0.0008)],
-        "tiered rule: daily rate by days past due", "rule choice")
-    amount_tiers: list[AmountTier] = D([AmountTier(min_amount=0.0, factor=1.0)], "tiered rule: factor by overdue amount", "rule choice")
-    multiple: float = P(1.5, 0.0, 20.0, "benchmark_multiple: penalty rate (annual) as a multiple of the basis rate",
-                        "Chinese courts: penalty up to 1.3-1.5x the contract rate")
-    basis: Literal["contract", "benchmark"] = D("contract", "benchmark_multiple: the contract APR or the benchmark rate", "rule choice")
+        [
+            PenaltyTier(min_dpd=0, rate_daily=0.0003),
+            PenaltyTier(min_dpd=31, rate_daily=0.0005),
+            PenaltyTier(min_dpd=61, rate_daily=0.0008),
+        ],
+        "tiered rule: daily rate by days past due",
+        "rule choice",
+    )
+    amount_tiers: list[AmountTier] = D(
+        [AmountTier(min_amount=0.0, factor=1.0)], "tiered rule: factor by overdue amount", "rule choice"
+    )
+    multiple: float = P(
+        1.5,
+        0.0,
+        20.0,
+        "benchmark_multiple: penalty rate (annual) as a multiple of the basis rate",
+        "Chinese courts: penalty up to 1.3-1.5x the contract rate",
+    )
+    basis: Literal["contract", "benchmark"] = D(
+        "contract", "benchmark_multiple: the contract APR or the benchmark rate", "rule choice"
+    )
     applies_to: Literal["overdue", "outstanding"] = D(
-        "overdue", "what the penalty rate is charged on: the past-due amount, or all outstanding principal plus "
+        "overdue",
+        "what the penalty rate is charged on: the past-due amount, or all outstanding principal plus "
         "interest due (the cash-loan practice that turns a missed instalment into a debt spiral)",
-        "2017 card rules: on the unpaid minimum only; cash-loan contracts before the Dec 2017 notice: on the loan")
+        "2017 card rules: on the unpaid minimum only; cash-loan contracts before the Dec 2017 notice: on the loan",
+    )
 
 
 class CollectionConduct(Section):
-    contacts_by_bucket: list[float] = D([4.0, 8.0, 12.0, 12.0], "contacts a month per loan in M1, M2, M3, M3+", "preset")
+    contacts_by_bucket: list[float] = D(
+        [4.0, 8.0, 12.0, 12.0], "contacts a month per loan in M1, M2, M3, M3+", "preset"
+    )
     third_party: bool = D(False, "contacts relatives, employers and other third parties", "preset")
     night_contact: bool = D(False, "contacts between 22:00 and 08:00", "preset")
     cost_per_contact: float = P(10.0, 0.0, 1e5, "cost of one contact (CNY)", "call-centre costs")
@@ -225,14 +455,33 @@ class CollectionConduct(Section):
 
 class CollectionConfig(Section):
     regime: Literal["soft", "standard", "aggressive", "regulated", "targeted", "custom"] = D(
-        "standard", "collection regime preset (see policies.COLLECTION_PRESETS) or custom", "MODEL.md")
+        "standard", "collection regime preset (see policies.COLLECTION_PRESETS) or custom", "MODEL.md"
+    )
     custom: CollectionConduct | None = D(None, "conduct for regime: custom", "scenario choice")
-    target_employed_weight: float = P(1.5, 0.0, 100.0, "targeted conduct: relative contacts for a loan of an employed borrower",
-                                      "MODEL.md: effort where the expected cure per contact is highest; calibration")
-    target_unemployed_weight: float = P(0.25, 0.0, 100.0, "targeted conduct: relative contacts for a loan of an unemployed borrower",
-                                        "calibration: the jobless cure rarely whatever the contacts")
-    target_early_weight: float = P(1.2, 0.0, 100.0, "targeted conduct: relative contacts for a loan in M1 or M2", "calibration: early arrears cure more")
-    target_late_weight: float = P(0.6, 0.0, 100.0, "targeted conduct: relative contacts for a loan in M3 or beyond", "calibration")
+    target_employed_weight: float = P(
+        1.5,
+        0.0,
+        100.0,
+        "targeted conduct: relative contacts for a loan of an employed borrower",
+        "MODEL.md: effort where the expected cure per contact is highest; calibration",
+    )
+    target_unemployed_weight: float = P(
+        0.25,
+        0.0,
+        100.0,
+        "targeted conduct: relative contacts for a loan of an unemployed borrower",
+        "calibration: the jobless cure rarely whatever the contacts",
+    )
+    target_early_weight: float = P(
+        1.2,
+        0.0,
+        100.0,
+        "targeted conduct: relative contacts for a loan in M1 or M2",
+        "calibration: early arrears cure more",
+    )
+    target_late_weight: float = P(
+        0.6, 0.0, 100.0, "targeted conduct: relative contacts for a loan in M3 or beyond", "calibration"
+    )
 
     @model_validator(mode="after")
     def _custom(self) -> CollectionConfig:
@@ -243,40 +492,101 @@ class CollectionConfig(Section):
 
 class RestructuringConfig(Section):
     enabled: bool = D(False, "offer restructuring to overdue borrowers with verified hardship", "MODEL.md")
-    kind: Literal["extension", "instalment", "writedown"] = D("extension", "term extension, instalment plan or partial write-down", "MODEL.md")
+    kind: Literal["extension", "instalment", "writedown"] = D(
+        "extension", "term extension, instalment plan or partial write-down", "MODEL.md"
+    )
     min_dpd: int = P(30, 30, 10_000, "earliest days past due for an offer", "calibration")
-    max_dpd: int = P(90, 30, 10_000, "latest days past due for an offer", "before default, when recovery still beats charge-off")
-    extension_months: int = P(6, 1, 120, "months added to the term (extension) or over which arrears are spread (instalment)", "calibration")
+    max_dpd: int = P(
+        90, 30, 10_000, "latest days past due for an offer", "before default, when recovery still beats charge-off"
+    )
+    extension_months: int = P(
+        6, 1, 120, "months added to the term (extension) or over which arrears are spread (instalment)", "calibration"
+    )
     writedown_share: float = P(0.2, 0.0, 1.0, "share of principal written down (writedown)", "calibration")
     take_up: float = P(0.7, 0.0, 1.0, "probability an eligible borrower accepts", "calibration")
 
 
 class UnderwritingConfig(Section):
-    cutoff: float = P(-1.0, -10.0, 10.0, "minimum observed score to approve (score has s.d. about 1 over borrowers)", "calibration to approval rates")
-    scoring_noise_sd: float = P(0.8, 0.0, 10.0, "s.d. of the platform's scoring error (information asymmetry)", "calibration; better credit evaluation lowers it")
-    bureau_noise_reduction: float = P(0.5, 0.0, 1.0, "share of scoring noise removed for bureau members", "credit reporting reduces asymmetry")
-    bureau_flag_penalty: float = P(2.0, 0.0, 20.0, "score penalty for an overdue or default record seen at the bureau", "calibration")
-    verifies_income: bool = D(True, "check affordability against the applicant's current income; if false, against their usual "
-                              "wage as stated (so the jobless can borrow)", "Dec 2017 cash-loan notice banned lending to borrowers without income")
-    dti_limit: float = P(0.4, 0.0, 10.0, "most visible instalments (incl. the new loan) as a share of income", "debt-service ceilings of 40-50% of income; essentials take ~60%")
-    competition: bool = D(False, "lower the cut-off when growth falls short of target", "MODEL.md; FACTS.md competition")
-    collection_sensitivity: float = P(0.3, 0.0, 5.0, "cut-off raised per unit by which the platform's collection pressure (at M2) falls short "
-                                      "of the standard regime's: lenders expecting lower recoveries lend less",
-                                      "Fedaseyeu (Philadelphia Fed WP 13-38): collection restrictions reduce unsecured credit")
-    lends_at_cap: bool = D(False, "lend at the APR cap to applicants above the cut-off whose risk price exceeds the cap, instead of "
-                           "rationing them out", "competing platforms admitted riskier borrowers at the 36% ceiling (FACTS.md competition)")
-    growth_target_monthly: float = P(0.02, -1.0, 1.0, "target monthly growth of originations for competition", "calibration")
+    cutoff: float = P(
+        -1.0,
+        -10.0,
+        10.0,
+        "minimum observed score to approve (score has s.d. about 1 over borrowers)",
+        "calibration to approval rates",
+    )
+    scoring_noise_sd: float = P(
+        0.8,
+        0.0,
+        10.0,
+        "s.d. of the platform's scoring error (information asymmetry)",
+        "calibration; better credit evaluation lowers it",
+    )
+    bureau_noise_reduction: float = P(
+        0.5, 0.0, 1.0, "share of scoring noise removed for bureau members", "credit reporting reduces asymmetry"
+    )
+    bureau_flag_penalty: float = P(
+        2.0, 0.0, 20.0, "score penalty for an overdue or default record seen at the bureau", "calibration"
+    )
+    verifies_income: bool = D(
+        True,
+        "check affordability against the applicant's current income; if false, against their usual "
+        "wage as stated (so the jobless can borrow)",
+        "Dec 2017 cash-loan notice banned lending to borrowers without income",
+    )
+    dti_limit: float = P(
+        0.4,
+        0.0,
+        10.0,
+        "most visible instalments (incl. the new loan) as a share of income",
+        "debt-service ceilings of 40-50% of income; essentials take ~60%",
+    )
+    competition: bool = D(
+        False, "lower the cut-off when growth falls short of target", "MODEL.md; FACTS.md competition"
+    )
+    collection_sensitivity: float = P(
+        0.3,
+        0.0,
+        5.0,
+        "cut-off raised per unit by which the platform's collection pressure (at M2) falls short "
+        "of the standard regime's: lenders expecting lower recoveries lend less",
+        "Fedaseyeu (Philadelphia Fed WP 13-38): collection restrictions reduce unsecured credit",
+    )
+    lends_at_cap: bool = D(
+        False,
+        "lend at the APR cap to applicants above the cut-off whose risk price exceeds the cap, instead of "
+        "rationing them out",
+        "competing platforms admitted riskier borrowers at the 36% ceiling (FACTS.md competition)",
+    )
+    growth_target_monthly: float = P(
+        0.02, -1.0, 1.0, "target monthly growth of originations for competition", "calibration"
+    )
     cutoff_step: float = P(0.05, 0.0, 5.0, "cut-off change per month from competition or early warning", "calibration")
     min_cutoff: float = P(-3.0, -10.0, 10.0, "lowest cut-off competition can reach", "calibration")
-    early_warning: bool = D(False, "raise the cut-off when the platform's overdue rate crosses the line (a lever; off in the baseline)", "MODEL.md; FACTS.md: early warning -30% losses claim")
-    early_warning_line: float = P(0.12, 0.0, 1.0, "platform overdue rate (count) that triggers early warning", "calibration: above the baseline level, reached in stress")
+    early_warning: bool = D(
+        False,
+        "raise the cut-off when the platform's overdue rate crosses the line (a lever; off in the baseline)",
+        "MODEL.md; FACTS.md: early warning -30% losses claim",
+    )
+    early_warning_line: float = P(
+        0.12,
+        0.0,
+        1.0,
+        "platform overdue rate (count) that triggers early warning",
+        "calibration: above the baseline level, reached in stress",
+    )
     max_cutoff: float = P(1.0, -10.0, 10.0, "highest cut-off early warning can reach", "calibration")
 
 
 class PricingConfig(Section):
-    apr_base_annual: float = P(0.18, 0.0, 5.0, "APR for the best risk grade (annual fraction)", "Chinese online consumer loans 18-36%")
-    apr_risk_slope: float = P(0.08, 0.0, 5.0, "APR added per unit of observed score below best_grade_score", "risk-based pricing")
-    best_grade_score: float = P(1.0, -10.0, 10.0, "observed score from which an applicant gets the best-grade APR", "calibration: top grade")
+    apr_base_annual: float = P(
+        0.18, 0.0, 5.0, "APR for the best risk grade (annual fraction)", "Chinese online consumer loans 18-36%"
+    )
+    apr_risk_slope: float = P(
+        0.08, 0.0, 5.0, "APR added per unit of observed score below best_grade_score", "risk-based pricing"
+    )
+    best_grade_score: float = P(
+        1.0, -10.0, 10.0, "observed score from which an applicant gets the best-grade APR", "calibration: top grade"
+    )
 
 
 class PlatformPolicy(Section):
@@ -287,14 +597,20 @@ class PlatformPolicy(Section):
     penalty: PenaltyConfig = D(PenaltyConfig, "penalty-rate rule", "-")
     collection: CollectionConfig = D(CollectionConfig, "collection regime", "-")
     restructuring: RestructuringConfig = D(RestructuringConfig, "restructuring", "-")
-    reports_to_bureau: bool = D(False, "reports its loans to the credit bureau voluntarily", "pre-2019 most online lenders did not")
-    complies_with_conduct_rules: bool = D(True, "follows the regulator's collection-conduct rules (else breaches them, risking fines)", "scenario choice")
+    reports_to_bureau: bool = D(
+        False, "reports its loans to the credit bureau voluntarily", "pre-2019 most online lenders did not"
+    )
+    complies_with_conduct_rules: bool = D(
+        True, "follows the regulator's collection-conduct rules (else breaches them, risking fines)", "scenario choice"
+    )
 
 
 class RuleChange(Section):
     """``{month: m, set: {...}}``: from month m, these keys take these values (deep-merged)."""
 
-    month: int = P(1, -10_000, 10_000, "month the change takes effect (month 1 = first after burn-in)", "scenario choice")
+    month: int = P(
+        1, -10_000, 10_000, "month the change takes effect (month 1 = first after burn-in)", "scenario choice"
+    )
     set: dict[str, Any] = D({}, "keys to change, as in the section they apply to", "scenario choice")
 
 
@@ -305,30 +621,80 @@ class PlatformOverride(Section):
 
 class PlatformsConfig(Section):
     count: int = P(8, 1, 64, "number of platforms", "a handful of large lenders hold most of the market")
-    size_concentration: float = P(1.0, 0.0, 5.0, "Zipf exponent of platforms' initial market shares", "concentrated market")
+    size_concentration: float = P(
+        1.0, 0.0, 5.0, "Zipf exponent of platforms' initial market shares", "concentrated market"
+    )
     capital_ratio: float = P(0.15, 0.0, 10.0, "initial equity as a share of the expected loan book", "calibration")
-    expected_approval_rate: float = P(0.7, 0.0, 1.0, "approval rate assumed when sizing the expected loan book at the start",
-                                      "calibration: about the baseline's approval rate")
+    expected_approval_rate: float = P(
+        0.7,
+        0.0,
+        1.0,
+        "approval rate assumed when sizing the expected loan book at the start",
+        "calibration: about the baseline's approval rate",
+    )
     capital_dispersion: float = P(0.3, 0.0, 3.0, "s.d. of log initial capital ratio across platforms", "calibration")
-    funding_ratio: float = P(1.3, 0.0, 20.0, "initial investor funding as a share of the expected loan book", "calibration")
-    funding_sensitivity: float = P(0.05, 0.0, 1.0, "monthly funding flow per unit of (reputation - funding_reputation_neutral - "
-                                   "funding_distress_weight x distress)", "calibration")
-    funding_reputation_neutral: float = P(0.5, 0.0, 1.0, "reputation at which investor funding neither flows in nor out", "calibration")
-    funding_distress_weight: float = P(2.0, 0.0, 100.0, "weight of distress against reputation in funding flows", "calibration")
-    max_funding_multiple: float = P(2.0, 0.0, 100.0, "most investor funding a platform takes, as a multiple of its initial funding",
-                                    "calibration: funding beyond the book's needs earns nothing")
-    distress_capital_ratio: float = P(0.05, 0.0, 1.0, "capital/book at and above which borrowers see no distress; distress rises to 1 "
-                                      "as capital falls to nothing", "calibration: a thin buffer is seen as a failing lender")
-    cost_of_funds_annual: float = P(0.08, 0.0, 1.0, "cost of investor funding (annual fraction)", "P2P investor yields 8-10%")
+    funding_ratio: float = P(
+        1.3, 0.0, 20.0, "initial investor funding as a share of the expected loan book", "calibration"
+    )
+    funding_sensitivity: float = P(
+        0.05,
+        0.0,
+        1.0,
+        "monthly funding flow per unit of (reputation - funding_reputation_neutral - "
+        "funding_distress_weight x distress)",
+        "calibration",
+    )
+    funding_reputation_neutral: float = P(
+        0.5, 0.0, 1.0, "reputation at which investor funding neither flows in nor out", "calibration"
+    )
+    funding_distress_weight: float = P(
+        2.0, 0.0, 100.0, "weight of distress against reputation in funding flows", "calibration"
+    )
+    max_funding_multiple: float = P(
+        2.0,
+        0.0,
+        100.0,
+        "most investor funding a platform takes, as a multiple of its initial funding",
+        "calibration: funding beyond the book's needs earns nothing",
+    )
+    distress_capital_ratio: float = P(
+        0.05,
+        0.0,
+        1.0,
+        "capital/book at and above which borrowers see no distress; distress rises to 1 as capital falls to nothing",
+        "calibration: a thin buffer is seen as a failing lender",
+    )
+    cost_of_funds_annual: float = P(
+        0.08, 0.0, 1.0, "cost of investor funding (annual fraction)", "P2P investor yields 8-10%"
+    )
     operating_cost_annual: float = P(0.04, 0.0, 1.0, "operating cost as a share of the book (annual)", "calibration")
-    min_funding_ratio: float = P(0.1, 0.0, 1.0, "a platform fails when funding falls below this share of its initial funding", "calibration")
+    min_funding_ratio: float = P(
+        0.1, 0.0, 1.0, "a platform fails when funding falls below this share of its initial funding", "calibration"
+    )
     reputation_recovery: float = P(0.05, 0.0, 1.0, "monthly drift of reputation back towards 1", "calibration")
-    reputation_per_complaint: float = P(0.2, 0.0, 100.0, "reputation loss per 100 complaints per 1,000 live loans a month", "calibration")
-    recovery_months: int = P(12, 0, 120, "months after charge-off during which recoveries are collected", "industry practice")
-    recovery_due_share: float = P(0.03, 0.0, 1.0, "share of the charged-off balance demanded each recovery month",
-                                  "calibration: recoveries of 10-30% of charged-off balances, typical of unsecured debt")
-    on_failure: Literal["servicer", "unserviced"] = D("servicer", "what happens to a failed platform's book", "MODEL.md")
-    charge_off_dpd: int = P(180, 90, 720, "days past due at which a loan is charged off (multiple of 30)", "US card issuers at 180 (FACTS.md)")
+    reputation_per_complaint: float = P(
+        0.2, 0.0, 100.0, "reputation loss per 100 complaints per 1,000 live loans a month", "calibration"
+    )
+    recovery_months: int = P(
+        12, 0, 120, "months after charge-off during which recoveries are collected", "industry practice"
+    )
+    recovery_due_share: float = P(
+        0.03,
+        0.0,
+        1.0,
+        "share of the charged-off balance demanded each recovery month",
+        "calibration: recoveries of 10-30% of charged-off balances, typical of unsecured debt",
+    )
+    on_failure: Literal["servicer", "unserviced"] = D(
+        "servicer", "what happens to a failed platform's book", "MODEL.md"
+    )
+    charge_off_dpd: int = P(
+        180,
+        90,
+        720,
+        "days past due at which a loan is charged off (multiple of 30)",
+        "US card issuers at 180 (FACTS.md)",
+    )
     term_months: list[int] = D([3, 6, 12, 24], "loan terms offered (months)", "Chinese online consumer loans")
     term_weights: list[float] = D([0.2, 0.3, 0.35, 0.15], "share of applications choosing each term", "calibration")
     policy: PlatformPolicy = D(PlatformPolicy, "policy of every platform", "-")
@@ -354,44 +720,95 @@ class PlatformsConfig(Section):
 
 # --------------------------------------------------------------------------- regulator
 
+
 class ForbearanceMandate(Section):
-    enabled: bool = D(False, "payment holidays for unemployed borrowers during declared shocks", "2020 forbearance (St. Louis Fed 2021)")
+    enabled: bool = D(
+        False,
+        "payment holidays for unemployed borrowers during declared shocks",
+        "2020 forbearance (St. Louis Fed 2021)",
+    )
     holiday_months: int = P(3, 1, 24, "most months of payment holiday per loan", "2020 programmes: 3-6 months")
 
 
 class EarlyWarning(Section):
     enabled: bool = D(False, "system-wide early warning", "MODEL.md")
-    overdue_line: float = P(0.12, 0.0, 1.0, "market overdue rate (count) that triggers tightening", "calibration: above the baseline level")
+    overdue_line: float = P(
+        0.12, 0.0, 1.0, "market overdue rate (count) that triggers tightening", "calibration: above the baseline level"
+    )
     cutoff_raise: float = P(0.3, 0.0, 5.0, "cut-off increase imposed while triggered", "calibration")
 
 
 class RegulatorRules(Section):
-    apr_cap_annual: float = P(0.36, 0.0, 10.0, "maximum APR (annual fraction)", "36% (2015 judicial interpretation; Dec 2017 cash-loan notice)")
-    apr_cap_lpr_multiple: float | None = P(None, 0.0, 100.0, "if set, the APR cap is also at most this multiple of the benchmark rate",
-                                           "4 x LPR since Aug 2020 (FACTS.md)")
-    penalty_cap_annual: float = P(1.0, 0.0, 10.0, "cap on the penalty rate (annualised; 1.0 = 100%, effectively none)", "2017 rules; FACTS.md")
-    allow_compounding: bool = D(True, "whether penalties may compound", "PBOC 2017 abolished compounding card penalties")
-    max_contacts_month: float | None = P(None, 0.0, 1000.0, "most collection contacts a month per loan", "2026 CBA guideline; Reg F: 7 calls in 7 days")
+    apr_cap_annual: float = P(
+        0.36,
+        0.0,
+        10.0,
+        "maximum APR (annual fraction)",
+        "36% (2015 judicial interpretation; Dec 2017 cash-loan notice)",
+    )
+    apr_cap_lpr_multiple: float | None = P(
+        None,
+        0.0,
+        100.0,
+        "if set, the APR cap is also at most this multiple of the benchmark rate",
+        "4 x LPR since Aug 2020 (FACTS.md)",
+    )
+    penalty_cap_annual: float = P(
+        1.0, 0.0, 10.0, "cap on the penalty rate (annualised; 1.0 = 100%, effectively none)", "2017 rules; FACTS.md"
+    )
+    allow_compounding: bool = D(
+        True, "whether penalties may compound", "PBOC 2017 abolished compounding card penalties"
+    )
+    max_contacts_month: float | None = P(
+        None, 0.0, 1000.0, "most collection contacts a month per loan", "2026 CBA guideline; Reg F: 7 calls in 7 days"
+    )
     ban_third_party: bool = D(False, "no collection through third parties", "2026 CBA guideline")
     ban_night_contact: bool = D(False, "no contact 22:00-08:00", "2026 CBA guideline")
-    bureau_mandate_share: float = P(0.0, 0.0, 1.0, "share of platforms (largest first) that must report to the bureau", "Sept 2019 mandate")
+    bureau_mandate_share: float = P(
+        0.0, 0.0, 1.0, "share of platforms (largest first) that must report to the bureau", "Sept 2019 mandate"
+    )
     forbearance: ForbearanceMandate = D(ForbearanceMandate, "forbearance mandate", "-")
-    education_reach_monthly: float = P(0.0, 0.0, 1.0, "share of borrowers an education campaign reaches each month", "scenario choice")
-    education_gain: float = P(0.1, 0.0, 1.0, "literacy gain of a reached borrower, times (1 - literacy)", "Karlan et al.; FACTS.md -10% claim")
+    education_reach_monthly: float = P(
+        0.0, 0.0, 1.0, "share of borrowers an education campaign reaches each month", "scenario choice"
+    )
+    education_gain: float = P(
+        0.1, 0.0, 1.0, "literacy gain of a reached borrower, times (1 - literacy)", "Karlan et al.; FACTS.md -10% claim"
+    )
     education_cost_per_person: float = P(5.0, 0.0, 1e4, "cost per person reached (CNY)", "calibration")
     reminders: bool = D(False, "personalised repayment reminders (all platforms)", "Karlan, Morten & Zinman")
-    reminder_effect: float = P(0.5, 0.0, 1.0, "share of inattentive misses a reminder prevents", "Karlan, Morten & Zinman")
+    reminder_effect: float = P(
+        0.5, 0.0, 1.0, "share of inattentive misses a reminder prevents", "Karlan, Morten & Zinman"
+    )
     inspection_base: float = P(0.02, 0.0, 1.0, "monthly inspection probability of a platform", "calibration")
-    inspection_per_complaint: float = P(0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "MODEL.md")
-    fine_per_incident: float = P(2000.0, 0.0, 1e9, "fine per harassment incident found in an inspection (CNY)", "calibration")
+    inspection_per_complaint: float = P(
+        0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "MODEL.md"
+    )
+    fine_per_incident: float = P(
+        2000.0, 0.0, 1e9, "fine per harassment incident found in an inspection (CNY)", "calibration"
+    )
     fine_per_breach: float = P(50_000.0, 0.0, 1e9, "fine per conduct rule breached, when found (CNY)", "calibration")
-    incident_tolerance: float = P(10.0, 0.0, 1e6, "harassment incidents per 1,000 live loans a month above which an inspection finds a violation (when conduct rules are in force)",
-                                  "supervisors act on patterns, not single incidents")
-    revoke_after_violations: int = P(3, 1, 1000, "inspections with violations before the licence is revoked", "calibration")
-    min_capital_ratio: float = P(0.05, 0.0, 1.0, "capital/book below which a platform may not originate", "minimum capital rules")
-    bureau_record_months: int = P(60, 0, 600, "months a reported default stays on the bureau record",
-                                  "Regulation on the Administration of Credit Investigation Industry (2013), art. 16: negative "
-                                  "information is kept five years")
+    incident_tolerance: float = P(
+        10.0,
+        0.0,
+        1e6,
+        "harassment incidents per 1,000 live loans a month above which an inspection finds a violation (when "
+        "conduct rules are in force)",
+        "supervisors act on patterns, not single incidents",
+    )
+    revoke_after_violations: int = P(
+        3, 1, 1000, "inspections with violations before the licence is revoked", "calibration"
+    )
+    min_capital_ratio: float = P(
+        0.05, 0.0, 1.0, "capital/book below which a platform may not originate", "minimum capital rules"
+    )
+    bureau_record_months: int = P(
+        60,
+        0,
+        600,
+        "months a reported default stays on the bureau record",
+        "Regulation on the Administration of Credit Investigation Industry (2013), art. 16: negative "
+        "information is kept five years",
+    )
     early_warning: EarlyWarning = D(EarlyWarning, "system-wide early warning", "-")
 
 
@@ -408,11 +825,14 @@ class RegulatorConfig(RegulatorRules):
 
 # --------------------------------------------------------------------------- scenario
 
+
 class ScenarioConfig(Section):
     name: str = D("baseline", "scenario name", "-")
     description: str = D("", "what the scenario represents", "-")
     months: int = P(120, 1, 1200, "months simulated after burn-in", "MODEL.md")
-    burn_in: int = P(24, 0, 600, "months simulated first to build the loan book; output kept, flagged is_burn_in", "MODEL.md")
+    burn_in: int = P(
+        24, 0, 600, "months simulated first to build the loan book; output kept, flagged is_burn_in", "MODEL.md"
+    )
     economy: EconomyConfig = D(EconomyConfig, "economy", "-")
     borrowers: BorrowerConfig = D(BorrowerConfig, "borrowers", "-")
     behaviour: BehaviourConfig = D(BehaviourConfig, "behaviour", "-")
@@ -441,6 +861,7 @@ class ScenarioConfig(Section):
 
 
 # --------------------------------------------------------------------------- schedules
+
 
 def _scheduled(items: list, name: str) -> list[tuple[str, dict]]:
     return [(f"{name}[{i}].set", item.set) for i, item in enumerate(items)]
@@ -475,6 +896,7 @@ def _validate_change(model_cls: type[Section], base: Section, change: dict, path
 
 
 # --------------------------------------------------------------------------- loading
+
 
 def describe_problem(e: dict) -> str:
     """What is wrong with a value and what is allowed, in words a scenario author understands.
@@ -576,7 +998,7 @@ def _resolve(path: Path, chain: list[Path], origins: dict[tuple, str]) -> dict:
     shown = str(path)
     real = path.resolve()
     if real in chain:
-        cycle = " -> ".join(str(p) for p in chain[chain.index(real):] + [real])
+        cycle = " -> ".join(str(p) for p in chain[chain.index(real) :] + [real])
         raise ConfigError(f"{shown}: extends: cycle {cycle}")
     data = read_yaml(path, shown)
     parent = data.pop("extends", None)
@@ -616,6 +1038,7 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
 
 # --------------------------------------------------------------------------- docs
 
+
 def field_bounds(field) -> tuple[float | None, float | None]:
     """The (ge, le) range declared on a pydantic field, None where open."""
     lo = hi = None
@@ -639,8 +1062,16 @@ def parameter_rows(model_cls: type[BaseModel] = ScenarioConfig, prefix: str = ""
         default = field.default
         if isinstance(default, list):
             default = [d.model_dump() if isinstance(d, BaseModel) else d for d in default]
-        rows.append({"key": key, "default": default, "min": lo, "max": hi,
-                     "description": field.description or "", "source": extra.get("source", "")})
+        rows.append(
+            {
+                "key": key,
+                "default": default,
+                "min": lo,
+                "max": hi,
+                "description": field.description or "",
+                "source": extra.get("source", ""),
+            }
+        )
     return rows
 
 

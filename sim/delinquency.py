@@ -15,16 +15,22 @@ if TYPE_CHECKING:
     from .borrowers import BorrowerState
     from .config import RegulatorRules
     from .economy import EconomyState
-    from .flows import Cumulative, MonthFlows, VintageCounts
+    from .flows import Cumulative, Month, MonthFlows, Records, VintageCounts
     from .platforms import Platform, PlatformTerms
     from .repayment import Billing
 
 DEFAULT_DPD = 90  # a loan more than 90 days past due is in default (M3+), as lenders report "90+"
 
 
-def account_delinquency(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
-                        billing: Billing, rules: RegulatorRules, econ: EconomyState, month: int, flows: MonthFlows,
-                        cumulative: Cumulative, vintages: VintageCounts) -> None:
+def account_delinquency(
+    bs: BorrowerState,
+    book: LoanBook,
+    platforms: list[Platform],
+    terms: PlatformTerms,
+    billing: Billing,
+    now: Month,
+    rec: Records,
+) -> None:
     """Phase 7: days past due, penalties, cures and rolls between buckets.
 
     Days past due count from the oldest unpaid instalment (contractual delinquency), with
@@ -43,21 +49,30 @@ def account_delinquency(bs: BorrowerState, book: LoanBook, platforms: list[Platf
     last = book.view("arrears")
     grew = arrears > last + EPS
     caught_up = np.floor(np.maximum(last - arrears, 0.0) / np.maximum(book.view("instalment"), 1.0))
-    dpd = np.where(prev == 0, DAYS_PER_MONTH,
-                   np.where(grew, prev + DAYS_PER_MONTH, np.maximum(prev - DAYS_PER_MONTH * caught_up, DAYS_PER_MONTH)))
+    dpd = np.where(
+        prev == 0,
+        DAYS_PER_MONTH,
+        np.where(grew, prev + DAYS_PER_MONTH, np.maximum(prev - DAYS_PER_MONTH * caught_up, DAYS_PER_MONTH)),
+    )
     on_holiday = live & (book.view("holiday_left") > 0) & (billing.billed == 0)
     dpd = np.where(is_over, dpd, 0)
     dpd = np.where(on_holiday, prev, dpd).astype(np.int16)
     book.dpd[: book.n] = np.where(live, dpd, book.view("dpd"))
     book.arrears[: book.n] = np.where(live, arrears, 0.0)
 
-    _accrue_penalties(book, terms, is_over & ~on_holiday, rules, econ, flows)
-    flows.interest_accrued += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
-    _count_rolls_and_defaults(bs, book, platforms, prev, live, month, flows, cumulative, vintages)
+    _accrue_penalties(book, terms, is_over & ~on_holiday, now.rules, now.econ, rec.flows)
+    rec.flows.interest_accrued += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
+    _count_rolls_and_defaults(bs, book, platforms, prev, live, now.month, rec.flows, rec.cumulative, rec.vintages)
 
 
-def _accrue_penalties(book: LoanBook, terms: PlatformTerms, accruing: np.ndarray, rules: RegulatorRules,
-                      econ: EconomyState, flows: MonthFlows) -> None:
+def _accrue_penalties(
+    book: LoanBook,
+    terms: PlatformTerms,
+    accruing: np.ndarray,
+    rules: RegulatorRules,
+    econ: EconomyState,
+    flows: MonthFlows,
+) -> None:
     """Penalties on what is past due (or outstanding), under each platform's rule and the regulator's cap."""
     plat = book.view("platform")
     penalty_acc = np.zeros(book.n)
@@ -69,16 +84,30 @@ def _accrue_penalties(book: LoanBook, terms: PlatformTerms, accruing: np.ndarray
             continue
         base = outstanding_base if penalty.applies_to == "outstanding" else overdue_base
         penalty_acc[sel] = policies.penalty_accrual(
-            penalty, base[sel], book.view("penalty")[sel], book.view("dpd")[sel],
-            book.view("apr")[sel], econ.benchmark_rate, rules)
+            penalty,
+            base[sel],
+            book.view("penalty")[sel],
+            book.view("dpd")[sel],
+            book.view("apr")[sel],
+            econ.benchmark_rate,
+            rules,
+        )
     book.penalty[: book.n] += penalty_acc
     book.penalty_growth[: book.n] = penalty_acc / np.maximum(overdue_base, 1.0)  # monthly rate, for priorities
     flows.penalty_accrued += nonzero_total(penalty_acc)
 
 
-def _count_rolls_and_defaults(bs: BorrowerState, book: LoanBook, platforms: list[Platform], prev: np.ndarray,
-                              live: np.ndarray, month: int, flows: MonthFlows, cumulative: Cumulative,
-                              vintages: VintageCounts) -> None:
+def _count_rolls_and_defaults(
+    bs: BorrowerState,
+    book: LoanBook,
+    platforms: list[Platform],
+    prev: np.ndarray,
+    live: np.ndarray,
+    month: int,
+    flows: MonthFlows,
+    cumulative: Cumulative,
+    vintages: VintageCounts,
+) -> None:
     """Rolls and cures among loans live at the start of the month; new defaults (crossing 90 days)."""
     was_live = live | (book.view("state") == REPAID)
     b_prev = bucket_of(prev)

@@ -7,9 +7,14 @@ new counter. Amounts are CNY; counts are loans unless named otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .config import RegulatorRules, ScenarioConfig
+    from .economy import EconomyState
 
 
 @dataclass(slots=True)
@@ -17,7 +22,9 @@ class MonthFlows:
     """Market-wide counts and amounts of one month: reset in phase 1, read by the metrics in phase 12."""
 
     live_at_start: int = 0  # live loans before this month's originations
-    prev_bucket_counts: np.ndarray = field(default_factory=lambda: np.zeros(5, dtype=np.int64))  # by bucket, at the start
+    prev_bucket_counts: np.ndarray = field(
+        default_factory=lambda: np.zeros(5, dtype=np.int64)
+    )  # by bucket, at the start
     applications: int = 0
     originations: int = 0
     origination_amount: float = 0.0
@@ -27,7 +34,9 @@ class MonthFlows:
     strategic: int = 0  # payments withheld by borrowers who could pay
     interest_accrued: float = 0.0
     penalty_accrued: float = 0.0
-    rolls: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))  # current->M1, M1->M2, M2->M3, M3->M3+
+    rolls: np.ndarray = field(
+        default_factory=lambda: np.zeros(4, dtype=np.int64)
+    )  # current->M1, M1->M2, M2->M3, M3->M3+
     cures: int = 0
     new_defaults: int = 0  # loans crossing 90 days past due
     defaulters: int = 0  # borrowers with a new default
@@ -43,7 +52,7 @@ class MonthFlows:
 
 @dataclass(slots=True)
 class Ledger:
-    """Principal over the whole run: what was lent equals what was repaid, charged off, written down or is outstanding."""
+    """Principal over the whole run: lent = repaid + charged off + written down + outstanding."""
 
     lent: float = 0.0
     repaid: float = 0.0
@@ -91,4 +100,26 @@ class VintageCounts:
         return pd.DataFrame(rows, columns=["vintage", "months_on_book", "loans", "cum_defaults", "cum_default_rate"])
 
 
-__all__ = ["Cumulative", "Ledger", "MonthFlows", "VintageCounts"]
+@dataclass(frozen=True)
+class Month:
+    """What every phase of a month reads and none changes: which month, the scenario, the rules and
+    economy in force, and the random source."""
+
+    month: int  # 1 = the first month after burn-in
+    config: ScenarioConfig
+    rules: RegulatorRules
+    econ: EconomyState
+    rng: np.random.Generator
+
+
+@dataclass
+class Records:
+    """What the phases write besides the state: the month's flows and the run's running totals."""
+
+    flows: MonthFlows
+    ledger: Ledger
+    cumulative: Cumulative
+    vintages: VintageCounts
+
+
+__all__ = ["Cumulative", "Ledger", "Month", "MonthFlows", "Records", "VintageCounts"]

@@ -21,13 +21,30 @@ EPS = 0.01  # CNY: amounts below one fen are treated as paid
 DAYS_PER_MONTH = 30  # days past due move in steps of one month; penalties accrue over 30 days
 
 _FIELDS: dict[str, type] = {
-    "borrower": np.int32, "platform": np.int16, "vintage": np.int32,
-    "state": np.int8, "dpd": np.int16, "months_left": np.int16, "holiday_left": np.int8,
-    "principal": np.float64, "original_principal": np.float64, "apr": np.float64, "instalment": np.float64,
-    "due_principal": np.float64, "due_interest": np.float64, "penalty": np.float64, "arrears": np.float64, "penalty_growth": np.float64,
-    "recovery_balance": np.float64, "recovery_due": np.float64, "recovery_months_left": np.int16,
-    "pressure": np.float64, "is_reported": np.bool_, "is_restructured": np.bool_,
-    "has_defaulted": np.bool_, "had_holiday": np.bool_,
+    "borrower": np.int32,
+    "platform": np.int16,
+    "vintage": np.int32,
+    "state": np.int8,
+    "dpd": np.int16,
+    "months_left": np.int16,
+    "holiday_left": np.int8,
+    "principal": np.float64,
+    "original_principal": np.float64,
+    "apr": np.float64,
+    "instalment": np.float64,
+    "due_principal": np.float64,
+    "due_interest": np.float64,
+    "penalty": np.float64,
+    "arrears": np.float64,
+    "penalty_growth": np.float64,
+    "recovery_balance": np.float64,
+    "recovery_due": np.float64,
+    "recovery_months_left": np.int16,
+    "pressure": np.float64,
+    "is_reported": np.bool_,
+    "is_restructured": np.bool_,
+    "has_defaulted": np.bool_,
+    "had_holiday": np.bool_,
 }
 
 
@@ -78,8 +95,16 @@ class LoanBook:
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
 
-    def add(self, borrower: np.ndarray, platform: np.ndarray, principal: np.ndarray, apr: np.ndarray,
-            term: np.ndarray, month: int, is_reported: np.ndarray) -> np.ndarray:
+    def add(
+        self,
+        borrower: np.ndarray,
+        platform: np.ndarray,
+        principal: np.ndarray,
+        apr: np.ndarray,
+        term: np.ndarray,
+        month: int,
+        is_reported: np.ndarray,
+    ) -> np.ndarray:
         """Append new loans; return their row indices."""
         k = len(borrower)
         self._grow(self.n + k)
@@ -95,9 +120,22 @@ class LoanBook:
         self.months_left[rows] = term
         self.instalment[rows] = annuity(principal, apr, term)
         self.is_reported[rows] = is_reported
-        for name in ("dpd", "holiday_left", "due_principal", "due_interest", "penalty", "arrears", "penalty_growth", "recovery_balance",
-                     "recovery_due", "recovery_months_left", "pressure", "is_restructured", "has_defaulted",
-                     "had_holiday"):
+        for name in (
+            "dpd",
+            "holiday_left",
+            "due_principal",
+            "due_interest",
+            "penalty",
+            "arrears",
+            "penalty_growth",
+            "recovery_balance",
+            "recovery_due",
+            "recovery_months_left",
+            "pressure",
+            "is_restructured",
+            "has_defaulted",
+            "had_holiday",
+        ):
             getattr(self, name)[rows] = 0
         return rows
 

@@ -27,23 +27,88 @@ if TYPE_CHECKING:
 
 # Every model-level column, in output order (MODEL.md "What a run reports").
 MODEL_COLUMNS = (
-    "month", "is_burn_in", "unemployment_rate", "unemployment_target", "benchmark_rate", "income_level",
+    "month",
+    "is_burn_in",
+    "unemployment_rate",
+    "unemployment_target",
+    "benchmark_rate",
+    "income_level",
     "in_declared_shock",
-    "overdue_rate", "overdue_balance_rate", "m1_rate", "m2_rate", "m3_rate", "m3plus_rate", "m3plus_balance_rate",
-    "new_defaults", "defaults_per_defaulter", "default_rate", "cum_default_rate", "overdue_amount",
-    "originations", "origination_amount", "applications", "approval_rate", "credit_outstanding", "live_loans",
-    "charge_offs", "recoveries", "recovery_rate", "collected_overdue", "writedowns", "cure_rate",
-    "roll_current_m1", "roll_m1_m2", "roll_m2_m3", "roll_m3_default",
-    "avg_apr", "effective_cost", "multi_platform_share", "dti_mean", "dti_p90",
-    "collection_contacts", "harassment_incidents", "complaints", "fines", "revocations", "inspections",
-    "platforms_active", "platform_failures", "platform_capital", "platform_profit",
-    "hardship_share", "strategic_withholding", "restructured", "payment_holidays", "borrow_to_repay_loans",
+    "overdue_rate",
+    "overdue_balance_rate",
+    "m1_rate",
+    "m2_rate",
+    "m3_rate",
+    "m3plus_rate",
+    "m3plus_balance_rate",
+    "new_defaults",
+    "defaults_per_defaulter",
+    "default_rate",
+    "cum_default_rate",
+    "overdue_amount",
+    "originations",
+    "origination_amount",
+    "applications",
+    "approval_rate",
+    "credit_outstanding",
+    "live_loans",
+    "charge_offs",
+    "recoveries",
+    "recovery_rate",
+    "collected_overdue",
+    "writedowns",
+    "cure_rate",
+    "roll_current_m1",
+    "roll_m1_m2",
+    "roll_m2_m3",
+    "roll_m3_default",
+    "avg_apr",
+    "effective_cost",
+    "multi_platform_share",
+    "dti_mean",
+    "dti_p90",
+    "collection_contacts",
+    "harassment_incidents",
+    "complaints",
+    "fines",
+    "revocations",
+    "inspections",
+    "platforms_active",
+    "platform_failures",
+    "platform_capital",
+    "platform_profit",
+    "hardship_share",
+    "strategic_withholding",
+    "restructured",
+    "payment_holidays",
+    "borrow_to_repay_loans",
 )
 
-PLATFORM_COLUMNS = ("name", "status", "is_reporting", "capital", "funding", "reputation", "cutoff", "book",
-                    "live_loans", "overdue_rate", "overdue_balance_rate", "m3plus_rate", "m3plus_balance_rate",
-                    "default_rate", "originations", "origination_amount", "charge_offs", "recoveries",
-                    "collection_contacts", "complaints", "fines", "profit", "violations")
+PLATFORM_COLUMNS = (
+    "name",
+    "status",
+    "is_reporting",
+    "capital",
+    "funding",
+    "reputation",
+    "cutoff",
+    "book",
+    "live_loans",
+    "overdue_rate",
+    "overdue_balance_rate",
+    "m3plus_rate",
+    "m3plus_balance_rate",
+    "default_rate",
+    "originations",
+    "origination_amount",
+    "charge_offs",
+    "recoveries",
+    "collection_contacts",
+    "complaints",
+    "fines",
+    "profit",
+    "violations",
+)
 
 
 def _metric(model: LendingMarket, name: str):
@@ -97,8 +162,16 @@ def _borrower_debt(borrower, platform, instalment, live, wage, income_level, n):
     return count, dti
 
 
-def model_metrics(book: LoanBook, bs: BorrowerState, platforms: list[Platform], regulator: Regulator,
-                  econ: EconomyState, month: int, flows: MonthFlows, cumulative: Cumulative) -> dict:
+def model_metrics(
+    book: LoanBook,
+    bs: BorrowerState,
+    platforms: list[Platform],
+    regulator: Regulator,
+    econ: EconomyState,
+    month: int,
+    flows: MonthFlows,
+    cumulative: Cumulative,
+) -> dict:
     """All model-level figures for this month (phase 12), one entry per column of MODEL_COLUMNS."""
     m = flows
     live = book.view("state") == LIVE
@@ -112,19 +185,21 @@ def model_metrics(book: LoanBook, bs: BorrowerState, platforms: list[Platform], 
     over_rows = np.flatnonzero(live)[over]
     owed_over = book.principal[over_rows] + book.due_interest[over_rows] + book.penalty[over_rows]
     # platforms per borrower (multi-platform borrowing) and debt service to income, in one pass
-    n_platforms_by_b, dti = _borrower_debt(book.view("borrower"), book.view("platform"), book.view("instalment"),
-                                           live, bs.wage, float(econ.income_level), bs.n)
+    n_platforms_by_b, dti = _borrower_debt(
+        book.view("borrower"),
+        book.view("platform"),
+        book.view("instalment"),
+        live,
+        bs.wage,
+        float(econ.income_level),
+        bs.n,
+    )
     has_loan_count = int(dti.size)
 
-    prev = m.prev_bucket_counts
-    rolls = m.rolls
-    active = sum(p.is_active for p in platforms)
     accrual = m.interest_accrued + m.penalty_accrued
-    cum = cumulative
-    # before month 1 the cumulative window is the whole run so far
-    cum_base = cum.base + cum.originations
 
     return {
+        **_flow_metrics(flows, cumulative, regulator, platforms, bs),
         "month": month,
         "is_burn_in": month <= 0,
         "unemployment_rate": float(1.0 - bs.is_employed.mean()),
@@ -139,17 +214,34 @@ def model_metrics(book: LoanBook, bs: BorrowerState, platforms: list[Platform], 
         "m3_rate": _share(counts[3], n_live),
         "m3plus_rate": _share(counts[4], n_live),
         "m3plus_balance_rate": _share(bal[bucket == 4].sum(), total_bal),
+        "overdue_amount": float(owed_over.sum()),
+        "credit_outstanding": total_bal,
+        "live_loans": n_live,
+        "avg_apr": _share((book.view("apr")[live] * bal).sum(), total_bal),
+        "effective_cost": _share(12.0 * accrual, total_bal),
+        "multi_platform_share": _share((n_platforms_by_b >= 2).sum(), has_loan_count),
+        "dti_mean": float(dti.mean()) if dti.size else 0.0,
+        "dti_p90": float(np.quantile(dti, 0.9)) if dti.size else 0.0,
+    }
+
+
+def _flow_metrics(
+    m: MonthFlows, cum: Cumulative, regulator: Regulator, platforms: list[Platform], bs: BorrowerState
+) -> dict:
+    """The figures counted during the month (flows, transitions, running totals) rather than read off the book."""
+    prev = m.prev_bucket_counts
+    rolls = m.rolls
+    # before month 1 the cumulative window is the whole run so far
+    cum_base = cum.base + cum.originations
+    return {
         "new_defaults": int(m.new_defaults),
         "defaults_per_defaulter": _share(m.new_defaults, m.defaulters),
         "default_rate": _share(m.new_defaults, m.live_at_start),
         "cum_default_rate": _share(cum.defaults, cum_base),
-        "overdue_amount": float(owed_over.sum()),
         "originations": int(m.originations),
         "origination_amount": float(m.origination_amount),
         "applications": int(m.applications),
         "approval_rate": _share(m.originations, m.applications),
-        "credit_outstanding": total_bal,
-        "live_loans": n_live,
         "charge_offs": float(m.charge_offs),
         "recoveries": float(m.recoveries),
         "recovery_rate": _share(cum.recoveries, cum.charged_off_owed),
@@ -160,18 +252,13 @@ def model_metrics(book: LoanBook, bs: BorrowerState, platforms: list[Platform], 
         "roll_m1_m2": _share(rolls[1], prev[1]),
         "roll_m2_m3": _share(rolls[2], prev[2]),
         "roll_m3_default": _share(rolls[3], prev[3]),
-        "avg_apr": _share((book.view("apr")[live] * bal).sum(), total_bal),
-        "effective_cost": _share(12.0 * accrual, total_bal),
-        "multi_platform_share": _share((n_platforms_by_b >= 2).sum(), has_loan_count),
-        "dti_mean": float(dti.mean()) if dti.size else 0.0,
-        "dti_p90": float(np.quantile(dti, 0.9)) if dti.size else 0.0,
         "collection_contacts": float(m.contacts),
         "harassment_incidents": int(m.incidents),
         "complaints": int(m.complaints),
         "fines": float(regulator.fines_month),
         "revocations": int(regulator.revocations_month),
         "inspections": int(regulator.inspections_month),
-        "platforms_active": int(active),
+        "platforms_active": int(sum(p.is_active for p in platforms)),
         "platform_failures": int(m.failures),
         "platform_capital": float(sum(p.capital for p in platforms if p.is_active)),
         "platform_profit": float(sum(p.profit for p in platforms)),

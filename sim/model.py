@@ -23,7 +23,7 @@ from .collection import collect_overdue
 from .config import ScenarioConfig
 from .delinquency import account_delinquency
 from .economy import Economy
-from .flows import Cumulative, Ledger, MonthFlows, VintageCounts
+from .flows import Cumulative, Ledger, Month, MonthFlows, Records, VintageCounts
 from .loans import LIVE, LoanBook
 from .metrics import bucket_of, model_metrics, model_reporters, platform_reporters
 from .origination import originate_loans
@@ -31,6 +31,7 @@ from .platforms import Platform, close_platform_accounts, resolve_platform_polic
 from .regulator import Regulator, apply_regulation
 from .repayment import collect_repayments
 from .workout import restructure_and_charge_off
+
 
 class LendingMarket(mesa.Model):
     """An online consumer-lending market with borrowers, platforms and a regulator.
@@ -60,14 +61,30 @@ class LendingMarket(mesa.Model):
         self.policy_timelines = resolve_platform_policies(config.platforms)
         self.platforms = self._create_platforms()
 
-        self.flows = MonthFlows()
-        self.cumulative = Cumulative()
-        self.ledger = Ledger()
-        self.vintages = VintageCounts()
+        self.records = Records(MonthFlows(), Ledger(), Cumulative(), VintageCounts())
         self.last_overdue_rate = 0.0
         self.metrics: dict = {}
-        self.datacollector = mesa.DataCollector(model_reporters=model_reporters(),
-                                                agenttype_reporters={Platform: platform_reporters()})
+        self.datacollector = mesa.DataCollector(
+            model_reporters=model_reporters(), agenttype_reporters={Platform: platform_reporters()}
+        )
+
+    @property
+    def flows(self) -> MonthFlows:
+        """This month's flows (read by the metrics)."""
+        return self.records.flows
+
+    @property
+    def ledger(self) -> Ledger:
+        """Principal lent, repaid, charged off and written down over the run."""
+        return self.records.ledger
+
+    @property
+    def cumulative(self) -> Cumulative:
+        return self.records.cumulative
+
+    @property
+    def vintages(self) -> VintageCounts:
+        return self.records.vintages
 
     @property
     def month(self) -> int:
@@ -80,73 +97,82 @@ class LendingMarket(mesa.Model):
     def _create_platforms(self) -> list[Platform]:
         cfg, bcfg = self.config.platforms, self.config.borrowers
         k = np.arange(1, cfg.count + 1, dtype=np.float64)
-        share = k ** -cfg.size_concentration
+        share = k**-cfg.size_concentration
         share /= share.sum()
         # expected book: applications a month x approval x mean request x mean months outstanding
         mean_request = 0.5 * (bcfg.loan_income_min + bcfg.loan_income_max) * bcfg.income_median_monthly
         mean_term = float(np.average(cfg.term_months, weights=cfg.term_weights))
-        expected_book = bcfg.count * bcfg.demand_monthly * cfg.expected_approval_rate * mean_request * (mean_term + 1) / 2.0
+        expected_book = (
+            bcfg.count * bcfg.demand_monthly * cfg.expected_approval_rate * mean_request * (mean_term + 1) / 2.0
+        )
         cap_noise = self.rng.standard_normal(cfg.count)
         platforms = []
         for i in range(cfg.count):
             book_i = expected_book * share[i]
             capital = book_i * cfg.capital_ratio * np.exp(cfg.capital_dispersion * cap_noise[i])
             policy = self.policy_timelines[i][0][1]
-            platforms.append(Platform(self, i, float(share[i]), float(capital), float(book_i * cfg.funding_ratio), policy,
-                                      cfg))
+            platforms.append(
+                Platform(self, i, float(share[i]), float(capital), float(book_i * cfg.funding_ratio), policy, cfg)
+            )
         return platforms
 
     # ================================================================= the month
 
     def step(self) -> None:
-        """One month, in the order of the model's specification (docs/model.md)."""
-        cfg, bs, book, platforms, month, rng = self.config, self.borrower_state, self.loans, self.platforms, self.month, self.rng
-        self.econ = econ = self.economy.advance(month)                                               # 1
-        flows = self.flows = self.open_month()
-        self.rules = rules = apply_regulation(self.regulator, bs, month, self.last_overdue_rate, rng)  # 2
-        update_employment(bs, cfg.economy, cfg.borrowers, econ.unemployment_target, econ.income_level,  # 3
-                          econ.relief, rng, price_level=econ.price_level)
-        terms = set_platform_terms(platforms, self.policy_timelines, self.regulator, econ, cfg.platforms,  # 4
-                                   cfg.behaviour, month, flows)
-        originate_loans(bs, book, platforms, terms, cfg, rules, econ, month, rng, flows, self.ledger,  # 5
-                        self.cumulative, self.vintages)
-        billing = collect_repayments(bs, book, platforms, terms, cfg, rules, econ, rng, flows, self.ledger,  # 6
-                                     self.cumulative)
-        account_delinquency(bs, book, platforms, terms, billing, rules, econ, month, flows, self.cumulative,  # 7
-                            self.vintages)
-        collect_overdue(bs, book, platforms, terms, cfg.behaviour, rng, flows)                        # 8
-        restructure_and_charge_off(bs, book, platforms, terms, cfg.platforms, rules, econ, rng, flows,  # 9
-                                   self.ledger, self.cumulative)
-        close_platform_accounts(book, platforms, month, flows)                                       # 10
-        self.regulator.supervise(platforms, rng, month)                                              # 11
-        self.collect_data()                                                                          # 12
+        """One month, in the order of the model's specification (docs/specification.md)."""
+        cfg, bs, book, platforms, rng = self.config, self.borrower_state, self.loans, self.platforms, self.rng
+        month, regulator, rec = self.month, self.regulator, self.records
+        self.econ = econ = self.economy.advance(month)  # 1. economy
+        self.open_month()
+        self.rules = rules = apply_regulation(regulator, bs, month, self.last_overdue_rate, rng)  # 2. regulation
+        update_employment(bs, cfg.economy, cfg.borrowers, econ, rng)  # 3. jobs and income
+        terms = set_platform_terms(platforms, self.policy_timelines, regulator, econ, cfg, month, rec.flows)  # 4.
+        now = Month(month, cfg, rules, econ, rng)
+        originate_loans(bs, book, platforms, terms, now, rec)  # 5. demand and origination
+        billing = collect_repayments(bs, book, platforms, terms, now, rec)  # 6. repayment
+        account_delinquency(bs, book, platforms, terms, billing, now, rec)  # 7. delinquency and penalties
+        collect_overdue(bs, book, platforms, terms, now, rec)  # 8. collection
+        restructure_and_charge_off(bs, book, platforms, terms, now, rec)  # 9. workouts and charge-off
+        close_platform_accounts(book, platforms, month, rec.flows)  # 10. platform accounts
+        regulator.supervise(platforms, rng, month)  # 11. supervision
+        self.collect_data()  # 12. data collection
 
     def run(self, progress: bool = False) -> LendingMarket:
         """Run burn-in and all months."""
         steps = range(self.n_steps)
         if progress:
             from tqdm import tqdm
+
             steps = tqdm(steps, desc=self.config.name, unit="month", leave=False)
         for _ in steps:
             self.step()
         return self
 
-    def open_month(self) -> MonthFlows:
+    def open_month(self) -> None:
         """Start the month's records (with phase 1): fresh flows, the book's buckets before anything happens."""
         book = self.loans
         live = book.view("state") == LIVE
-        flows = MonthFlows(live_at_start=int(live.sum()),
-                           prev_bucket_counts=np.bincount(bucket_of(book.view("dpd")[live]), minlength=5))
+        self.records.flows = MonthFlows(
+            live_at_start=int(live.sum()),
+            prev_bucket_counts=np.bincount(bucket_of(book.view("dpd")[live]), minlength=5),
+        )
         if self.month == 1:  # cumulative default rate counts from the first month after burn-in
             self.cumulative.defaults, self.cumulative.base, self.cumulative.originations = 0, int(live.sum()), 0
         for p in self.platforms:
             p.start_month()
-        return flows
 
     def collect_data(self) -> None:
         """Phase 12: monthly outputs, then drop finished loans (at a fixed point of the month)."""
-        self.metrics = model_metrics(self.loans, self.borrower_state, self.platforms, self.regulator, self.econ,
-                                     self.month, self.flows, self.cumulative)
+        self.metrics = model_metrics(
+            self.loans,
+            self.borrower_state,
+            self.platforms,
+            self.regulator,
+            self.econ,
+            self.month,
+            self.flows,
+            self.cumulative,
+        )
         self.last_overdue_rate = self.metrics["overdue_rate"]
         self.datacollector.collect(self)
         self.loans.compact(min_dead_share=0.25)

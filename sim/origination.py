@@ -11,16 +11,13 @@ from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
-    from .config import RegulatorRules, ScenarioConfig
-    from .economy import EconomyState
-    from .flows import Cumulative, Ledger, MonthFlows, VintageCounts
+    from .flows import Month, Records
     from .platforms import Platform, PlatformTerms
 
 
-def originate_loans(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
-                    cfg: ScenarioConfig, rules: RegulatorRules, econ: EconomyState, month: int,
-                    rng: np.random.Generator, flows: MonthFlows, ledger: Ledger, cumulative: Cumulative,
-                    vintages: VintageCounts) -> None:
+def originate_loans(
+    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+) -> None:
     """Phase 5: credit demand, applications, scoring, bureau checks, affordability, new loans.
 
     Borrowers apply for consumption credit, or - when short of cash last month - to repay
@@ -32,9 +29,10 @@ def originate_loans(bs: BorrowerState, book: LoanBook, platforms: list[Platform]
 
     Draws: 4 uniforms per borrower; per round, 1 uniform and 1 normal per applicant.
     """
+    cfg, econ, rng, flows = now.config, now.econ, now.rng, rec.flows
     bc = cfg.borrowers
     n = bs.n
-    wants, wants_btr, amount, term = _demand(bs, book, cfg, rules, econ, month, rng)
+    wants, wants_btr, amount, term = _demand(bs, book, now)
     live = book.view("state") == LIVE
     lb = book.view("borrower")[live]
 
@@ -57,8 +55,11 @@ def originate_loans(bs: BorrowerState, book: LoanBook, platforms: list[Platform]
         eps = rng.standard_normal(len(applicants))
         cw = np.cumsum(weight)
         k = np.minimum(np.searchsorted(cw / cw[-1], u_pick, side="right"), n_platforms - 1)
-        score = (bs.creditworthiness[applicants] + terms.scoring_noise_sd[k] * eps
-                 - terms.bureau_flag_penalty[k] * bs.has_bureau_record[applicants])
+        score = (
+            bs.creditworthiness[applicants]
+            + terms.scoring_noise_sd[k] * eps
+            - terms.bureau_flag_penalty[k] * bs.has_bureau_record[applicants]
+        )
         apr_req = terms.apr_base[k] + terms.apr_slope[k] * np.maximum(terms.best_grade_score[k] - score, 0.0)
         # own-platform and own-reported instalments of each applicant at the chosen platform
         pos = np.full(n, -1)
@@ -73,20 +74,22 @@ def originate_loans(bs: BorrowerState, book: LoanBook, platforms: list[Platform]
         apr = np.minimum(apr_req, terms.apr_cap)
         new_inst = annuity(amount[applicants], apr, term[applicants])
         income_checked = np.where(terms.verifies_income[k], bs.income[applicants], stated_income[applicants])
-        ok = ((score >= terms.cutoff[k]) & ((apr_req <= terms.apr_cap) | terms.lends_at_cap[k])
-              & (visible + new_inst <= terms.dti_limit[k] * income_checked))
+        ok = (
+            (score >= terms.cutoff[k])
+            & ((apr_req <= terms.apr_cap) | terms.lends_at_cap[k])
+            & (visible + new_inst <= terms.dti_limit[k] * income_checked)
+        )
         ok &= _within_budget(np.where(ok, amount[applicants], 0.0), k, budget)
         idx = applicants[ok]
         if len(idx):
-            _book_new_loans(book, platforms, idx, k[ok], amount[idx], apr[ok], term[idx], terms.is_reporting[k[ok]],
-                            wants_btr[idx], bs, month, flows, ledger, cumulative, vintages)
+            new = idx, k[ok], amount[idx], apr[ok], term[idx], terms.is_reporting[k[ok]], wants_btr[idx]
+            _book_new_loans(book, platforms, *new, bs, now.month, rec)
             budget -= np.bincount(k[ok], weights=amount[idx], minlength=n_platforms)
             weight = weight * (budget > 0)
         applicants = applicants[~ok]
 
 
-def _demand(bs: BorrowerState, book: LoanBook, cfg: ScenarioConfig, rules: RegulatorRules, econ: EconomyState,
-            month: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _demand(bs: BorrowerState, book: LoanBook, now: Month) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Who applies this month, who of them to repay other loans, for how much and how long.
 
     Also refreshes what the bureau shows of each borrower and the highest collection pressure on
@@ -94,26 +97,32 @@ def _demand(bs: BorrowerState, book: LoanBook, cfg: ScenarioConfig, rules: Regul
 
     Draws: 4 uniforms per borrower (demand, borrowing to repay, amount, term).
     """
+    cfg, econ, month = now.config, now.econ, now.month
     bc = cfg.borrowers
     n = bs.n
-    u_demand, u_btr, u_amount, u_term = (rng.random(n) for _ in range(4))
+    u_demand, u_btr, u_amount, u_term = (now.rng.random(n) for _ in range(4))
     live = book.view("state") == LIVE
     borrower = book.view("borrower")
     lb = borrower[live]
     n_loans = np.bincount(lb, minlength=n)
     over_reported = live & book.view("is_reported") & (book.view("dpd") > 0)
     bs.has_bureau_record = (np.bincount(borrower[over_reported], minlength=n) > 0) | (
-        month - bs.last_bureau_default < rules.bureau_record_months)
+        month - bs.last_bureau_default < now.rules.bureau_record_months
+    )
     pressure_b = np.zeros(n)
     np.maximum.at(pressure_b, lb, book.view("pressure")[live])
     bs.max_pressure = pressure_b
 
-    p_btr = np.clip(bc.borrow_to_repay * (1.0 - bs.literacy) + cfg.behaviour.pressure_borrow_push * pressure_b, 0.0, 1.0)
+    p_btr = np.clip(
+        bc.borrow_to_repay * (1.0 - bs.literacy) + cfg.behaviour.pressure_borrow_push * pressure_b, 0.0, 1.0
+    )
     wants_btr = (bs.shortfall > EPS) & (u_btr < p_btr)
     wants = (wants_btr | (u_demand < bc.demand_monthly)) & (n_loans < bc.max_loans)
     wage_now = bs.wage * econ.income_level
     consumption_amount = wage_now * (bc.loan_income_min + (bc.loan_income_max - bc.loan_income_min) * u_amount)
-    btr_amount = np.clip(bc.btr_amount_cover * bs.shortfall, bc.btr_amount_min * wage_now, bc.loan_income_max * wage_now)
+    btr_amount = np.clip(
+        bc.btr_amount_cover * bs.shortfall, bc.btr_amount_min * wage_now, bc.loan_income_max * wage_now
+    )
     amount = np.where(wants_btr, btr_amount, consumption_amount)
     term = _terms(cfg.platforms.term_months, cfg.platforms.term_weights, u_term, wants)
     if bc.btr_term_months is not None:
@@ -141,10 +150,21 @@ def _within_budget(amount: np.ndarray, platform: np.ndarray, budget: np.ndarray)
     return within
 
 
-def _book_new_loans(book: LoanBook, platforms: list[Platform], idx: np.ndarray, k: np.ndarray, amount: np.ndarray,
-                    apr: np.ndarray, term: np.ndarray, reported: np.ndarray, is_btr: np.ndarray, bs: BorrowerState,
-                    month: int, flows: MonthFlows, ledger: Ledger, cumulative: Cumulative,
-                    vintages: VintageCounts) -> None:
+def _book_new_loans(
+    book: LoanBook,
+    platforms: list[Platform],
+    idx: np.ndarray,
+    k: np.ndarray,
+    amount: np.ndarray,
+    apr: np.ndarray,
+    term: np.ndarray,
+    reported: np.ndarray,
+    is_btr: np.ndarray,
+    bs: BorrowerState,
+    month: int,
+    rec: Records,
+) -> None:
+    flows, ledger, cumulative, vintages = rec.flows, rec.ledger, rec.cumulative, rec.vintages
     book.add(idx, k, amount, apr, term, month, reported)
     # borrowing-to-repay proceeds are cash for this month's payments; consumption loans are spent
     np.add.at(bs.btr_cash, idx[is_btr], amount[is_btr])

@@ -29,7 +29,7 @@ from .metrics import platform_metrics
 from .policies import SERVICER_CONDUCT, Conduct, collection_conduct, expected_pressure, practised_conduct
 
 if TYPE_CHECKING:
-    from .config import BehaviourConfig
+    from .config import ScenarioConfig
     from .economy import EconomyState
     from .flows import MonthFlows
     from .loans import LoanBook
@@ -68,8 +68,16 @@ FLOWS = tuple(f.name for f in fields(PlatformFlows))
 class Platform(mesa.Agent):
     """A lending platform."""
 
-    def __init__(self, model: LendingMarket, index: int, share: float, capital: float, funding: float,
-                 policy: PlatformPolicy, cfg: PlatformsConfig) -> None:
+    def __init__(
+        self,
+        model: LendingMarket,
+        index: int,
+        share: float,
+        capital: float,
+        funding: float,
+        policy: PlatformPolicy,
+        cfg: PlatformsConfig,
+    ) -> None:
         super().__init__(model)
         self.index = index
         self.name = f"P{index}"
@@ -127,8 +135,11 @@ class Platform(mesa.Agent):
         self.policy = policy
         uw = policy.underwriting
         self.is_reporting = policy.reports_to_bureau or reporting_mandated
-        self.conduct = practised_conduct(collection_conduct(policy.collection.regime, policy.collection.custom),
-                                         rules, policy.complies_with_conduct_rules)
+        self.conduct = practised_conduct(
+            collection_conduct(policy.collection.regime, policy.collection.custom),
+            rules,
+            policy.complies_with_conduct_rules,
+        )
         if not self.is_active:
             return
         growth = self.last_originations / max(self.prev_originations, 1.0) - 1.0
@@ -145,8 +156,9 @@ class Platform(mesa.Agent):
         if not self.is_active:
             return
         cfg = self.cfg
-        g = cfg.funding_sensitivity * ((self.reputation - cfg.funding_reputation_neutral)
-                                       - cfg.funding_distress_weight * self.distress)
+        g = cfg.funding_sensitivity * (
+            (self.reputation - cfg.funding_reputation_neutral) - cfg.funding_distress_weight * self.distress
+        )
         self.funding *= max(1.0 + g, 0.0) * (1.0 - withdrawal)
         # funding beyond a multiple of the initial level is not sought (no use for it)
         self.funding = min(self.funding, cfg.max_funding_multiple * self.initial_funding)
@@ -166,19 +178,31 @@ class Platform(mesa.Agent):
             deployed = min(self.funding, max(self.book - self.capital, 0.0))
             f.funding_cost = deployed * cfg.cost_of_funds_annual / 12.0
             f.operating_cost = self.book * cfg.operating_cost_annual / 12.0
-        self.profit = (f.interest_income + f.penalty_income + f.recoveries - f.charge_offs
-                       - f.writedowns - f.collection_cost - f.funding_cost - f.operating_cost)
+        self.profit = (
+            f.interest_income
+            + f.penalty_income
+            + f.recoveries
+            - f.charge_offs
+            - f.writedowns
+            - f.collection_cost
+            - f.funding_cost
+            - f.operating_cost
+        )
         self.capital += self.profit
         return self.profit
 
     def update_reputation(self) -> None:
         cfg = self.cfg
         per_thousand = self.flows.complaints / max(self.live_loans / 1000.0, 1.0)
-        self.reputation += cfg.reputation_recovery * (1.0 - self.reputation) - cfg.reputation_per_complaint * per_thousand / 100.0
+        self.reputation += (
+            cfg.reputation_recovery * (1.0 - self.reputation) - cfg.reputation_per_complaint * per_thousand / 100.0
+        )
         self.reputation = float(np.clip(self.reputation, 0.0, 1.0))
 
     def should_fail(self) -> bool:
-        return self.is_active and (self.capital < 0.0 or self.funding < self.cfg.min_funding_ratio * self.initial_funding)
+        return self.is_active and (
+            self.capital < 0.0 or self.funding < self.cfg.min_funding_ratio * self.initial_funding
+        )
 
     def exit(self, status: str, month: int) -> None:
         """Leave the market: no more lending; the book is serviced or not per ``on_failure``."""
@@ -187,6 +211,7 @@ class Platform(mesa.Agent):
 
 
 # --------------------------------------------------------------------------- the month's terms
+
 
 @dataclass(frozen=True)
 class PlatformTerms:
@@ -227,7 +252,7 @@ def resolve_platform_policies(cfg: PlatformsConfig) -> list[list[tuple[int, Plat
     for k in range(cfg.count):
         changes = [ov.set for ov in cfg.overrides if k in ov.platforms]
         base = apply_changes(PlatformPolicy, cfg.policy, changes) if changes else cfg.policy
-        timeline = [(-10**9, base)]
+        timeline = [(-(10**9), base)]
         for month in months:
             changes += [c.set for c in cfg.schedule if c.month == month]
             timeline.append((month, apply_changes(PlatformPolicy, cfg.policy, changes)))
@@ -241,9 +266,15 @@ def fail_platform(p: Platform, month: int, flows: MonthFlows) -> None:
     flows.failures += 1
 
 
-def set_platform_terms(platforms: list[Platform], timelines: list[list[tuple[int, PlatformPolicy]]],
-                       regulator: Regulator, econ: EconomyState, cfg: PlatformsConfig, behaviour: BehaviourConfig,
-                       month: int, flows: MonthFlows) -> PlatformTerms:
+def set_platform_terms(
+    platforms: list[Platform],
+    timelines: list[list[tuple[int, PlatformPolicy]]],
+    regulator: Regulator,
+    econ: EconomyState,
+    config: ScenarioConfig,
+    month: int,
+    flows: MonthFlows,
+) -> PlatformTerms:
     """Phase 4: policies in force, cut-offs, conduct, funding flows, scheduled closures; the month's terms.
 
     Lenders whose collection is weaker than the standard regime's expect lower recoveries and
@@ -252,6 +283,7 @@ def set_platform_terms(platforms: list[Platform], timelines: list[list[tuple[int
 
     Draws: none.
     """
+    cfg, behaviour = config.platforms, config.behaviour
     rules = regulator.rules
     mandated = regulator.mandated_reporters(len(platforms))
     for p, timeline in zip(platforms, timelines):
@@ -274,14 +306,17 @@ def set_platform_terms(platforms: list[Platform], timelines: list[list[tuple[int
     sensitivity = np.array([u.collection_sensitivity for u in uw])
     budget = each(lambda p: p.lending_budget(rules))
     servicer = practised_conduct(SERVICER_CONDUCT, rules, True)
-    collectors = tuple(p.conduct if p.is_active else servicer if cfg.on_failure == "servicer" else None
-                       for p in platforms)
+    collectors = tuple(
+        p.conduct if p.is_active else servicer if cfg.on_failure == "servicer" else None for p in platforms
+    )
     return PlatformTerms(
         is_active=each(lambda p: p.is_active),
         is_reporting=member,
         is_serviced=each(lambda p: p.is_active or cfg.on_failure == "servicer"),
         cutoff=each(lambda p: p.cutoff) + regulator.cutoff_tightening + sensitivity * weaker,
-        scoring_noise_sd=np.array([u.scoring_noise_sd * (1.0 - u.bureau_noise_reduction * m) for u, m in zip(uw, member)]),
+        scoring_noise_sd=np.array(
+            [u.scoring_noise_sd * (1.0 - u.bureau_noise_reduction * m) for u, m in zip(uw, member)]
+        ),
         bureau_flag_penalty=np.array([u.bureau_flag_penalty for u in uw]) * member,
         dti_limit=np.array([u.dti_limit for u in uw]),
         verifies_income=np.array([u.verifies_income for u in uw]),
@@ -312,6 +347,7 @@ def add_to_flows(platforms: list[Platform], platform_of: np.ndarray, **amounts: 
 
 # --------------------------------------------------------------------------- phase 10
 
+
 def close_platform_accounts(book: LoanBook, platforms: list[Platform], month: int, flows: MonthFlows) -> None:
     """Phase 10: book figures, profit into capital, reputation, failure and exit.
 
@@ -325,5 +361,17 @@ def close_platform_accounts(book: LoanBook, platforms: list[Platform], month: in
             fail_platform(p, month, flows)
 
 
-__all__ = ["ACTIVE", "FAILED", "FLOWS", "REVOKED", "Platform", "PlatformFlows", "PlatformTerms", "add_to_flows",
-           "close_platform_accounts", "fail_platform", "resolve_platform_policies", "set_platform_terms"]
+__all__ = [
+    "ACTIVE",
+    "FAILED",
+    "FLOWS",
+    "REVOKED",
+    "Platform",
+    "PlatformFlows",
+    "PlatformTerms",
+    "add_to_flows",
+    "close_platform_accounts",
+    "fail_platform",
+    "resolve_platform_policies",
+    "set_platform_terms",
+]

@@ -22,8 +22,9 @@ from .loans import DAYS_PER_MONTH
 COLLECTION_PRESETS: dict[str, CollectionConduct] = {
     "soft": CollectionConduct(contacts_by_bucket=[1.0, 1.0, 2.0, 2.0], cost_per_contact=2.0),
     "standard": CollectionConduct(contacts_by_bucket=[4.0, 8.0, 12.0, 12.0], cost_per_contact=10.0),
-    "aggressive": CollectionConduct(contacts_by_bucket=[15.0, 30.0, 45.0, 45.0], third_party=True,
-                                    night_contact=True, cost_per_contact=10.0),
+    "aggressive": CollectionConduct(
+        contacts_by_bucket=[15.0, 30.0, 45.0, 45.0], third_party=True, night_contact=True, cost_per_contact=10.0
+    ),
     "regulated": CollectionConduct(contacts_by_bucket=[3.0, 5.0, 6.0, 6.0], cost_per_contact=12.0),
     "targeted": CollectionConduct(contacts_by_bucket=[4.0, 8.0, 12.0, 12.0], cost_per_contact=10.0, targeted=True),
 }
@@ -72,8 +73,14 @@ def practised_conduct(intended: CollectionConduct, rules: RegulatorRules, compli
 # --------------------------------------------------------------------------- penalties
 
 
-def penalty_daily_rate(cfg: PenaltyConfig, dpd: np.ndarray, overdue: np.ndarray, apr: np.ndarray,
-                       benchmark_annual: float, cap_annual: float) -> np.ndarray:
+def penalty_daily_rate(
+    cfg: PenaltyConfig,
+    dpd: np.ndarray,
+    overdue: np.ndarray,
+    apr: np.ndarray,
+    benchmark_annual: float,
+    cap_annual: float,
+) -> np.ndarray:
     """Daily penalty rate per overdue loan under one platform's rule, clipped by the cap."""
     if cfg.rule == "none":
         rate = np.zeros_like(overdue)
@@ -96,8 +103,15 @@ def penalty_daily_rate(cfg: PenaltyConfig, dpd: np.ndarray, overdue: np.ndarray,
     return np.minimum(rate, cap_annual / 365.0)
 
 
-def penalty_accrual(cfg: PenaltyConfig, overdue: np.ndarray, penalty: np.ndarray, dpd: np.ndarray,
-                    apr: np.ndarray, benchmark_annual: float, rules: RegulatorRules) -> np.ndarray:
+def penalty_accrual(
+    cfg: PenaltyConfig,
+    overdue: np.ndarray,
+    penalty: np.ndarray,
+    dpd: np.ndarray,
+    apr: np.ndarray,
+    benchmark_annual: float,
+    rules: RegulatorRules,
+) -> np.ndarray:
     """Penalty accrued over one month on overdue amounts (interest + principal past due).
 
     ``compounding`` charges penalty on accrued penalty too, compounded daily (the pre-2017
@@ -111,44 +125,67 @@ def penalty_accrual(cfg: PenaltyConfig, overdue: np.ndarray, penalty: np.ndarray
 
 # --------------------------------------------------------------------------- collection
 
-def collection_pressure(contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray,
-                        b: BehaviourConfig) -> np.ndarray:
+
+def collection_pressure(
+    contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, b: BehaviourConfig
+) -> np.ndarray:
     """Pressure a loan's collection puts on its borrower, 0 (none) to about 1.5."""
-    return (-np.expm1(-b.pressure_per_contact * contacts)
-            + b.pressure_third_party * third_party + b.pressure_night * night) * (contacts > 0)
+    return (
+        -np.expm1(-b.pressure_per_contact * contacts) + b.pressure_third_party * third_party + b.pressure_night * night
+    ) * (contacts > 0)
 
 
 def expected_pressure(conduct: Conduct | CollectionConduct, b: BehaviourConfig) -> float:
     """Collection pressure a conduct puts on a loan in M2: what a lender expects of its collection."""
     contacts = np.asarray(conduct.contacts_by_bucket, dtype=np.float64)[1:2]
-    return float(collection_pressure(contacts, np.array([conduct.third_party]), np.array([conduct.night_contact]), b)[0])
+    return float(
+        collection_pressure(contacts, np.array([conduct.third_party]), np.array([conduct.night_contact]), b)[0]
+    )
 
 
-def harassment_probability(contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray,
-                           b: BehaviourConfig) -> np.ndarray:
+def harassment_probability(
+    contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, b: BehaviourConfig
+) -> np.ndarray:
     """Probability that a contact is a harassment incident."""
     excess = np.maximum(contacts - b.harassment_contact_threshold, 0.0) / np.maximum(contacts, 1.0)
-    p = (b.harassment_per_contact + b.harassment_third_party * third_party
-         + b.harassment_night * night + b.harassment_excess * excess)
+    p = (
+        b.harassment_per_contact
+        + b.harassment_third_party * third_party
+        + b.harassment_night * night
+        + b.harassment_excess * excess
+    )
     return np.minimum(p, 1.0)
 
 
 # --------------------------------------------------------------------------- repayment
 
-def repayment_priority(pressure: np.ndarray, is_reported: np.ndarray, penalty_growth: np.ndarray,
-                       literacy: np.ndarray, noise: np.ndarray, priority_noise: float,
-                       b: BehaviourConfig) -> np.ndarray:
+
+def repayment_priority(
+    pressure: np.ndarray,
+    is_reported: np.ndarray,
+    penalty_growth: np.ndarray,
+    literacy: np.ndarray,
+    noise: np.ndarray,
+    priority_noise: float,
+    b: BehaviourConfig,
+) -> np.ndarray:
     """Order in which a borrower pays their loans: higher first.
 
     Loans under heavier collection pressure, reported to the bureau and growing faster with
     penalties come first (MODEL.md); low literacy adds noise to the choice.
     """
-    return (b.priority_pressure * pressure + b.priority_bureau * is_reported
-            + b.priority_penalty * penalty_growth + priority_noise * (1.0 - literacy) * noise)
+    return (
+        b.priority_pressure * pressure
+        + b.priority_bureau * is_reported
+        + b.priority_penalty * penalty_growth
+        + priority_noise * (1.0 - literacy) * noise
+    )
 
 
 @njit(cache=True)
-def _payment_order(borrower: np.ndarray, neg_priority: np.ndarray, n_borrowers: int) -> np.ndarray:  # pragma: no cover - compiled
+def _payment_order(
+    borrower: np.ndarray, neg_priority: np.ndarray, n_borrowers: int
+) -> np.ndarray:  # pragma: no cover - compiled
     # counting sort by borrower (stable: loan order within a borrower), then a stable insertion
     # sort of each borrower's few loans by -priority: O(loans), the permutation of
     # np.lexsort((-priority, borrower)) exactly
@@ -182,12 +219,12 @@ def payment_order(borrower: np.ndarray, priority: np.ndarray, n_borrowers: int) 
     The same permutation as ``np.lexsort((-priority, borrower))`` (a test checks it), in linear
     time: the lexsort was a fifth of a month at 100k borrowers (docs/performance.md).
     """
-    return _payment_order(np.ascontiguousarray(borrower, dtype=np.int64), -np.asarray(priority, dtype=np.float64),
-                          n_borrowers)
+    return _payment_order(
+        np.ascontiguousarray(borrower, dtype=np.int64), -np.asarray(priority, dtype=np.float64), n_borrowers
+    )
 
 
-def allocate_payments(budget: np.ndarray, due: np.ndarray, borrower: np.ndarray,
-                      priority: np.ndarray) -> np.ndarray:
+def allocate_payments(budget: np.ndarray, due: np.ndarray, borrower: np.ndarray, priority: np.ndarray) -> np.ndarray:
     """Split each borrower's budget across their loans in priority order.
 
     Loans are sorted by borrower and, within a borrower, by descending priority; a loan is paid
@@ -221,10 +258,19 @@ def allocate_payments(budget: np.ndarray, due: np.ndarray, borrower: np.ndarray,
     return paid
 
 
-def strategic_default(due: np.ndarray, income: np.ndarray, willingness: np.ndarray, is_reported: np.ndarray,
-                      pressure: np.ndarray, lender_operating: np.ndarray, peer_default_rate: np.ndarray,
-                      unserviced: np.ndarray, lender_distress: np.ndarray, days_past_due: np.ndarray,
-                      b: BehaviourConfig) -> np.ndarray:
+def strategic_default(
+    due: np.ndarray,
+    income: np.ndarray,
+    willingness: np.ndarray,
+    is_reported: np.ndarray,
+    pressure: np.ndarray,
+    lender_operating: np.ndarray,
+    peer_default_rate: np.ndarray,
+    unserviced: np.ndarray,
+    lender_distress: np.ndarray,
+    days_past_due: np.ndarray,
+    b: BehaviourConfig,
+) -> np.ndarray:
     """Whether a borrower withholds a payment they could make (per loan).
 
     Not paying costs more when the loan is reported to the bureau, under collection pressure and
@@ -235,10 +281,15 @@ def strategic_default(due: np.ndarray, income: np.ndarray, willingness: np.ndarr
     to income. A borrower
     withholds when benefit exceeds cost plus their own willingness-to-pay threshold.
     """
-    cost = (b.default_cost_base + b.default_cost_bureau * is_reported + b.default_cost_pressure * pressure
-            + b.default_cost_legal * lender_operating - b.herding * peer_default_rate
-            - b.failure_discount * unserviced - b.distress_discount * lender_distress
-            - b.default_cost_sunk * np.minimum(days_past_due // DAYS_PER_MONTH, b.default_cost_sunk_months))
+    cost = (
+        b.default_cost_base
+        + b.default_cost_bureau * is_reported
+        + b.default_cost_pressure * pressure
+        + b.default_cost_legal * lender_operating
+        - b.herding * peer_default_rate
+        - b.failure_discount * unserviced
+        - b.distress_discount * lender_distress
+        - b.default_cost_sunk * np.minimum(days_past_due // DAYS_PER_MONTH, b.default_cost_sunk_months)
+    )
     benefit = b.benefit_per_income * due / np.maximum(income, 1.0)
     return benefit > cost + willingness
-

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def resolve_schedule(cfg: RegulatorConfig) -> list[tuple[int, RegulatorRules]]:
     """Rules in force from each change month on, in month order (validated at load time)."""
     base = RegulatorRules.model_validate(cfg.model_dump(exclude={"schedule"}))
-    out = [(-10**9, base)]
+    out = [(-(10**9), base)]
     changes: list[dict] = []
     for month in sorted({c.month for c in cfg.schedule}):
         changes += [c.set for c in cfg.schedule if c.month == month]
@@ -107,8 +107,9 @@ class Regulator(mesa.Agent):
                 self.revocations_month += 1
 
 
-def apply_regulation(regulator: Regulator, borrowers: BorrowerState, month: int, market_overdue_rate: float,
-                     rng: np.random.Generator) -> RegulatorRules:
+def apply_regulation(
+    regulator: Regulator, borrowers: BorrowerState, month: int, market_overdue_rate: float, rng: np.random.Generator
+) -> RegulatorRules:
     """Phase 2: scheduled rule changes, system-wide early warning, education campaigns.
 
     An education campaign reaches each borrower with probability ``education_reach_monthly``

@@ -13,9 +13,9 @@ from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
-    from .config import RegulatorRules, ScenarioConfig
+    from .config import BehaviourConfig, ScenarioConfig
     from .economy import EconomyState
-    from .flows import Cumulative, Ledger, MonthFlows
+    from .flows import Month, Records
     from .platforms import Platform, PlatformTerms
 
 # Charged-off loans in recovery are paid after every live loan: their priority is lowered by more
@@ -31,9 +31,9 @@ class Billing:
     billed: np.ndarray  # amount billed this month (0 for loans on a payment holiday)
 
 
-def collect_repayments(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
-                       cfg: ScenarioConfig, rules: RegulatorRules, econ: EconomyState, rng: np.random.Generator,
-                       flows: MonthFlows, ledger: Ledger, cumulative: Cumulative) -> Billing:
+def collect_repayments(
+    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+) -> Billing:
     """Phase 6: billing, each borrower's cash and its allocation across loans, strategic default.
 
     Cash for debt is this month's surplus over essentials, part of savings, any
@@ -43,6 +43,7 @@ def collect_repayments(bs: BorrowerState, book: LoanBook, platforms: list[Platfo
 
     Draws: 1 uniform per borrower (inattention), 1 normal per live or recovering loan (priorities).
     """
+    cfg, rules, econ, rng = now.config, now.rules, now.econ, now.rng
     b, bc = cfg.behaviour, cfg.borrowers
     n = bs.n
     state = book.view("state")
@@ -58,12 +59,7 @@ def collect_repayments(bs: BorrowerState, book: LoanBook, platforms: list[Platfo
     inattentive = u_inattention < bc.inattention * (1.0 - bs.literacy) * (1.0 - rules.reminder_effect * rules.reminders)
     due = np.where(live, book.overdue_amount(), 0.0)
     borrower = book.view("borrower")
-    income = bs.income
-    operating = terms.is_active
-    withhold = live & policies.strategic_default(
-        due, income[borrower], bs.willingness[borrower], book.view("is_reported"), book.view("pressure"),
-        operating[plat], terms.peer_default_rate[plat], ~terms.is_serviced[plat], terms.distress[plat] * operating[plat],
-        dpd_before, b)
+    withhold = live & _withholds(bs, book, terms, due, dpd_before, b)
     pay_due = np.where(withhold | inattentive[borrower], 0.0, due)
     pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
 
@@ -74,35 +70,85 @@ def collect_repayments(bs: BorrowerState, book: LoanBook, platforms: list[Platfo
     rows = np.flatnonzero(live | recovering)
     priority = np.full(book.n, -np.inf)
     priority[rows] = policies.repayment_priority(
-        book.view("pressure")[rows], book.view("is_reported")[rows], book.view("penalty_growth")[rows],
-        bs.literacy[borrower[rows]], noise, bc.priority_noise, b)
+        book.view("pressure")[rows],
+        book.view("is_reported")[rows],
+        book.view("penalty_growth")[rows],
+        bs.literacy[borrower[rows]],
+        noise,
+        bc.priority_noise,
+        b,
+    )
     priority[recovering] -= RECOVERY_PRIORITY_DROP
     paid = np.zeros(book.n)
     paid[rows] = policies.allocate_payments(budget, pay_due[rows], borrower[rows], priority[rows])
 
-    # apply: live loans through the contract order, recovering loans against their balance
+    _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
+    _settle_budgets(bs, cfg, econ, borrower, paid, cash)
+    unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
+    bs.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
+    can_pay = budget >= need - EPS
+    rec.flows.strategic += int((withhold & can_pay[borrower]).sum())
+
+    repaid = live & (book.view("months_left") == 0) & (book.owed() < EPS)
+    book.state[: book.n][repaid] = REPAID
+    return Billing(dpd_before, billed)
+
+
+def _withholds(
+    bs: BorrowerState,
+    book: LoanBook,
+    terms: PlatformTerms,
+    due: np.ndarray,
+    dpd_before: np.ndarray,
+    behaviour: BehaviourConfig,
+) -> np.ndarray:
+    """Per loan, whether its borrower would withhold the payment even if they could make it (strategic default)."""
+    plat, borrower = book.view("platform"), book.view("borrower")
+    operating = terms.is_active[plat]
+    return policies.strategic_default(
+        due,
+        bs.income[borrower],
+        bs.willingness[borrower],
+        book.view("is_reported"),
+        book.view("pressure"),
+        operating,
+        terms.peer_default_rate[plat],
+        ~terms.is_serviced[plat],
+        terms.distress[plat] * operating,
+        dpd_before,
+        behaviour,
+    )
+
+
+def _book_payments(
+    book: LoanBook,
+    platforms: list[Platform],
+    paid: np.ndarray,
+    live: np.ndarray,
+    recovering: np.ndarray,
+    dpd_before: np.ndarray,
+    rec: Records,
+) -> None:
+    """Apply payments (live loans through the contract order, recovering loans against their balance) and book them."""
     paid_live = np.where(live, paid, 0.0)
     was_overdue = live & (dpd_before > 0)
     to_penalty, to_interest, to_principal = book.apply_payments(paid_live)
     recovered = np.where(recovering, paid, 0.0)
     book.recovery_balance[: book.n] -= recovered
     collected_overdue = np.where(was_overdue, paid_live, 0.0)
-    add_to_flows(platforms, plat, penalty_income=to_penalty, interest_income=to_interest, principal_repaid=to_principal,
-                 recoveries=recovered, collected_overdue=collected_overdue)
-    flows.recoveries += nonzero_total(recovered)
-    flows.collected_overdue += nonzero_total(collected_overdue)
-    ledger.repaid += nonzero_total(to_principal)
-    cumulative.recoveries += nonzero_total(recovered)
-
-    _settle_budgets(bs, cfg, econ, borrower, paid, cash)
-    unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
-    bs.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
-    can_pay = budget >= need - EPS
-    flows.strategic += int((withhold & can_pay[borrower]).sum())
-
-    repaid = live & (book.view("months_left") == 0) & (book.owed() < EPS)
-    book.state[: book.n][repaid] = REPAID
-    return Billing(dpd_before, billed)
+    add_to_flows(
+        platforms,
+        book.view("platform"),
+        penalty_income=to_penalty,
+        interest_income=to_interest,
+        principal_repaid=to_principal,
+        recoveries=recovered,
+        collected_overdue=collected_overdue,
+    )
+    rec.flows.recoveries += nonzero_total(recovered)
+    rec.flows.collected_overdue += nonzero_total(collected_overdue)
+    rec.ledger.repaid += nonzero_total(to_principal)
+    rec.cumulative.recoveries += nonzero_total(recovered)
 
 
 @dataclass(frozen=True)
@@ -133,13 +179,19 @@ def _cash_for_debt(bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, n
     return Cash(surplus, hardship, btr_cash, help_stock, mobilised, base_budget + mobilised)
 
 
-def _settle_budgets(bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, borrower: np.ndarray, paid: np.ndarray,
-                    cash: Cash) -> None:
+def _settle_budgets(
+    bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, borrower: np.ndarray, paid: np.ndarray, cash: Cash
+) -> None:
     """What was left: unspent surplus partly saved, unspent loan proceeds kept, savings and family help drawn."""
     b, bc = cfg.behaviour, cfg.borrowers
     n = bs.n
-    surplus, btr_cash, mobilised, help_stock, hardship = (cash.surplus, cash.btr_cash, cash.mobilised, cash.help_stock,
-                                                          cash.hardship)
+    surplus, btr_cash, mobilised, help_stock, hardship = (
+        cash.surplus,
+        cash.btr_cash,
+        cash.mobilised,
+        cash.help_stock,
+        cash.hardship,
+    )
     spent = np.bincount(borrower, weights=paid, minlength=n)
     from_income = np.minimum(spent, np.maximum(surplus, 0.0))
     rest = spent - from_income

@@ -31,7 +31,18 @@ MANIFEST_NAME = "manifest.json"
 
 # Recorded in every manifest: every package whose version can change an output: the model (numpy, numba kernels), files
 # (pandas, pyarrow), designs (scipy, SALib) and report bytes (matplotlib).
-_TRACKED_PACKAGES = ("lendsim", "mesa", "numpy", "numba", "scipy", "pandas", "pyarrow", "pydantic", "SALib", "matplotlib")
+_TRACKED_PACKAGES = (
+    "lendsim",
+    "mesa",
+    "numpy",
+    "numba",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "SALib",
+    "matplotlib",
+)
 
 # Fixed explicitly so output bytes don't change if pyarrow's default does.
 _PARQUET_COMPRESSION = "snappy"
@@ -91,9 +102,7 @@ def check_destination(out_dir: Path | str, force: bool = False) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ResultsExistError(f"{out_dir} exists and is not a folder; choose another --out")
     if out_dir.exists() and not force:
-        raise ResultsExistError(
-            f"results folder {out_dir} already exists; use --force to replace it"
-        )
+        raise ResultsExistError(f"results folder {out_dir} already exists; use --force to replace it")
 
 
 def write_results(
@@ -191,6 +200,7 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         path: Destination file; its folder must exist.
         text: The file's content.
     """
+
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

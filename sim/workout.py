@@ -11,15 +11,14 @@ from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
-    from .config import PlatformsConfig, RegulatorRules
-    from .economy import EconomyState
-    from .flows import Cumulative, Ledger, MonthFlows
+    from .config import PlatformsConfig
+    from .flows import Cumulative, Ledger, Month, MonthFlows, Records
     from .platforms import Platform, PlatformTerms
 
 
-def restructure_and_charge_off(bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms,
-                               cfg: PlatformsConfig, rules: RegulatorRules, econ: EconomyState, rng: np.random.Generator,
-                               flows: MonthFlows, ledger: Ledger, cumulative: Cumulative) -> None:
+def restructure_and_charge_off(
+    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+) -> None:
     """Phase 9: forbearance mandates, restructuring offers, charge-offs, recovery countdown.
 
     Restructuring waives penalties and past-due interest and puts past-due principal back on
@@ -30,6 +29,8 @@ def restructure_and_charge_off(bs: BorrowerState, book: LoanBook, platforms: lis
 
     Draws: 1 uniform per restructuring-eligible loan.
     """
+    cfg, rules, econ, rng = now.config.platforms, now.rules, now.econ, now.rng
+    flows, ledger, cumulative = rec.flows, rec.ledger, rec.cumulative
     state = book.view("state")
     live = state == LIVE
     borrower = book.view("borrower")
@@ -47,8 +48,14 @@ def restructure_and_charge_off(bs: BorrowerState, book: LoanBook, platforms: lis
     enabled = np.array([r.enabled for r in pol]) & terms.is_active
     lo = np.array([r.min_dpd for r in pol])
     hi = np.array([r.max_dpd for r in pol])
-    candidates = np.flatnonzero(live & enabled[plat] & (dpd >= lo[plat]) & (dpd <= hi[plat])
-                                & hardship[borrower] & ~book.view("is_restructured"))
+    candidates = np.flatnonzero(
+        live
+        & enabled[plat]
+        & (dpd >= lo[plat])
+        & (dpd <= hi[plat])
+        & hardship[borrower]
+        & ~book.view("is_restructured")
+    )
     u = rng.random(len(candidates))
     take_up = np.array([r.take_up for r in pol])
     rows = candidates[u < take_up[plat[candidates]]]
@@ -57,8 +64,9 @@ def restructure_and_charge_off(bs: BorrowerState, book: LoanBook, platforms: lis
     _charge_off(book, platforms, cfg, flows, ledger, cumulative)
 
 
-def _restructure(book: LoanBook, platforms: list[Platform], terms: PlatformTerms, rows: np.ndarray, flows: MonthFlows,
-                 ledger: Ledger) -> None:
+def _restructure(
+    book: LoanBook, platforms: list[Platform], terms: PlatformTerms, rows: np.ndarray, flows: MonthFlows, ledger: Ledger
+) -> None:
     pol = terms.restructuring
     plat = book.view("platform")[rows]
     kinds = np.array([r.kind for r in pol])[plat]
@@ -81,8 +89,14 @@ def _restructure(book: LoanBook, platforms: list[Platform], terms: PlatformTerms
     ledger.written_down += float(written.sum())
 
 
-def _charge_off(book: LoanBook, platforms: list[Platform], cfg: PlatformsConfig, flows: MonthFlows, ledger: Ledger,
-                cumulative: Cumulative) -> None:
+def _charge_off(
+    book: LoanBook,
+    platforms: list[Platform],
+    cfg: PlatformsConfig,
+    flows: MonthFlows,
+    ledger: Ledger,
+    cumulative: Cumulative,
+) -> None:
     """Charge off loans past the configured day; count down the recovery months of earlier ones."""
     state = book.view("state")
     live = state == LIVE

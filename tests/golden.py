@@ -67,8 +67,10 @@ def fingerprint(frame: pd.DataFrame) -> dict[str, list[float]]:
 
 def record(path: Path) -> dict:
     tables = run_tables(path)
-    return {name: {"sha256": parquet_sha256(frame), "shape": list(frame.shape), "fingerprint": fingerprint(frame)}
-            for name, frame in tables.items()}
+    return {
+        name: {"sha256": parquet_sha256(frame), "shape": list(frame.shape), "fingerprint": fingerprint(frame)}
+        for name, frame in tables.items()
+    }
 
 
 def key(path: Path) -> str:
@@ -91,9 +93,14 @@ def compare(expected: dict, actual: dict) -> tuple[bool, list[str]]:
         if e["shape"] != a["shape"] or set(e["fingerprint"]) != set(a["fingerprint"]):
             problems.append(f"{table}: shape or columns changed ({e['shape']} -> {a['shape']})")
             continue
-        changed = [c for c in e["fingerprint"]
-                   if not all(math.isclose(x, y, rel_tol=FINGERPRINT_RTOL, abs_tol=1e-9)
-                              for x, y in zip(e["fingerprint"][c], a["fingerprint"][c]))]
+        changed = [
+            c
+            for c in e["fingerprint"]
+            if not all(
+                math.isclose(x, y, rel_tol=FINGERPRINT_RTOL, abs_tol=1e-9)
+                for x, y in zip(e["fingerprint"][c], a["fingerprint"][c])
+            )
+        ]
         if changed:
             problems.append(f"{table}: {', '.join(changed[:8])}" + (" ..." if len(changed) > 8 else ""))
     return identical, problems

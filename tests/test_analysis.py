@@ -22,8 +22,15 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 import analysis
-from analysis.figures import (fan_chart, forest_plot, roll_rate_heatmap, sensitivity_chart, sweep_heatmap,
-                              transition_matrix, vintage_curves)
+from analysis.figures import (
+    fan_chart,
+    forest_plot,
+    roll_rate_heatmap,
+    sensitivity_chart,
+    sweep_heatmap,
+    transition_matrix,
+    vintage_curves,
+)
 from analysis.report import FIGURE_NAMES, write_report
 from analysis.style import save_figure
 from analysis.tables import AnalysisError, outcome_is_rate, outcome_key
@@ -46,15 +53,29 @@ def write_yaml(path: Path, data: dict) -> Path:
 def comparison(tmp_path_factory) -> Path:
     """2 policies x 2 shocks (none, a shock in months 4-7) x 3 replications."""
     folder = tmp_path_factory.mktemp("analysis-comparison")
-    shock = write_yaml(folder / "early_shock.yaml", {
-        "extends": str(SCENARIOS / "baseline.yaml"),
-        "economy": {"shocks": [{"start": 4, "duration": 4, "shape": "step", "unemployment_delta": 0.08,
-                                "income_factor": 0.9}]}})
-    spec = write_yaml(folder / "compare.yaml", {
-        "description": "analysis test comparison",
-        "policies": [str(SCENARIOS / "baseline.yaml"), str(SCENARIOS / "policies" / "bureau_reporting.yaml")],
-        "shocks": ["none", str(shock)], "replications": 3, "master_seed": 5, "overrides": SMALL,
-        "outcomes": OUTCOMES_SPEC})
+    shock = write_yaml(
+        folder / "early_shock.yaml",
+        {
+            "extends": str(SCENARIOS / "baseline.yaml"),
+            "economy": {
+                "shocks": [
+                    {"start": 4, "duration": 4, "shape": "step", "unemployment_delta": 0.08, "income_factor": 0.9}
+                ]
+            },
+        },
+    )
+    spec = write_yaml(
+        folder / "compare.yaml",
+        {
+            "description": "analysis test comparison",
+            "policies": [str(SCENARIOS / "baseline.yaml"), str(SCENARIOS / "policies" / "bureau_reporting.yaml")],
+            "shocks": ["none", str(shock)],
+            "replications": 3,
+            "master_seed": 5,
+            "overrides": SMALL,
+            "outcomes": OUTCOMES_SPEC,
+        },
+    )
     loaded, plan = load_comparison(spec)
     out = folder / "results"
     result = run_experiment(plan, out, spec=loaded.model_dump(mode="json"), spec_file=str(spec), progress=False)
@@ -66,11 +87,21 @@ def comparison(tmp_path_factory) -> Path:
 def sweep(tmp_path_factory) -> Path:
     """A 3 x 2 grid sweep, 2 replications."""
     folder = tmp_path_factory.mktemp("analysis-sweep")
-    spec = write_yaml(folder / "sweep.yaml", {
-        "base": str(SCENARIOS / "baseline.yaml"), "design": "grid",
-        "parameters": {"regulator.bureau_mandate_share": {"values": [0.0, 0.5, 1.0]},
-                       "platforms.policy.collection.regime": {"values": ["standard", "regulated"]}},
-        "replications": 2, "master_seed": 9, "overrides": SMALL, "outcomes": ["peak_overdue_rate", "losses"]})
+    spec = write_yaml(
+        folder / "sweep.yaml",
+        {
+            "base": str(SCENARIOS / "baseline.yaml"),
+            "design": "grid",
+            "parameters": {
+                "regulator.bureau_mandate_share": {"values": [0.0, 0.5, 1.0]},
+                "platforms.policy.collection.regime": {"values": ["standard", "regulated"]},
+            },
+            "replications": 2,
+            "master_seed": 9,
+            "overrides": SMALL,
+            "outcomes": ["peak_overdue_rate", "losses"],
+        },
+    )
     loaded, plan = load_sweep(spec)
     out = folder / "results"
     result = run_experiment(plan, out, spec=loaded.model_dump(mode="json"), spec_file=str(spec), progress=False)
@@ -79,8 +110,9 @@ def sweep(tmp_path_factory) -> Path:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "run.py", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=600
+    )
 
 
 def png_is_drawn(path: Path) -> bool:
@@ -94,6 +126,7 @@ def visible_axes(fig: Figure) -> list:
 
 
 # --------------------------------------------------------------------------- tables
+
 
 def test_load_gives_tidy_tables_with_run_identifiers_in_plan_order(comparison):
     res = analysis.load(comparison)
@@ -114,8 +147,8 @@ def test_load_gives_tidy_tables_with_run_identifiers_in_plan_order(comparison):
 
 
 def test_load_reads_a_single_run_folder(tmp_path):
-    from sim.config import load_scenario
     from experiments.single import run_single
+    from sim.config import load_scenario
 
     config = load_scenario(SCENARIOS / "baseline.yaml").with_overrides(SMALL)
     out, frame = run_single(config, 3, tmp_path / "run", progress=False)
@@ -142,9 +175,14 @@ def test_load_refuses_what_is_not_a_finished_results_folder(tmp_path, comparison
 @pytest.mark.parametrize("name", sorted(OUTCOMES))
 def test_outcome_names_and_rate_flags_agree_with_the_experiments_registry(name):
     outcome = OUTCOMES[name]
-    record = {"name": name, "month": 3 if "month" in outcome.params else None,
-              "column": "m1_rate" if "column" in outcome.params else None,
-              "months_on_book": 6 if "months_on_book" in outcome.params else None, "from": 2, "to": 9}
+    record = {
+        "name": name,
+        "month": 3 if "month" in outcome.params else None,
+        "column": "m1_rate" if "column" in outcome.params else None,
+        "months_on_book": 6 if "months_on_book" in outcome.params else None,
+        "from": 2,
+        "to": 9,
+    }
     spec = OutcomeSpec.model_validate({k: v for k, v in record.items() if v is not None})
     assert outcome_key(record) == spec.key
     assert spec.record() == {k: v for k, v in record.items() if v is not None}
@@ -164,24 +202,29 @@ def test_analysis_never_imports_the_model(comparison, tmp_path):
         f"analysis.write_report({str(copy)!r})\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sim', 'experiments', 'mesa'))\n"
         "print(bad)\n"
-        "sys.exit(1 if bad else 0)\n")
+        "sys.exit(1 if bad else 0)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 # --------------------------------------------------------------------------- figures
 
+
 def test_fan_chart_draws_a_panel_per_policy_and_shock_with_the_shock_shaded(comparison, tmp_path):
     res = analysis.load(comparison)
     fig = fan_chart(res.model, "overdue_balance_rate", reference="baseline")
     axes = visible_axes(fig)
     assert len(axes) == 4  # 2 shocks (rows) x 2 policies (columns)
-    assert [ax.get_title() for ax in axes] == ["baseline / none (n=3)", "bureau_reporting / none (n=3)",
-                                               "baseline / early_shock (n=3)", "bureau_reporting / early_shock (n=3)"]
+    assert [ax.get_title() for ax in axes] == [
+        "baseline / none (n=3)",
+        "bureau_reporting / none (n=3)",
+        "baseline / early_shock (n=3)",
+        "bureau_reporting / early_shock (n=3)",
+    ]
     assert all(ax.get_xlabel() == "Month after burn-in" for ax in axes[2:])
     assert axes[0].get_ylabel() == "Overdue rate, M1+ by balance (%)"
-    spans = [[c for c in ax.get_children() if type(c).__name__ == "Rectangle" and c.get_alpha() == 0.25]
-             for ax in axes]
+    spans = [[c for c in ax.get_children() if type(c).__name__ == "Rectangle" and c.get_alpha() == 0.25] for ax in axes]
     assert not spans[0] and not spans[1] and spans[2] and spans[3]
     x0, x1 = spans[2][0].get_x(), spans[2][0].get_x() + spans[2][0].get_width()
     assert (x0, x1) == (3.5, 7.5)  # months 4-7
@@ -199,7 +242,10 @@ def test_forest_plot_has_one_panel_per_outcome_with_the_paired_intervals(compari
     assert len(axes) == len(OUTCOMES_SPEC)
     first = axes[0]
     assert first.get_xlabel() == "Δ vs baseline (pp)" and axes[2].get_xlabel() == "Δ vs baseline (CNY)"
-    assert [t.get_text() for t in first.get_yticklabels()] == ["bureau_reporting / early_shock", "bureau_reporting / none"]
+    assert [t.get_text() for t in first.get_yticklabels()] == [
+        "bureau_reporting / early_shock",
+        "bureau_reporting / none",
+    ]
     row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["policy"] == "bureau_reporting")]
     points = first.collections[-1].get_offsets()
     assert sorted(points[:, 0]) == sorted(row["diff_mean"])
@@ -213,13 +259,24 @@ def test_forest_plot_refuses_a_sweep_summary(sweep):
 
 def test_transition_matrix_pools_by_loans_at_risk_not_by_month():
     # Two months after burn-in; at-risk counts come from the month before each.
-    frame = pd.DataFrame({
-        "run_id": "r", "month": [0, 1, 2], "is_burn_in": [True, False, False],
-        "live_loans": [100, 1000, 100],
-        "overdue_rate": [0.1, 0.1, 0.1], "m1_rate": [0.1, 0.1, 0.1], "m2_rate": 0.0, "m3_rate": 0.0,
-        "m3plus_rate": 0.0,
-        "roll_current_m1": [0.0, 0.1, 0.3], "roll_m1_m2": [0.0, 0.5, 0.2], "roll_m2_m3": 0.0, "roll_m3_default": 0.0,
-        "cure_rate": [0.0, 0.4, 0.6]})
+    frame = pd.DataFrame(
+        {
+            "run_id": "r",
+            "month": [0, 1, 2],
+            "is_burn_in": [True, False, False],
+            "live_loans": [100, 1000, 100],
+            "overdue_rate": [0.1, 0.1, 0.1],
+            "m1_rate": [0.1, 0.1, 0.1],
+            "m2_rate": 0.0,
+            "m3_rate": 0.0,
+            "m3plus_rate": 0.0,
+            "roll_current_m1": [0.0, 0.1, 0.3],
+            "roll_m1_m2": [0.0, 0.5, 0.2],
+            "roll_m2_m3": 0.0,
+            "roll_m3_default": 0.0,
+            "cure_rate": [0.0, 0.4, 0.6],
+        }
+    )
     matrix = transition_matrix(frame)
     # month 1: 90 current, 10 in M1 at risk (from month 0); month 2: 900 and 100 (from month 1)
     assert matrix.loc["Current", "M1"] == pytest.approx((0.1 * 90 + 0.3 * 900) / 990)
@@ -259,15 +316,20 @@ def test_vintage_curves_draw_cumulative_default_by_months_on_book(comparison, tm
 
 def test_sweep_heatmap_has_a_cell_per_grid_point(sweep, tmp_path):
     res = analysis.load(sweep)
-    fig = sweep_heatmap(res.outcomes, "regulator.bureau_mandate_share", "platforms.policy.collection.regime",
-                        ["peak_overdue_rate", "losses"])
+    fig = sweep_heatmap(
+        res.outcomes,
+        "regulator.bureau_mandate_share",
+        "platforms.policy.collection.regime",
+        ["peak_overdue_rate", "losses"],
+    )
     axes = [ax for ax in visible_axes(fig) if ax.images]
     assert len(axes) == 2
     grid = axes[0].images[0].get_array()
     assert grid.shape == (2, 3) and not np.ma.is_masked(grid)
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["0", "0.5", "1"]
     expected = res.outcomes.groupby(["platforms.policy.collection.regime", "regulator.bureau_mandate_share"])[
-        "peak_overdue_rate"].mean()
+        "peak_overdue_rate"
+    ].mean()
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["standard", "regulated"]
     assert grid[0, 2] == pytest.approx(expected[("standard", 1.0)])
     assert grid[1, 0] == pytest.approx(expected[("regulated", 0.0)])
@@ -276,9 +338,19 @@ def test_sweep_heatmap_has_a_cell_per_grid_point(sweep, tmp_path):
 
 
 def test_sensitivity_chart_draws_bars_with_intervals_for_each_index():
-    table = pd.DataFrame({"method": "sobol", "outcome": ["y"] * 3, "parameter": ["a", "b", "c"], "order": 1,
-                          "S1": [0.3, 0.4, 0.0], "S1_conf": 0.05, "ST": [0.55, 0.45, 0.25], "ST_conf": 0.05,
-                          "replications": 2})
+    table = pd.DataFrame(
+        {
+            "method": "sobol",
+            "outcome": ["y"] * 3,
+            "parameter": ["a", "b", "c"],
+            "order": 1,
+            "S1": [0.3, 0.4, 0.0],
+            "S1_conf": 0.05,
+            "ST": [0.55, 0.45, 0.25],
+            "ST_conf": 0.05,
+            "replications": 2,
+        }
+    )
     fig = sensitivity_chart(table)
     ax = visible_axes(fig)[0]
     assert len(ax.patches) == 6 and ax.get_xlabel() == "share of variance explained"
@@ -297,6 +369,7 @@ def test_saved_figures_are_byte_identical_each_time(comparison, tmp_path):
 
 
 # --------------------------------------------------------------------------- report
+
 
 class _Resources(HTMLParser):
     def __init__(self):
@@ -330,7 +403,9 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
     assert sorted(p.name for p in written.figures) == sorted(f"{n}.{e}" for n in names for e in ("png", "svg"))
     for outcome in OUTCOMES_SPEC:
         assert f'<h3 id="summary-{outcome}">' in page
-    row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["cell"] == "baseline__none")].iloc[0]
+    row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["cell"] == "baseline__none")].iloc[
+        0
+    ]
     assert f"{100 * row['mean']:.2f}%" in page
     diff = res.summary[(res.summary["outcome"] == "losses") & (res.summary["cell"] == "bureau_reporting__early_shock")]
     assert f"{diff['diff_mean'].iloc[0]:+,.0f}" in page
@@ -342,8 +417,11 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
         assert f"](figures/{name}.png)" in markdown and (folder / "figures" / f"{name}.png").is_file()
     after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert {k: v for k, v in after.items() if k in before} == before  # nothing else touched
-    assert set(after) - set(before) == {Path("report.html"), Path("report.md"),
-                                        *(Path("figures") / p.name for p in written.figures)}
+    assert set(after) - set(before) == {
+        Path("report.html"),
+        Path("report.md"),
+        *(Path("figures") / p.name for p in written.figures),
+    }
 
 
 def test_report_is_reproducible_and_replaces_only_its_own_files(comparison, tmp_path):
@@ -389,14 +467,24 @@ def test_cli_report_writes_the_report_and_a_bad_folder_is_a_one_line_error(compa
 
 # --------------------------------------------------------------------------- DuckDB
 
+
 @pytest.mark.skipif(importlib.util.find_spec("duckdb") is None, reason="DuckDB not installed (extra: .[duckdb])")
 def test_duckdb_query_reads_every_part_like_pandas(comparison):
-    got = analysis.query(comparison, """
+    got = analysis.query(
+        comparison,
+        """
         SELECT policy, shock, month, median(overdue_balance_rate) AS overdue
-        FROM model JOIN runs USING (run_id) WHERE NOT is_burn_in GROUP BY ALL ORDER BY ALL""")
+        FROM model JOIN runs USING (run_id) WHERE NOT is_burn_in GROUP BY ALL ORDER BY ALL""",
+    )
     model = analysis.load(comparison).model
-    want = (model[~model["is_burn_in"]].groupby(["policy", "shock", "month"])["overdue_balance_rate"].median()
-            .reset_index().sort_values(["policy", "shock", "month"]).reset_index(drop=True))
+    want = (
+        model[~model["is_burn_in"]]
+        .groupby(["policy", "shock", "month"])["overdue_balance_rate"]
+        .median()
+        .reset_index()
+        .sort_values(["policy", "shock", "month"])
+        .reset_index(drop=True)
+    )
     np.testing.assert_allclose(got["overdue"].to_numpy(), want["overdue_balance_rate"].to_numpy())
     assert got["month"].tolist() == want["month"].tolist()
     assert analysis.query(comparison, "SELECT count(DISTINCT run_id) AS n FROM vintages")["n"].iloc[0] == 12

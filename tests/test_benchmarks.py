@@ -11,7 +11,7 @@ import pytest
 from benchmarks import measure
 from benchmarks.__main__ import main
 from benchmarks.reference_mesa import MarketSnapshot
-from benchmarks.suite import Plan, format_report, run_benchmarks
+from benchmarks.suite import Plan, format_report
 
 
 def _positive(x: float) -> bool:

@@ -30,9 +30,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_small(out: Path, seed: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(
-        "run", str(BASELINE), "--seed", str(seed), *SMALL, "--out", str(out), *extra
-    )
+    return run_cli("run", str(BASELINE), "--seed", str(seed), *SMALL, "--out", str(out), *extra)
 
 
 def file_hashes(out: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from sim.config import ConfigError, ScenarioConfig, Section, load_scenario, parameter_rows
 
@@ -39,9 +39,24 @@ def load_error(path: Path) -> str:
 
 def run_cli(scenario: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "run.py", "run", str(scenario), "--months", "2", "--borrowers", "50",
-         "--out", str(out), "--no-progress"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=300,
+        [
+            sys.executable,
+            "run.py",
+            "run",
+            str(scenario),
+            "--months",
+            "2",
+            "--borrowers",
+            "50",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
 
 
@@ -53,19 +68,46 @@ INVALID = {
     "unknown_top_level_key": ("month: 12\n", "month", ["unknown key"]),
     "string_for_int": ('months: "ten"\n', "months", ["'ten'", "wrong type"]),
     "float_for_int_not_coerced": ("months: 10.0\n", "months", ["wrong type"]),
-    "string_for_bool_not_coerced": ('regulator: {ban_third_party: "yes"}\n', "regulator.ban_third_party", ["'yes'", "wrong type"]),
-    "probability_above_one": ("borrowers: {demand_monthly: 1.5}\n", "borrowers.demand_monthly", ["1.5", "out of range"]),
-    "negative_amount": ("borrowers: {income_median_monthly: -5}\n", "borrowers.income_median_monthly", ["-5", "out of range"]),
-    "literal_not_allowed": ("platforms: {policy: {penalty: {rule: daily}}}\n", "platforms.policy.penalty.rule",
-                            ["'daily'", "not allowed", "'flat'", "'compounding'"]),
-    "bad_key_in_regulator_schedule": ("regulator: {schedule: [{month: 3, set: {apr_cap_anual: 0.24}}]}\n",
-                                      "regulator.schedule[0].set.apr_cap_anual", ["unknown key"]),
-    "bad_value_in_regulator_schedule": ("regulator: {schedule: [{month: 3, set: {apr_cap_annual: -1}}]}\n",
-                                        "regulator.schedule[0].set.apr_cap_annual", ["out of range"]),
-    "bad_value_in_platform_schedule": ("platforms: {schedule: [{month: 3, set: {penalty: {rule: daily}}}]}\n",
-                                       "platforms.schedule[0].set.penalty.rule", ["not allowed"]),
-    "list_index_in_path": ("economy: {shocks: [{start: 2}, {start: 3, shape: square}]}\n", "economy.shocks[1].shape",
-                           ["'square'", "not allowed"]),
+    "string_for_bool_not_coerced": (
+        'regulator: {ban_third_party: "yes"}\n',
+        "regulator.ban_third_party",
+        ["'yes'", "wrong type"],
+    ),
+    "probability_above_one": (
+        "borrowers: {demand_monthly: 1.5}\n",
+        "borrowers.demand_monthly",
+        ["1.5", "out of range"],
+    ),
+    "negative_amount": (
+        "borrowers: {income_median_monthly: -5}\n",
+        "borrowers.income_median_monthly",
+        ["-5", "out of range"],
+    ),
+    "literal_not_allowed": (
+        "platforms: {policy: {penalty: {rule: daily}}}\n",
+        "platforms.policy.penalty.rule",
+        ["'daily'", "not allowed", "'flat'", "'compounding'"],
+    ),
+    "bad_key_in_regulator_schedule": (
+        "regulator: {schedule: [{month: 3, set: {apr_cap_anual: 0.24}}]}\n",
+        "regulator.schedule[0].set.apr_cap_anual",
+        ["unknown key"],
+    ),
+    "bad_value_in_regulator_schedule": (
+        "regulator: {schedule: [{month: 3, set: {apr_cap_annual: -1}}]}\n",
+        "regulator.schedule[0].set.apr_cap_annual",
+        ["out of range"],
+    ),
+    "bad_value_in_platform_schedule": (
+        "platforms: {schedule: [{month: 3, set: {penalty: {rule: daily}}}]}\n",
+        "platforms.schedule[0].set.penalty.rule",
+        ["not allowed"],
+    ),
+    "list_index_in_path": (
+        "economy: {shocks: [{start: 2}, {start: 3, shape: square}]}\n",
+        "economy.shocks[1].shape",
+        ["'square'", "not allowed"],
+    ),
     "first_list_item": ("economy: {shocks: [{start: 2, shape: square}]}\n", "economy.shocks[0].shape", ["not allowed"]),
 }
 
@@ -115,16 +157,25 @@ def test_cross_field_rule_is_enforced(tmp_path):
 
 # --------------------------------------------------------------------------- extends
 
+
 def test_extends_child_overrides_one_nested_key_and_keeps_parents_others(tmp_path):
-    write(tmp_path, "parent.yaml", """\
+    write(
+        tmp_path,
+        "parent.yaml",
+        """\
         months: 30
         borrowers: {count: 400, demand_monthly: 0.1}
         regulator: {apr_cap_annual: 0.24}
-        """)
-    child = write(tmp_path, "child.yaml", """\
+        """,
+    )
+    child = write(
+        tmp_path,
+        "child.yaml",
+        """\
         extends: parent.yaml
         borrowers: {count: 900}
-        """)
+        """,
+    )
     config = load_scenario(child)
     assert config.name == "child"
     assert config.borrowers.count == 900
@@ -195,6 +246,7 @@ def test_bad_schedule_in_parent_names_the_parent(tmp_path):
 
 # --------------------------------------------------------------------------- overrides
 
+
 def test_with_overrides_replaces_a_dotted_key_and_revalidates():
     base = ScenarioConfig()
     config = base.with_overrides({"borrowers.count": 100, "months": 3})
@@ -219,11 +271,12 @@ def test_with_overrides_rejects_unknown_parent_key(dotted):
 
 def test_config_is_frozen():
     config = ScenarioConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.months = 3  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- baseline and docs
+
 
 def test_baseline_yaml_equals_the_code_defaults():
     assert load_scenario(REPO_ROOT / "scenarios" / "baseline.yaml") == ScenarioConfig(name="baseline")
@@ -270,8 +323,10 @@ CLI_ERRORS = {
     "wrong_type": ('months: "ten"\n', "months"),
     "wrong_type_bool": ('regulator: {ban_third_party: "yes"}\n', "regulator.ban_third_party"),
     "yaml_syntax": ("months: 3\nborrowers:\n  count: [1, 2\n", "YAML syntax error (line "),
-    "schedule_key": ("regulator: {schedule: [{month: 3, set: {apr_cap_anual: 0.24}}]}\n",
-                     "regulator.schedule[0].set.apr_cap_anual"),
+    "schedule_key": (
+        "regulator: {schedule: [{month: 3, set: {apr_cap_anual: 0.24}}]}\n",
+        "regulator.schedule[0].set.apr_cap_anual",
+    ),
 }
 
 

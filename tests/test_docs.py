@@ -29,4 +29,4 @@ def test_baseline_yaml_is_the_generated_commented_defaults():
     body = (ROOT / "scenarios" / "baseline.yaml").read_text(encoding="utf-8")
     yaml_lines = [line for line in body.splitlines() if not line.startswith("# lendsim") and line.strip()]
     generated = commented_yaml().splitlines()
-    assert yaml_lines[-len(generated):] == generated, "run: python -m sim.docgen --yaml (see baseline.yaml header)"
+    assert yaml_lines[-len(generated) :] == generated, "run: python -m sim.docgen --yaml (see baseline.yaml header)"

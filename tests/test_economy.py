@@ -59,15 +59,29 @@ def test_u_rises_fast_plateaus_and_recovers_slowly():
 
 # --------------------------------------------------------------------------- the economy
 
+
 def economy_with(shocks: list[dict], **kwargs) -> Economy:
     cfg = EconomyConfig(shocks=[Shock(**s) for s in shocks], **kwargs)
     return Economy(cfg, np.random.default_rng(0))
 
 
 def test_unemployment_target_and_relief_inside_and_outside_a_step_shock():
-    econ = economy_with([{"start": 4, "duration": 3, "shape": "step", "unemployment_delta": 0.06, "relief": 0.4,
-                          "income_factor": 0.9, "rate_delta": 0.01}], unemployment_rate=0.05,
-                        income_growth_annual=0.0, benchmark_rate_annual=0.03)
+    econ = economy_with(
+        [
+            {
+                "start": 4,
+                "duration": 3,
+                "shape": "step",
+                "unemployment_delta": 0.06,
+                "relief": 0.4,
+                "income_factor": 0.9,
+                "rate_delta": 0.01,
+            }
+        ],
+        unemployment_rate=0.05,
+        income_growth_annual=0.0,
+        benchmark_rate_annual=0.03,
+    )
     states = {m: econ.advance(m) for m in range(1, 10)}
     for m in (1, 2, 3, 7, 8, 9):
         s = states[m]
@@ -86,16 +100,24 @@ def test_unemployment_target_and_relief_inside_and_outside_a_step_shock():
 
 
 def test_shock_effects_scale_with_intensity():
-    econ = economy_with([{"start": 1, "duration": 5, "shape": "v", "unemployment_delta": 0.1, "relief": 0.5}],
-                        unemployment_rate=0.05, income_growth_annual=0.0)
+    econ = economy_with(
+        [{"start": 1, "duration": 5, "shape": "v", "unemployment_delta": 0.1, "relief": 0.5}],
+        unemployment_rate=0.05,
+        income_growth_annual=0.0,
+    )
     s = econ.advance(2)  # intensity 0.6
     assert s.unemployment_target == pytest.approx(0.05 + 0.06)
     assert s.relief == pytest.approx(0.3)
 
 
 def test_overlapping_shocks_add_unemployment():
-    econ = economy_with([{"start": 1, "duration": 10, "unemployment_delta": 0.02},
-                         {"start": 3, "duration": 2, "unemployment_delta": 0.03}], unemployment_rate=0.05)
+    econ = economy_with(
+        [
+            {"start": 1, "duration": 10, "unemployment_delta": 0.02},
+            {"start": 3, "duration": 2, "unemployment_delta": 0.03},
+        ],
+        unemployment_rate=0.05,
+    )
     assert econ.advance(2).unemployment_target == pytest.approx(0.07)
     assert econ.advance(3).unemployment_target == pytest.approx(0.10)
 

@@ -14,8 +14,10 @@ import pytest
 from sim.config import ConfigError
 
 pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("ema_workbench") is None,
-                       reason="ema_workbench not installed (extra: pip install -e '.[ema]')"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("ema_workbench") is None,
+        reason="ema_workbench not installed (extra: pip install -e '.[ema]')",
+    ),
     pytest.mark.filterwarnings("ignore:ipyparallel not installed"),  # EMA's import-time notice
 ]
 
@@ -31,7 +33,10 @@ def tiny_model(**changes):
         uncertainties={"economy.shocks[0].unemployment_delta": (0.0, 0.12), "economy.shocks[0].start": (1, 6)},
         levers={"platforms.policy.collection.regime": ["standard", "regulated"]},
         outcomes=["peak_overdue_rate", {"name": "total", "column": "complaints"}],
-        replications=2, master_seed=11, overrides=TINY)
+        replications=2,
+        master_seed=11,
+        overrides=TINY,
+    )
     return lendsim_model(RECESSION, **{**arguments, **changes})
 
 
@@ -39,11 +44,19 @@ def test_adapter_runs_a_tiny_experiment_with_seeded_replications_averaged():
     from ema_workbench import perform_experiments
 
     model = tiny_model()
-    assert model.lendsim_keys == {"unemployment_delta": "economy.shocks[0].unemployment_delta",
-                                  "start": "economy.shocks[0].start",
-                                  "regime": "platforms.policy.collection.regime"}
-    experiments, outcomes = perform_experiments(model, scenarios=2, policies=2, uncertainty_sampling_kwargs={"rng": 1},
-                                                lever_sampling_kwargs={"rng": 2}, log_progress=False)
+    assert model.lendsim_keys == {
+        "unemployment_delta": "economy.shocks[0].unemployment_delta",
+        "start": "economy.shocks[0].start",
+        "regime": "platforms.policy.collection.regime",
+    }
+    experiments, outcomes = perform_experiments(
+        model,
+        scenarios=2,
+        policies=2,
+        uncertainty_sampling_kwargs={"rng": 1},
+        lever_sampling_kwargs={"rng": 2},
+        log_progress=False,
+    )
     assert len(experiments) == 4 and set(outcomes) == {"peak_overdue_rate", "total_complaints"}
     assert set(experiments["regime"]) == {"standard", "regulated"}
     assert experiments["start"].between(1, 6).all()
@@ -58,8 +71,8 @@ def test_adapter_runs_a_tiny_experiment_with_seeded_replications_averaged():
 
     # Same seeds as a sweep of the same point: one comparison-style run reproduces replication 0.
     from experiments.engine import simulate
-    from sim.keys import set_value
     from sim.config import load_scenario, validate_scenario
+    from sim.keys import set_value
 
     data = load_scenario(RECESSION).model_dump()
     for key, value in {**params, **TINY}.items():
@@ -80,9 +93,29 @@ def test_adapter_refuses_a_key_or_range_the_configuration_does_not_allow():
 
 def test_prim_example_finds_a_box_on_a_tiny_run(tmp_path):
     done = subprocess.run(
-        [sys.executable, "scenarios/ema/prim_overdue.py", "--experiments", "12", "--replications", "1",
-         "--borrowers", "300", "--months", "14", "--burn-in", "6", "--threshold", "0.12", "--out", str(tmp_path)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "scenarios/ema/prim_overdue.py",
+            "--experiments",
+            "12",
+            "--replications",
+            "1",
+            "--borrowers",
+            "300",
+            "--months",
+            "14",
+            "--burn-in",
+            "6",
+            "--threshold",
+            "0.12",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     table = pd.read_csv(tmp_path / "experiments.csv")
     assert len(table) == 12 and "economy.shocks[0].unemployment_delta" in table
@@ -91,5 +124,12 @@ def test_prim_example_finds_a_box_on_a_tiny_run(tmp_path):
     assert "PRIM box" in done.stdout and "coverage" in done.stdout
     assert (tmp_path / "prim_tradeoff.png").stat().st_size > 5_000 and (tmp_path / "prim_box.png").is_file()
     limits = pd.read_csv(tmp_path / "prim_box.csv", index_col=0)
-    assert set(limits.columns) <= {"unemployment_delta", "income_factor", "duration", "regime", "bureau_mandate_share",
-                                   "enabled", "relief"}
+    assert set(limits.columns) <= {
+        "unemployment_delta",
+        "income_factor",
+        "duration",
+        "regime",
+        "bureau_mandate_share",
+        "enabled",
+        "relief",
+    }

@@ -27,27 +27,36 @@ import yaml
 from experiments import engine
 from experiments.design import Axis, grid, latin_hypercube, sobol
 from experiments.engine import ExperimentError, partial_folder, run_experiment
-from sim.keys import KeyPathError, resolve, set_value
 from experiments.outcomes import OutcomeSpec
 from experiments.plan import Plan
 from experiments.reproduce import version_warnings
 from experiments.spec import load_comparison, load_sweep
 from experiments.summary import paired_difference, t_interval
 from sim.config import ConfigError
+from sim.keys import KeyPathError, resolve, set_value
 from sim.store import ResultsExistError, provenance, read_manifest, sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
 SMALL = {"borrowers.count": 400, "months": 12, "burn_in": 6}
-OUTCOMES = ["peak_overdue_rate", {"name": "overdue_rate_at", "month": 6}, "cum_default_rate", "losses",
-            "credit_supply", "complaints"]
+OUTCOMES = [
+    "peak_overdue_rate",
+    {"name": "overdue_rate_at", "month": 6},
+    "cum_default_rate",
+    "losses",
+    "credit_supply",
+    "complaints",
+]
 
 
 def comparison_spec(**changes) -> dict:
     return {
         "description": "test comparison",
-        "policies": [str(SCENARIOS / "baseline.yaml"), str(SCENARIOS / "policies" / "bureau_reporting.yaml"),
-                     str(SCENARIOS / "policies" / "package_2024.yaml")],
+        "policies": [
+            str(SCENARIOS / "baseline.yaml"),
+            str(SCENARIOS / "policies" / "bureau_reporting.yaml"),
+            str(SCENARIOS / "policies" / "package_2024.yaml"),
+        ],
         "shocks": ["none", str(SCENARIOS / "shocks" / "recession.yaml")],
         "replications": 3,
         "master_seed": 5,
@@ -61,8 +70,10 @@ def sweep_spec(**changes) -> dict:
     return {
         "base": str(SCENARIOS / "shocks" / "v_shock.yaml"),
         "design": "grid",
-        "parameters": {"regulator.bureau_mandate_share": {"values": [0.0, 0.5, 1.0]},
-                       "platforms.policy.collection.regime": {"values": ["standard", "regulated"]}},
+        "parameters": {
+            "regulator.bureau_mandate_share": {"values": [0.0, 0.5, 1.0]},
+            "platforms.policy.collection.regime": {"values": ["standard", "regulated"]},
+        },
         "replications": 3,
         "master_seed": 9,
         "overrides": {**SMALL, "economy.shocks[0].start": 2},
@@ -82,8 +93,9 @@ def hashes(folder: Path) -> dict[str, str]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "run.py", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +124,7 @@ def sweep(tmp_path_factory):
 
 # --------------------------------------------------------------------------- plans and seeds
 
+
 def test_replication_r_of_every_cell_uses_child_r_of_the_master_seed(comparison):
     _, plan, _ = comparison
     children = np.random.SeedSequence(5).spawn(3)
@@ -128,8 +141,13 @@ def test_replication_r_of_every_cell_uses_child_r_of_the_master_seed(comparison)
 def test_comparison_crosses_policies_with_shocks_and_applies_what_the_shock_changes(comparison):
     _, plan, _ = comparison
     assert [c.id for c in plan.cells] == [
-        "baseline__none", "baseline__recession", "bureau_reporting__none", "bureau_reporting__recession",
-        "package_2024__none", "package_2024__recession"]
+        "baseline__none",
+        "baseline__recession",
+        "bureau_reporting__none",
+        "bureau_reporting__recession",
+        "package_2024__none",
+        "package_2024__recession",
+    ]
     calm, stressed = plan.cell("bureau_reporting__none").config, plan.cell("bureau_reporting__recession").config
     assert calm.regulator.bureau_mandate_share == stressed.regulator.bureau_mandate_share == 1.0
     assert calm.economy.shocks == []
@@ -142,19 +160,30 @@ def test_comparison_crosses_policies_with_shocks_and_applies_what_the_shock_chan
 
 
 def test_policy_and_shock_changing_the_same_key_differently_is_refused(tmp_path):
-    policy = write_spec(tmp_path, "own_shock.yaml", {
-        "extends": str(SCENARIOS / "baseline.yaml"),
-        "economy": {"shocks": [{"start": 3, "unemployment_delta": 0.02}]}})
-    same = write_spec(tmp_path, "same_rate.yaml", {
-        "extends": str(SCENARIOS / "shocks" / "recession.yaml"), "regulator": {"bureau_mandate_share": 1.0}})
+    policy = write_spec(
+        tmp_path,
+        "own_shock.yaml",
+        {
+            "extends": str(SCENARIOS / "baseline.yaml"),
+            "economy": {"shocks": [{"start": 3, "unemployment_delta": 0.02}]},
+        },
+    )
+    same = write_spec(
+        tmp_path,
+        "same_rate.yaml",
+        {"extends": str(SCENARIOS / "shocks" / "recession.yaml"), "regulator": {"bureau_mandate_share": 1.0}},
+    )
     spec = write_spec(tmp_path, "c.yaml", comparison_spec(policies=[str(policy)]))
     with pytest.raises(ConfigError) as info:
         load_comparison(spec)
     message = str(info.value)
     assert message.startswith(f"{spec}: shocks: ") and "economy.shocks" in message and "own_shock.yaml" in message
     # agreeing on a value is no conflict
-    agreeing = write_spec(tmp_path, "c2.yaml", comparison_spec(
-        policies=[str(SCENARIOS / "policies" / "bureau_reporting.yaml")], shocks=[str(same)]))
+    agreeing = write_spec(
+        tmp_path,
+        "c2.yaml",
+        comparison_spec(policies=[str(SCENARIOS / "policies" / "bureau_reporting.yaml")], shocks=[str(same)]),
+    )
     _, plan = load_comparison(agreeing)
     assert plan.cells[0].config.regulator.bureau_mandate_share == 1.0 and plan.cells[0].config.economy.shocks
 
@@ -180,10 +209,17 @@ def test_every_spec_in_the_repository_is_valid():
 
 # --------------------------------------------------------------------------- designs
 
+
 def test_grid_is_the_full_factorial_in_declared_order():
     points = grid([Axis("a", values=(1, 2)), Axis("b", low=0.0, high=1.0, levels=3)])
-    assert points == [{"a": 1, "b": 0.0}, {"a": 1, "b": 0.5}, {"a": 1, "b": 1.0},
-                      {"a": 2, "b": 0.0}, {"a": 2, "b": 0.5}, {"a": 2, "b": 1.0}]
+    assert points == [
+        {"a": 1, "b": 0.0},
+        {"a": 1, "b": 0.5},
+        {"a": 1, "b": 1.0},
+        {"a": 2, "b": 0.0},
+        {"a": 2, "b": 0.5},
+        {"a": 2, "b": 1.0},
+    ]
 
 
 def test_latin_hypercube_puts_one_point_in_each_stratum_of_every_parameter():
@@ -207,15 +243,25 @@ def test_designs_are_fixed_by_their_seed():
 
 
 def test_sweep_points_set_list_items_and_integers(tmp_path):
-    spec = write_spec(tmp_path, "lhs.yaml", sweep_spec(
-        design="latin_hypercube", samples=4,
-        parameters={"economy.shocks[0].unemployment_delta": {"min": 0.0, "max": 0.1},
-                    "platforms.count": {"min": 2, "max": 12}}))
+    spec = write_spec(
+        tmp_path,
+        "lhs.yaml",
+        sweep_spec(
+            design="latin_hypercube",
+            samples=4,
+            parameters={
+                "economy.shocks[0].unemployment_delta": {"min": 0.0, "max": 0.1},
+                "platforms.count": {"min": 2, "max": 12},
+            },
+        ),
+    )
     _, plan = load_sweep(spec)
     assert len(plan.cells) == 4 and len(plan.runs) == 12
     for cell in plan.cells:
         assert cell.config.economy.shocks[0].unemployment_delta == cell.labels["economy.shocks[0].unemployment_delta"]
-        assert cell.config.platforms.count == cell.labels["platforms.count"] and isinstance(cell.labels["platforms.count"], int)
+        assert cell.config.platforms.count == cell.labels["platforms.count"] and isinstance(
+            cell.labels["platforms.count"], int
+        )
         assert cell.config.economy.shocks[0].start == 2  # the override reached the list item too
 
 
@@ -234,30 +280,46 @@ def test_dotted_keys_resolve_to_declared_parameters():
 
 # --------------------------------------------------------------------------- outcomes and summaries
 
+
 def _frame() -> pd.DataFrame:
     months = np.arange(-2, 5)
-    return pd.DataFrame({
-        "month": months, "is_burn_in": months <= 0,
-        "overdue_balance_rate": [0.9, 0.9, 0.9, 0.1, 0.3, 0.2, 0.25],
-        "cum_default_rate": [0.5, 0.5, 0.0, 0.01, 0.02, 0.03, 0.04],
-        "charge_offs": [100.0, 100.0, 100.0, 10.0, 20.0, 30.0, 40.0],
-        "writedowns": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
-        "recoveries": [50.0, 50.0, 50.0, 2.0, 3.0, 4.0, 5.0],
-        "origination_amount": [9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0],
-        "complaints": [7, 7, 7, 1, 0, 2, 3],
-    })
+    return pd.DataFrame(
+        {
+            "month": months,
+            "is_burn_in": months <= 0,
+            "overdue_balance_rate": [0.9, 0.9, 0.9, 0.1, 0.3, 0.2, 0.25],
+            "cum_default_rate": [0.5, 0.5, 0.0, 0.01, 0.02, 0.03, 0.04],
+            "charge_offs": [100.0, 100.0, 100.0, 10.0, 20.0, 30.0, 40.0],
+            "writedowns": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+            "recoveries": [50.0, 50.0, 50.0, 2.0, 3.0, 4.0, 5.0],
+            "origination_amount": [9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0],
+            "complaints": [7, 7, 7, 1, 0, 2, 3],
+        }
+    )
 
 
-@pytest.mark.parametrize("outcome, expected", [
-    ("peak_overdue_rate", 0.3), ("mean_overdue_rate", 0.2125), ({"name": "overdue_rate_at", "month": 3}, 0.2),
-    ("cum_default_rate", 0.04), ("losses", 100.0 + 2.0 - 14.0), ("credit_supply", 2.5), ("complaints", 6.0),
-    ({"name": "final", "column": "charge_offs"}, 40.0), ({"name": "total", "column": "recoveries"}, 14.0),
-    ("loss_rate", (100.0 + 2.0 - 14.0) / 10.0),
-    # windows: months `from` to `to` after burn-in, both included
-    ({"name": "mean_overdue_rate", "from": 2}, 0.25), ({"name": "mean_overdue_rate", "from": 2, "to": 3}, 0.25),
-    ({"name": "peak_overdue_rate", "to": 2}, 0.3), ({"name": "cum_default_rate", "to": 3}, 0.03),
-    ({"name": "losses", "from": 4, "to": 4}, 41.0 - 5.0), ({"name": "total", "column": "complaints", "from": 3}, 5.0),
-])
+@pytest.mark.parametrize(
+    "outcome, expected",
+    [
+        ("peak_overdue_rate", 0.3),
+        ("mean_overdue_rate", 0.2125),
+        ({"name": "overdue_rate_at", "month": 3}, 0.2),
+        ("cum_default_rate", 0.04),
+        ("losses", 100.0 + 2.0 - 14.0),
+        ("credit_supply", 2.5),
+        ("complaints", 6.0),
+        ({"name": "final", "column": "charge_offs"}, 40.0),
+        ({"name": "total", "column": "recoveries"}, 14.0),
+        ("loss_rate", (100.0 + 2.0 - 14.0) / 10.0),
+        # windows: months `from` to `to` after burn-in, both included
+        ({"name": "mean_overdue_rate", "from": 2}, 0.25),
+        ({"name": "mean_overdue_rate", "from": 2, "to": 3}, 0.25),
+        ({"name": "peak_overdue_rate", "to": 2}, 0.3),
+        ({"name": "cum_default_rate", "to": 3}, 0.03),
+        ({"name": "losses", "from": 4, "to": 4}, 41.0 - 5.0),
+        ({"name": "total", "column": "complaints", "from": 3}, 5.0),
+    ],
+)
 def test_outcomes_read_only_the_months_after_burn_in(outcome, expected):
     spec = OutcomeSpec.model_validate({"name": outcome} if isinstance(outcome, str) else outcome)
     assert spec.compute(_frame()) == pytest.approx(expected)
@@ -297,7 +359,9 @@ def test_summary_differences_are_paired_within_a_shock(comparison):
         policy = outcomes[outcomes["cell"] == f"package_2024__{shock}"].set_index("replication")["cum_default_rate"]
         base = outcomes[outcomes["cell"] == f"baseline__{shock}"].set_index("replication")["cum_default_rate"]
         d = (policy - base).to_numpy()
-        row = summary[(summary["cell"] == f"package_2024__{shock}") & (summary["outcome"] == "cum_default_rate")].iloc[0]
+        row = summary[(summary["cell"] == f"package_2024__{shock}") & (summary["outcome"] == "cum_default_rate")].iloc[
+            0
+        ]
         half = t2 * d.std(ddof=1) / math.sqrt(3)
         assert row["diff_n"] == 3
         assert row["diff_mean"] == pytest.approx(d.mean(), rel=1e-12)
@@ -314,35 +378,69 @@ BASE = str(SCENARIOS / "baseline.yaml")
 BAD_COMPARISONS = {
     # id: (changes to the good spec, key path in the message, other words)
     "unknown_key": ({"replication": 3}, "replication", ["unknown key"]),
-    "unknown_outcome": ({"outcomes": ["peak_overdue"]}, "outcomes[0]", ["unknown outcome 'peak_overdue'", "peak_overdue_rate"]),
+    "unknown_outcome": (
+        {"outcomes": ["peak_overdue"]},
+        "outcomes[0]",
+        ["unknown outcome 'peak_overdue'", "peak_overdue_rate"],
+    ),
     "outcome_needs_month": ({"outcomes": ["overdue_rate_at"]}, "outcomes[0]", ["needs 'month'"]),
     "month_after_horizon": ({"outcomes": [{"name": "overdue_rate_at", "month": 13}]}, "outcomes[0].month", ["1 to 12"]),
-    "unknown_column": ({"outcomes": [{"name": "peak", "column": "overdue"}]}, "outcomes[0]", ["'overdue'", "overdue_rate"]),
+    "unknown_column": (
+        {"outcomes": [{"name": "peak", "column": "overdue"}]},
+        "outcomes[0]",
+        ["'overdue'", "overdue_rate"],
+    ),
     "reference_not_a_policy": ({"reference": "nobody"}, "reference", ["'nobody'", "baseline"]),
     "missing_policy_file": ({"policies": ["nope.yaml"]}, "policies[0]", ["not found"]),
     "override_unknown_key": ({"overrides": {"borrowers.cont": 5}}, "overrides.borrowers.cont", ["unknown key"]),
-    "override_out_of_range": ({"overrides": {"borrowers.count": 5}}, "overrides.borrowers.count", ["5", "out of range"]),
+    "override_out_of_range": (
+        {"overrides": {"borrowers.count": 5}},
+        "overrides.borrowers.count",
+        ["5", "out of range"],
+    ),
     "override_names_a_section": ({"overrides": {"borrowers": 5}}, "overrides.borrowers", ["section"]),
     "no_replications": ({"replications": 0}, "replications", ["out of range"]),
     "shock_changes_nothing": ({"shocks": [BASE]}, "shocks[0]", ["changes nothing"]),
     "sweep_given_to_compare": ({"parameters": {}}, "parameters", ["run.py sweep"]),
 }
 BAD_SWEEPS = {
-    "unknown_parameter": ({"parameters": {"regulator.penalty_capp": {"values": [0.1]}}}, "parameters.regulator.penalty_capp", ["unknown key"]),
-    "range_beyond_declared": ({"parameters": {"regulator.penalty_cap_annual": {"min": 0.1, "max": 12, "levels": 2}}},
-                              "parameters.regulator.penalty_cap_annual.max", ["12.0", "out of range"]),
-    "value_not_allowed": ({"parameters": {"platforms.policy.collection.regime": {"values": ["standard", "nice"]}}},
-                          "parameters.platforms.policy.collection.regime.values[1]", ["'nice'", "'regulated'"]),
-    "list_item_missing": ({"parameters": {"economy.shocks[1].start": {"values": [3]}}}, "parameters.economy.shocks[1].start",
-                          ["does not exist"]),
-    "grid_range_without_levels": ({"parameters": {"regulator.penalty_cap_annual": {"min": 0.1, "max": 1.0}}},
-                                  "parameters.regulator.penalty_cap_annual", ["levels"]),
+    "unknown_parameter": (
+        {"parameters": {"regulator.penalty_capp": {"values": [0.1]}}},
+        "parameters.regulator.penalty_capp",
+        ["unknown key"],
+    ),
+    "range_beyond_declared": (
+        {"parameters": {"regulator.penalty_cap_annual": {"min": 0.1, "max": 12, "levels": 2}}},
+        "parameters.regulator.penalty_cap_annual.max",
+        ["12.0", "out of range"],
+    ),
+    "value_not_allowed": (
+        {"parameters": {"platforms.policy.collection.regime": {"values": ["standard", "nice"]}}},
+        "parameters.platforms.policy.collection.regime.values[1]",
+        ["'nice'", "'regulated'"],
+    ),
+    "list_item_missing": (
+        {"parameters": {"economy.shocks[1].start": {"values": [3]}}},
+        "parameters.economy.shocks[1].start",
+        ["does not exist"],
+    ),
+    "grid_range_without_levels": (
+        {"parameters": {"regulator.penalty_cap_annual": {"min": 0.1, "max": 1.0}}},
+        "parameters.regulator.penalty_cap_annual",
+        ["levels"],
+    ),
     "sobol_not_power_of_two": ({"design": "sobol", "samples": 10}, "samples", ["power of two"]),
     "unknown_design": ({"design": "random"}, "design", ["'random'", "'sobol'"]),
-    "fractional_integer_range": ({"parameters": {"platforms.count": {"min": 2.5, "max": 8, "levels": 2}}},
-                                 "parameters.platforms.count.min", ["whole number"]),
-    "swept_and_overridden": ({"overrides": {**SMALL, "regulator.bureau_mandate_share": 0.2}},
-                             "overrides.regulator.bureau_mandate_share", ["swept"]),
+    "fractional_integer_range": (
+        {"parameters": {"platforms.count": {"min": 2.5, "max": 8, "levels": 2}}},
+        "parameters.platforms.count.min",
+        ["whole number"],
+    ),
+    "swept_and_overridden": (
+        {"overrides": {**SMALL, "regulator.bureau_mandate_share": 0.2}},
+        "overrides.regulator.bureau_mandate_share",
+        ["swept"],
+    ),
 }
 
 
@@ -382,17 +480,29 @@ def test_dry_run_prints_the_number_of_runs_and_writes_nothing(tmp_path):
     assert done.stdout.startswith("18 runs = 6 cells x 3 replications")
     assert list(tmp_path.iterdir()) == [spec]
     _, demo = load_comparison(SCENARIOS / "comparisons" / "demo.yaml")
-    assert demo.describe() == f"{len(demo.runs)} runs = 6 cells (6 policies x 1 shock) x {demo.replications} replications"
+    assert (
+        demo.describe() == f"{len(demo.runs)} runs = 6 cells (6 policies x 1 shock) x {demo.replications} replications"
+    )
     assert len(demo.runs) == 6 * demo.replications
 
 
 # --------------------------------------------------------------------------- results, determinism
 
+
 def test_results_folder_has_manifest_runs_outcomes_summaries_and_parts(comparison):
     spec, plan, out = comparison
     names = {p.name for p in out.iterdir()}
-    assert names == {"manifest.json", "runs.parquet", "outcomes.parquet", "summary.csv", "summary.md", "model",
-                     "platforms", "vintages", "runs"}
+    assert names == {
+        "manifest.json",
+        "runs.parquet",
+        "outcomes.parquet",
+        "summary.csv",
+        "summary.md",
+        "model",
+        "platforms",
+        "vintages",
+        "runs",
+    }
     manifest = read_manifest(out)
     assert manifest["kind"] == "comparison" and manifest["complete"] and manifest["spec_file"] == str(spec)
     assert manifest["runs"] == {"total": 18, "ok": 18, "failed": []}
@@ -402,8 +512,18 @@ def test_results_folder_has_manifest_runs_outcomes_summaries_and_parts(compariso
         assert sha256_file(out / name) == digest
     runs = pd.read_parquet(out / "runs.parquet")
     assert list(runs["run_id"]) == [r.run_id for r in plan.runs]
-    assert set(runs.columns) >= {"run_id", "cell", "policy", "shock", "replication", "seed_entropy", "seed_spawn_key",
-                                 "status", "error", "wall_time_s"}
+    assert set(runs.columns) >= {
+        "run_id",
+        "cell",
+        "policy",
+        "shock",
+        "replication",
+        "seed_entropy",
+        "seed_spawn_key",
+        "status",
+        "error",
+        "wall_time_s",
+    }
     assert (runs["status"] == "ok").all() and (runs["wall_time_s"] > 0).all()
     monthly = pd.read_parquet(out / "model")  # every run's months, run_id from the folder names
     assert len(monthly) == 18 * 18 and monthly["run_id"].nunique() == 18
@@ -411,8 +531,11 @@ def test_results_folder_has_manifest_runs_outcomes_summaries_and_parts(compariso
 
 
 def test_another_master_seed_gives_other_results(comparison, tmp_path):
-    spec = write_spec(tmp_path, "other.yaml", comparison_spec(master_seed=6, policies=comparison_spec()["policies"][:1],
-                                                              shocks=["none"]))
+    spec = write_spec(
+        tmp_path,
+        "other.yaml",
+        comparison_spec(master_seed=6, policies=comparison_spec()["policies"][:1], shocks=["none"]),
+    )
     _, plan = load_comparison(spec)
     run_experiment(plan, tmp_path / "out", progress=False)
     mine, reference = hashes(tmp_path / "out"), hashes(comparison[2])
@@ -430,8 +553,9 @@ def test_two_local_workers_give_bit_identical_results(comparison, tmp_path):
 def dask_scheduler():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         yield cluster.scheduler_address
 
 
@@ -443,6 +567,7 @@ def test_dask_cluster_gives_bit_identical_results(comparison, dask_scheduler, tm
 
 
 # --------------------------------------------------------------------------- faults and resume
+
 
 def test_failing_runs_are_recorded_the_sweep_goes_on_and_resume_completes_it(sweep, tmp_path, monkeypatch):
     _, plan, reference = sweep
@@ -479,7 +604,9 @@ def test_a_run_that_raises_in_a_worker_process_is_recorded_with_its_error(compar
     # A config the model cannot run (validation bypassed on purpose): a genuine exception in the model.
     cells = list(plan.cells)
     bad = cells[2].config
-    cells[2] = dataclasses.replace(cells[2], config=bad.model_copy(update={"borrowers": bad.borrowers.model_copy(update={"count": -5})}))
+    cells[2] = dataclasses.replace(
+        cells[2], config=bad.model_copy(update={"borrowers": bad.borrowers.model_copy(update={"count": -5})})
+    )
     broken = dataclasses.replace(plan, cells=tuple(cells))
     result = run_experiment(broken, tmp_path / "out", workers=2, progress=False)
     assert [run_id for run_id, _ in result.failed] == [r.run_id for r in broken.runs if r.cell == cells[2].id]
@@ -492,9 +619,13 @@ def test_a_run_that_raises_in_a_worker_process_is_recorded_with_its_error(compar
 def test_cli_exits_non_zero_and_names_the_failed_runs(sweep, tmp_path, monkeypatch, capsys):
     spec, plan, _ = sweep
     real = engine.simulate
-    monkeypatch.setattr(engine, "simulate",
-                        lambda config, seed: (_ for _ in ()).throw(RuntimeError("boom")) if config.name.endswith("p001")
-                        else real(config, seed))
+    monkeypatch.setattr(
+        engine,
+        "simulate",
+        lambda config, seed: (
+            (_ for _ in ()).throw(RuntimeError("boom")) if config.name.endswith("p001") else real(config, seed)
+        ),
+    )
     cli = _load_run_py()
     out = tmp_path / "out"
     monkeypatch.setattr(sys, "argv", ["run.py", "sweep", str(spec), "--out", str(out), "--no-progress"])
@@ -518,8 +649,12 @@ def test_killed_sweep_resumed_ends_with_the_same_results(sweep, tmp_path):
     spec, plan, reference = sweep
     out = tmp_path / "killed"
     records = partial_folder(out) / "runs"
-    proc = subprocess.Popen([sys.executable, "run.py", "sweep", str(spec), "--out", str(out), "--no-progress"],
-                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "run.py", "sweep", str(spec), "--out", str(out), "--no-progress"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -562,6 +697,7 @@ def test_existing_results_need_resume_or_force(comparison, tmp_path):
 
 # --------------------------------------------------------------------------- reproduce
 
+
 def test_reproduce_says_reproduced_and_names_a_tampered_output(comparison, tmp_path):
     _, _, out = comparison
     done = run_cli("reproduce", str(out), "--no-progress")
@@ -581,8 +717,17 @@ def test_reproduce_says_reproduced_and_names_a_tampered_output(comparison, tmp_p
 
 def test_reproduce_a_single_run_and_warn_about_other_versions(tmp_path):
     out = tmp_path / "run"
-    done = run_cli("run", str(SCENARIOS / "baseline.yaml"), "--months", "4", "--borrowers", "300", "--out", str(out),
-                   "--no-progress")
+    done = run_cli(
+        "run",
+        str(SCENARIOS / "baseline.yaml"),
+        "--months",
+        "4",
+        "--borrowers",
+        "300",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert done.returncode == 0, done.stderr
     manifest = read_manifest(out)
     manifest["packages"]["numpy"] = "0.0.1"

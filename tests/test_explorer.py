@@ -39,9 +39,19 @@ def months_after_burn_in(model: ExplorerMarket) -> pd.DataFrame:
 
 
 def test_levers_write_their_dotted_config_keys() -> None:
-    model = ExplorerMarket(penalty_rule="compounding", penalty_cap_pct=24, collection="regulated", bureau_pct=50,
-                           scoring_noise=0.4, forbearance=True, shock_pp=5, shock_start=6, shock_months=18,
-                           borrowers=SMALL, seed=3)
+    model = ExplorerMarket(
+        penalty_rule="compounding",
+        penalty_cap_pct=24,
+        collection="regulated",
+        bureau_pct=50,
+        scoring_noise=0.4,
+        forbearance=True,
+        shock_pp=5,
+        shock_start=6,
+        shock_months=18,
+        borrowers=SMALL,
+        seed=3,
+    )
     cfg = model.config
     assert cfg.platforms.policy.penalty.rule == "compounding"
     assert cfg.regulator.penalty_cap_annual == 0.24
@@ -61,16 +71,19 @@ def test_levers_seeded_from_a_scenario_file_reproduce_it(path: Path) -> None:
     assert config_with_levers(config, levers_from_config(config)) == config
 
 
-@pytest.mark.parametrize(("path", "lever", "value"), [
-    ("shocks/recession.yaml", "shock_pp", 5.0),
-    ("shocks/recession.yaml", "shock_start", 12),
-    ("shocks/recession.yaml", "shock_months", 24),
-    ("policies/collection_aggressive.yaml", "collection", "aggressive"),
-    ("policies/bureau_reporting.yaml", "bureau_pct", 100.0),
-    ("policies/better_scoring.yaml", "scoring_noise", 0.4),
-    ("policies/forbearance.yaml", "forbearance", True),
-    ("policies/penalty_compounding.yaml", "penalty_rule", "compounding"),
-])
+@pytest.mark.parametrize(
+    ("path", "lever", "value"),
+    [
+        ("shocks/recession.yaml", "shock_pp", 5.0),
+        ("shocks/recession.yaml", "shock_start", 12),
+        ("shocks/recession.yaml", "shock_months", 24),
+        ("policies/collection_aggressive.yaml", "collection", "aggressive"),
+        ("policies/bureau_reporting.yaml", "bureau_pct", 100.0),
+        ("policies/better_scoring.yaml", "scoring_noise", 0.4),
+        ("policies/forbearance.yaml", "forbearance", True),
+        ("policies/penalty_compounding.yaml", "penalty_rule", "compounding"),
+    ],
+)
 def test_a_scenario_file_seeds_the_controls(path: str, lever: str, value) -> None:
     params = model_params(REPO_ROOT / "scenarios" / path)
     assert params[lever]["value"] == value
@@ -171,8 +184,12 @@ def test_a_run_stops_after_the_scenarios_months(tmp_path: Path) -> None:
 
 
 def test_scheduled_changes_in_the_file_are_listed() -> None:
-    model = ExplorerMarket(borrowers=SMALL, scenario_file=str(REPO_ROOT / "scenarios" / "policies" / "penalty_cap.yaml"))
-    assert model.scheduled_changes() == ["month 12: regulator sets penalty_cap_annual = 0.12, allow_compounding = False"]
+    model = ExplorerMarket(
+        borrowers=SMALL, scenario_file=str(REPO_ROOT / "scenarios" / "policies" / "penalty_cap.yaml")
+    )
+    assert model.scheduled_changes() == [
+        "month 12: regulator sets penalty_cap_annual = 0.12, allow_compounding = False"
+    ]
 
 
 def test_a_bad_scenario_file_is_a_one_line_config_error(tmp_path: Path) -> None:
@@ -188,8 +205,13 @@ def test_explore_with_a_bad_scenario_prints_one_error_line_and_exits_2(tmp_path:
     path = tmp_path / "bad.yaml"
     if content is not None:
         path.write_text(content)
-    done = subprocess.run([sys.executable, "run.py", "explore", str(path), "--port", "1"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "run.py", "explore", str(path), "--port", "1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0], done.stderr
@@ -201,6 +223,7 @@ def test_the_server_listens_on_loopback_unless_told_otherwise() -> None:
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     assert inspect.signature(server_command).parameters["host"].default == "127.0.0.1"
     from run import explore
+
     assert inspect.signature(explore).parameters["host"].default.default == "127.0.0.1"
 
 

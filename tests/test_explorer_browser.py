@@ -28,8 +28,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 # The flags this machine's Chromium needs to start quietly with no network (Playwright adds
 # --headless and a new empty --user-data-dir itself).
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SERVER_START_TIMEOUT_S = 60
 UI_TIMEOUT_MS = 20_000
 BURN_IN = 24  # the baseline's, run at construction: Mesa's Time starts here
@@ -86,8 +93,12 @@ def server(requirements, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("explorer") / "server.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "run.py", "explore", "--port", str(port)], cwd=REPO_ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "run.py", "explore", "--port", str(port)],
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -194,8 +205,7 @@ def post_burn_in_line_pixels(png: bytes, colour: tuple[int, int, int]) -> int:
     grey_columns = [x for x in range(w) if sum(px[x, y] == BURN_IN_GREY for y in range(h)) > h // 4]
     assert grey_columns, "no burn-in shading found in the plot"
     start = max(grey_columns) + 1
-    return sum(1 for x in range(start, w) for y in range(h)
-               if all(abs(a - b) <= 40 for a, b in zip(px[x, y], colour)))
+    return sum(1 for x in range(start, w) for y in range(h) if all(abs(a - b) <= 40 for a, b in zip(px[x, y], colour)))
 
 
 def plot_screenshots(plots, count: int) -> list[bytes]:
@@ -248,8 +258,13 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
     page.locator(".v-input", has_text="Shock: start month").get_by_role("slider").press("Home")
     assert shock.get_attribute("aria-valuenow") == "5"
     # the panel reads the model's config, so this shows the levers reached the model
-    visit.reset_until_in_force(["penalty rule flat, cap 0% a year", "collection aggressive",
-                                "shock +5 pp unemployment from month 1 for 24 months"])
+    visit.reset_until_in_force(
+        [
+            "penalty rule flat, cap 0% a year",
+            "collection aggressive",
+            "shock +5 pp unemployment from month 1 for 24 months",
+        ]
+    )
 
     visit.step(STEPS, start=BURN_IN)
     assert "a shock is in force" in visit.month_text()

@@ -25,7 +25,10 @@ def test_golden_file_covers_every_scenario_file():
 @pytest.mark.parametrize("path", scenario_files(), ids=golden.key)
 def test_scenario_reproduces_its_golden_outputs(path):
     identical, problems = golden.compare(GOLDEN["scenarios"][golden.key(path)], golden.record(path))
-    assert not problems, (f"{golden.key(path)} changed: " + "; ".join(problems)
-                          + " (if on purpose: make golden, and commit the file with the change)")
+    assert not problems, (
+        f"{golden.key(path)} changed: "
+        + "; ".join(problems)
+        + " (if on purpose: make golden, and commit the file with the change)"
+    )
     if not identical:
         warnings.warn(f"{golden.key(path)}: outputs differ from the golden file only in the last bits", stacklevel=1)

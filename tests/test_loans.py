@@ -17,17 +17,25 @@ def add_loans(book: LoanBook, principal, apr, term, borrower=None, platform=None
     k = len(principal)
     borrower = np.arange(k) if borrower is None else np.asarray(borrower)
     platform = np.zeros(k, dtype=np.int64) if platform is None else np.asarray(platform)
-    return book.add(borrower, platform, principal, np.asarray(apr, dtype=np.float64),
-                    np.asarray(term), month, np.zeros(k, dtype=bool))
+    return book.add(
+        borrower,
+        platform,
+        principal,
+        np.asarray(apr, dtype=np.float64),
+        np.asarray(term),
+        month,
+        np.zeros(k, dtype=bool),
+    )
 
 
 # --------------------------------------------------------------------------- annuity
+
 
 def test_annuity_matches_hand_computed_instalment():
     # 10,000 at 12% APR (1% a month) over 12 months: 10000 * 0.01 / (1 - 1.01**-12) = 888.4878...
     pay = annuity(arr(10_000.0), arr(0.12), np.array([12]))
     assert round(float(pay[0]), 2) == 888.49
-    assert pay[0] == pytest.approx(10_000 * 0.01 / (1 - 1.01 ** -12), rel=1e-12)
+    assert pay[0] == pytest.approx(10_000 * 0.01 / (1 - 1.01**-12), rel=1e-12)
 
 
 def test_annuity_at_zero_rate_is_principal_over_term():
@@ -45,13 +53,15 @@ def test_annuity_is_vectorised_over_mixed_loans():
     p, r, n = arr(10_000.0, 3000.0, 800.0), arr(0.12, 0.0, 0.36), np.array([12, 6, 3])
     pay = annuity(p, r, n)
     for i in range(3):
-        assert pay[i] == pytest.approx(annuity(p[i:i + 1], r[i:i + 1], n[i:i + 1])[0], rel=1e-12)
+        assert pay[i] == pytest.approx(annuity(p[i : i + 1], r[i : i + 1], n[i : i + 1])[0], rel=1e-12)
 
 
 # --------------------------------------------------------------------------- billing and payment
 
-@pytest.mark.parametrize("principal, apr, term", [(10_000.0, 0.12, 12), (3_000.0, 0.36, 3), (777.77, 0.0, 6),
-                                                  (52_000.0, 0.24, 24)])
+
+@pytest.mark.parametrize(
+    "principal, apr, term", [(10_000.0, 0.12, 12), (3_000.0, 0.36, 3), (777.77, 0.0, 6), (52_000.0, 0.24, 24)]
+)
 def test_loan_billed_and_paid_in_full_amortises_to_zero_after_term(principal, apr, term):
     book = LoanBook(capacity=4)
     add_loans(book, [principal], [apr], [term])
@@ -124,12 +134,19 @@ def test_payments_go_to_penalty_then_interest_then_principal():
 
 # --------------------------------------------------------------------------- storage
 
+
 def test_compact_keeps_live_and_charged_off_rows_in_order():
     book = LoanBook(capacity=16)
     states = [LIVE, REPAID, CHARGED_OFF, CLOSED, LIVE, CLOSED, REPAID, CHARGED_OFF, LIVE]
     k = len(states)
-    add_loans(book, 100.0 * (np.arange(k) + 1), np.full(k, 0.2), np.full(k, 6), borrower=np.arange(k) + 10,
-              platform=np.arange(k) % 3)
+    add_loans(
+        book,
+        100.0 * (np.arange(k) + 1),
+        np.full(k, 0.2),
+        np.full(k, 6),
+        borrower=np.arange(k) + 10,
+        platform=np.arange(k) % 3,
+    )
     book.state[:k] = states
     book.penalty[:k] = np.arange(k) * 1.5
     book.dpd[:k] = np.arange(k) * 30
@@ -168,8 +185,9 @@ def test_growth_beyond_capacity_keeps_existing_data():
     add_loans(book, [100.0, 200.0], [0.1, 0.2], [3, 6], borrower=[0, 1])
     book.penalty[:2] = [1.0, 2.0]
     book.dpd[:2] = [30, 60]
-    rows = add_loans(book, np.arange(1, 2001, dtype=float), np.full(2000, 0.3), np.full(2000, 12),
-                     borrower=np.arange(2, 2002))
+    rows = add_loans(
+        book, np.arange(1, 2001, dtype=float), np.full(2000, 0.3), np.full(2000, 12), borrower=np.arange(2, 2002)
+    )
     assert len(book) == 2002
     np.testing.assert_array_equal(rows, np.arange(2, 2002))
     assert len(book.borrower) >= 2002

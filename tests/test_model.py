@@ -31,25 +31,55 @@ TOL = 1e-6
 SMALL = {"borrowers.count": 2000, "months": 24, "burn_in": 12}
 
 STRESS = {
-    "months": 24, "burn_in": 12,
+    "months": 24,
+    "burn_in": 12,
     "borrowers": {"count": 2000},
-    "economy": {"shocks": [{"start": 2, "duration": 10, "shape": "v", "unemployment_delta": 0.15,
-                            "income_factor": 0.8, "relief": 0.2, "funding_withdrawal": 0.3, "platform_closures": 2}]},
+    "economy": {
+        "shocks": [
+            {
+                "start": 2,
+                "duration": 10,
+                "shape": "v",
+                "unemployment_delta": 0.15,
+                "income_factor": 0.8,
+                "relief": 0.2,
+                "funding_withdrawal": 0.3,
+                "platform_closures": 2,
+            }
+        ]
+    },
     "platforms": {
         "on_failure": "unserviced",
-        "policy": {"penalty": {"rule": "compounding", "rate_daily": 0.002},
-                   "restructuring": {"enabled": True, "kind": "writedown", "writedown_share": 0.3},
-                   "collection": {"regime": "aggressive"},
-                   "underwriting": {"competition": True, "early_warning": True}},
-        "overrides": [{"platforms": [1], "set": {"restructuring": {"kind": "extension"}}},
-                      {"platforms": [2], "set": {"restructuring": {"kind": "instalment"},
-                                                 "collection": {"regime": "targeted"}}},
-                      {"platforms": [3], "set": {"penalty": {"rule": "tiered"}, "complies_with_conduct_rules": False}}],
+        "policy": {
+            "penalty": {"rule": "compounding", "rate_daily": 0.002},
+            "restructuring": {"enabled": True, "kind": "writedown", "writedown_share": 0.3},
+            "collection": {"regime": "aggressive"},
+            "underwriting": {"competition": True, "early_warning": True},
+        },
+        "overrides": [
+            {"platforms": [1], "set": {"restructuring": {"kind": "extension"}}},
+            {"platforms": [2], "set": {"restructuring": {"kind": "instalment"}, "collection": {"regime": "targeted"}}},
+            {"platforms": [3], "set": {"penalty": {"rule": "tiered"}, "complies_with_conduct_rules": False}},
+        ],
     },
-    "regulator": {"forbearance": {"enabled": True}, "early_warning": {"enabled": True, "overdue_line": 0.05},
-                  "education_reach_monthly": 0.1, "reminders": True, "bureau_mandate_share": 0.5,
-                  "schedule": [{"month": 6, "set": {"max_contacts_month": 5, "ban_third_party": True,
-                                                   "allow_compounding": False, "penalty_cap_annual": 0.24}}]},
+    "regulator": {
+        "forbearance": {"enabled": True},
+        "early_warning": {"enabled": True, "overdue_line": 0.05},
+        "education_reach_monthly": 0.1,
+        "reminders": True,
+        "bureau_mandate_share": 0.5,
+        "schedule": [
+            {
+                "month": 6,
+                "set": {
+                    "max_contacts_month": 5,
+                    "ban_third_party": True,
+                    "allow_compounding": False,
+                    "penalty_cap_annual": 0.24,
+                },
+            }
+        ],
+    },
 }
 
 
@@ -61,6 +91,7 @@ CONFIGS = {"baseline": lambda: small_config(), "stress": lambda: validate_scenar
 
 
 # --------------------------------------------------------------------------- Mesa integration
+
 
 @pytest.fixture(scope="module")
 def stepped_model() -> LendingMarket:
@@ -132,8 +163,14 @@ def test_agent_attributes_follow_the_model_as_it_steps():
 
 # --------------------------------------------------------------------------- invariants
 
-RATE_SHARES = ("roll_current_m1", "roll_m1_m2", "roll_m2_m3", "roll_m3_default", "multi_platform_share",
-               "hardship_share")
+RATE_SHARES = (
+    "roll_current_m1",
+    "roll_m1_m2",
+    "roll_m2_m3",
+    "roll_m3_default",
+    "multi_platform_share",
+    "hardship_share",
+)
 
 
 def check_invariants(model: LendingMarket, previous_month: int) -> None:
@@ -153,13 +190,22 @@ def check_invariants(model: LendingMarket, previous_month: int) -> None:
             assert value.shape == (bs.n,), f"{where}: borrowers.{name} has shape {value.shape}"
 
     # no negative amounts
-    for name in ("principal", "due_principal", "due_interest", "penalty", "arrears", "recovery_balance",
-                 "recovery_due", "original_principal"):
+    for name in (
+        "principal",
+        "due_principal",
+        "due_interest",
+        "penalty",
+        "arrears",
+        "recovery_balance",
+        "recovery_due",
+        "original_principal",
+    ):
         assert book.view(name).min(initial=0.0) >= -TOL, f"{where}: negative loans.{name}"
     assert bs.savings.min() >= -TOL, f"{where}: negative savings"
     live = state == LIVE
-    assert (book.view("due_principal")[live] <= book.view("principal")[live] + TOL).all(), \
+    assert (book.view("due_principal")[live] <= book.view("principal")[live] + TOL).all(), (
         f"{where}: more principal due than outstanding"
+    )
 
     # the book is compacted once finished loans pass a quarter of its rows; charged-off loans carry
     # no principal
@@ -186,8 +232,9 @@ def check_invariants(model: LendingMarket, previous_month: int) -> None:
     # money conservation: all principal lent is repaid, charged off, written down or outstanding
     ledger = model.ledger
     accounted = ledger.repaid + ledger.charged_off + ledger.written_down + principal_live
-    assert ledger.lent == pytest.approx(accounted, rel=TOL), \
+    assert ledger.lent == pytest.approx(accounted, rel=TOL), (
         f"{where}: lent {ledger.lent:.2f} != accounted {accounted:.2f}"
+    )
     for key, value in dataclasses.asdict(ledger).items():
         assert value >= 0.0, f"{where}: ledger {key} negative"
 
@@ -195,8 +242,18 @@ def check_invariants(model: LendingMarket, previous_month: int) -> None:
     for key, value in metrics.items():
         if (key.endswith("_rate") and key != "recovery_rate") or key in RATE_SHARES:
             assert 0.0 <= value <= 1.0, f"{where}: {key} = {value}"
-    for key in ("originations", "applications", "collection_contacts", "complaints", "fines", "charge_offs",
-                "recoveries", "overdue_amount", "platforms_active", "platform_failures"):
+    for key in (
+        "originations",
+        "applications",
+        "collection_contacts",
+        "complaints",
+        "fines",
+        "charge_offs",
+        "recoveries",
+        "overdue_amount",
+        "platforms_active",
+        "platform_failures",
+    ):
         assert metrics[key] >= 0, f"{where}: {key} negative"
     assert metrics["originations"] <= metrics["applications"]
     assert metrics["platforms_active"] == sum(p.is_active for p in model.platforms)
@@ -251,6 +308,7 @@ def test_recovery_rate_is_a_share_of_charge_offs():
 
 # --------------------------------------------------------------------------- determinism
 
+
 @pytest.fixture(scope="module")
 def frames_seed7():
     runs = []
@@ -290,11 +348,35 @@ def test_another_seed_gives_different_results(frames_seed7):
 # --------------------------------------------------------------------------- outputs
 
 REQUIRED_COLUMNS = (
-    "month", "unemployment_rate", "overdue_rate", "overdue_balance_rate", "m3plus_rate", "m3plus_balance_rate",
-    "default_rate", "cum_default_rate", "overdue_amount", "originations", "approval_rate", "credit_outstanding",
-    "charge_offs", "recoveries", "recovery_rate", "cure_rate", "roll_current_m1", "roll_m1_m2", "roll_m2_m3",
-    "roll_m3_default", "avg_apr", "effective_cost", "multi_platform_share", "collection_contacts", "complaints",
-    "fines", "platforms_active", "platform_failures", "hardship_share",
+    "month",
+    "unemployment_rate",
+    "overdue_rate",
+    "overdue_balance_rate",
+    "m3plus_rate",
+    "m3plus_balance_rate",
+    "default_rate",
+    "cum_default_rate",
+    "overdue_amount",
+    "originations",
+    "approval_rate",
+    "credit_outstanding",
+    "charge_offs",
+    "recoveries",
+    "recovery_rate",
+    "cure_rate",
+    "roll_current_m1",
+    "roll_m1_m2",
+    "roll_m2_m3",
+    "roll_m3_default",
+    "avg_apr",
+    "effective_cost",
+    "multi_platform_share",
+    "collection_contacts",
+    "complaints",
+    "fines",
+    "platforms_active",
+    "platform_failures",
+    "hardship_share",
 )
 
 
@@ -333,6 +415,7 @@ def test_without_burn_in_there_are_no_burn_in_rows():
 
 # --------------------------------------------------------------------------- scenario files
 
+
 def test_scenario_folder_has_files():
     assert SCENARIOS / "baseline.yaml" in scenario_files()
 
@@ -354,10 +437,15 @@ def test_every_scenario_file_loads_and_runs(path):
 
 # --------------------------------------------------------------------------- platform failure
 
+
 def failure_run(on_failure: str, seed: int = 0) -> LendingMarket:
-    data = {"months": 12, "burn_in": 12, "borrowers": {"count": 3000},
-            "economy": {"shocks": [{"start": 3, "duration": 1, "platform_closures": 2}]},
-            "platforms": {"on_failure": on_failure}}
+    data = {
+        "months": 12,
+        "burn_in": 12,
+        "borrowers": {"count": 3000},
+        "economy": {"shocks": [{"start": 3, "duration": 1, "platform_closures": 2}]},
+        "platforms": {"on_failure": on_failure},
+    }
     return LendingMarket(validate_scenario(data, source=on_failure), seed=seed).run()
 
 
@@ -416,6 +504,7 @@ def test_unserviced_book_is_more_overdue_than_serviced_book(failure_runs):
 
 # --------------------------------------------------------------------------- bugs found while testing
 
+
 def test_penalty_growth_changes_repayment_priorities():
     base = {"borrowers.count": 1000, "months": 12, "burn_in": 6}
     frames = []
@@ -436,7 +525,7 @@ def test_competition_lowers_cutoff_only_when_growth_falls_short():
         orig = g["originations"].to_numpy()
         cut = g["cutoff"].to_numpy()
         for t in range(3, len(g)):
-            steady = orig[t - 3:t].min() > 0 and orig[t - 3:t].max() <= 2 * orig[t - 3:t].min()
+            steady = orig[t - 3 : t].min() > 0 and orig[t - 3 : t].max() <= 2 * orig[t - 3 : t].min()
             if steady and g["status"].iloc[t] == "active":
                 checked += 1
                 # growth was far above the -90% target: competition must not lower the cut-off

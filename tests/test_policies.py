@@ -24,6 +24,7 @@ RULES = RegulatorRules()  # penalty cap 100% a year: does not bind the default r
 
 # --------------------------------------------------------------------------- allocate_payments
 
+
 def test_allocate_payments_hand_example_two_borrowers_three_loans():
     # loans interleaved across borrowers to check the grouping
     borrower = np.array([0, 1, 0, 1, 0, 1])
@@ -87,6 +88,7 @@ def test_allocate_payments_properties_on_random_books(seed):
 
 # --------------------------------------------------------------------------- penalties
 
+
 def accrue(rule: str, overdue, penalty=None, dpd=None, apr=None, rules=RULES, benchmark=0.0385, **cfg_kwargs):
     overdue = np.asarray(overdue, dtype=np.float64)
     penalty = np.zeros_like(overdue) if penalty is None else np.asarray(penalty, dtype=np.float64)
@@ -110,8 +112,8 @@ def test_penalty_compounding_exceeds_flat_and_charges_penalty_on_penalty():
     comp0 = accrue("compounding", [1000.0], penalty=[0.0], rate_daily=0.001)
     comp = accrue("compounding", [1000.0], penalty=[300.0], rate_daily=0.001)
     assert comp0[0] > flat[0]
-    np.testing.assert_allclose(comp0, 1000.0 * (1.001 ** 30 - 1.0), rtol=1e-12)
-    np.testing.assert_allclose(comp, 1300.0 * (1.001 ** 30 - 1.0), rtol=1e-12)
+    np.testing.assert_allclose(comp0, 1000.0 * (1.001**30 - 1.0), rtol=1e-12)
+    np.testing.assert_allclose(comp, 1300.0 * (1.001**30 - 1.0), rtol=1e-12)
     assert comp[0] > comp0[0]
 
 
@@ -123,16 +125,23 @@ def test_penalty_compounding_is_flat_when_the_regulator_bans_compounding():
 
 
 def test_penalty_tiered_picks_tier_by_days_past_due():
-    tiers = [{"min_dpd": 61, "rate_daily": 0.0008}, {"min_dpd": 0, "rate_daily": 0.0003},
-             {"min_dpd": 31, "rate_daily": 0.0005}]  # deliberately unsorted
+    tiers = [
+        {"min_dpd": 61, "rate_daily": 0.0008},
+        {"min_dpd": 0, "rate_daily": 0.0003},
+        {"min_dpd": 31, "rate_daily": 0.0005},
+    ]  # deliberately unsorted
     acc = accrue("tiered", [1000.0] * 4, dpd=[30, 60, 90, 150], tiers=tiers)
     np.testing.assert_allclose(acc, 1000.0 * 30 * np.array([0.0003, 0.0005, 0.0008, 0.0008]), rtol=1e-12)
 
 
 def test_penalty_tiered_applies_amount_factor():
-    acc = accrue("tiered", [500.0, 5000.0], dpd=[30, 30],
-                 tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
-                 amount_tiers=[{"min_amount": 0.0, "factor": 1.0}, {"min_amount": 1000.0, "factor": 0.5}])
+    acc = accrue(
+        "tiered",
+        [500.0, 5000.0],
+        dpd=[30, 30],
+        tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
+        amount_tiers=[{"min_amount": 0.0, "factor": 1.0}, {"min_amount": 1000.0, "factor": 0.5}],
+    )
     np.testing.assert_allclose(acc, [500.0 * 0.0004 * 30, 5000.0 * 0.0002 * 30], rtol=1e-12)
 
 
@@ -142,17 +151,21 @@ def test_penalty_benchmark_multiple_of_contract_apr():
 
 
 def test_penalty_benchmark_multiple_of_benchmark_rate():
-    acc = accrue("benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=4.0, basis="benchmark",
-                 benchmark=0.0385)
+    acc = accrue(
+        "benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=4.0, basis="benchmark", benchmark=0.0385
+    )
     np.testing.assert_allclose(acc, 4.0 * 0.0385 / 365.0 * 30 * 1000.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("rule, kwargs", [
-    ("flat", {"rate_daily": 0.002}),
-    ("compounding", {"rate_daily": 0.002}),
-    ("tiered", {"tiers": [{"min_dpd": 0, "rate_daily": 0.002}]}),
-    ("benchmark_multiple", {"multiple": 10.0}),
-])
+@pytest.mark.parametrize(
+    "rule, kwargs",
+    [
+        ("flat", {"rate_daily": 0.002}),
+        ("compounding", {"rate_daily": 0.002}),
+        ("tiered", {"tiers": [{"min_dpd": 0, "rate_daily": 0.002}]}),
+        ("benchmark_multiple", {"multiple": 10.0}),
+    ],
+)
 def test_regulator_penalty_cap_clips_every_rule(rule, kwargs):
     capped = RULES.model_copy(update={"penalty_cap_annual": 0.1, "allow_compounding": False})
     acc = accrue(rule, [1000.0], penalty=[0.0], rules=capped, **kwargs)
@@ -221,9 +234,15 @@ WILLINGNESS = np.linspace(-6.0, 6.0, N)
 def withholding_share(**changes) -> float:
     """Share of a population (willingness spread evenly) that withholds an affordable payment."""
     args = {
-        "due": np.full(N, 1000.0), "income": np.full(N, 2000.0), "willingness": WILLINGNESS,
-        "is_reported": np.zeros(N, dtype=bool), "pressure": np.zeros(N), "lender_operating": np.ones(N, dtype=bool),
-        "peer_default_rate": np.zeros(N), "unserviced": np.zeros(N, dtype=bool), "lender_distress": np.zeros(N),
+        "due": np.full(N, 1000.0),
+        "income": np.full(N, 2000.0),
+        "willingness": WILLINGNESS,
+        "is_reported": np.zeros(N, dtype=bool),
+        "pressure": np.zeros(N),
+        "lender_operating": np.ones(N, dtype=bool),
+        "peer_default_rate": np.zeros(N),
+        "unserviced": np.zeros(N, dtype=bool),
+        "lender_distress": np.zeros(N),
         "days_past_due": np.zeros(N, dtype=np.int16),
     }
     for key, value in changes.items():
@@ -270,6 +289,7 @@ def test_larger_payment_relative_to_income_raises_strategic_default():
 
 # --------------------------------------------------------------------------- pressure, harassment, priority
 
+
 def test_collection_pressure_is_zero_without_contacts_and_increases_with_contacts():
     contacts = np.arange(0.0, 60.0)
     zeros = np.zeros_like(contacts, dtype=bool)
@@ -299,12 +319,20 @@ def test_harassment_probability_rises_with_bad_conduct_and_stays_a_probability()
 
 def test_repayment_priority_favours_pressure_bureau_and_penalty_growth():
     lit, noise = np.ones(4), np.zeros(4)
-    prio = repayment_priority(np.array([0.0, 0.5, 0.0, 0.0]), np.array([False, False, True, False]),
-                              np.array([0.0, 0.0, 0.0, 0.02]), lit, noise, 1.0, B)
+    prio = repayment_priority(
+        np.array([0.0, 0.5, 0.0, 0.0]),
+        np.array([False, False, True, False]),
+        np.array([0.0, 0.0, 0.0, 0.02]),
+        lit,
+        noise,
+        1.0,
+        B,
+    )
     assert (prio[1:] > prio[0]).all()
     # noise matters only for the less literate
-    low = repayment_priority(np.zeros(2), np.zeros(2, dtype=bool), np.zeros(2), np.array([1.0, 0.0]),
-                             np.array([3.0, 3.0]), 1.0, B)
+    low = repayment_priority(
+        np.zeros(2), np.zeros(2, dtype=bool), np.zeros(2), np.array([1.0, 0.0]), np.array([3.0, 3.0]), 1.0, B
+    )
     assert low[0] == 0.0 and low[1] == 3.0
 
 

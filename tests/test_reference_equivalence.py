@@ -28,8 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from benchmarks.reference_mesa import (LIVE, MarketSnapshot, ReferenceMarket, daily_penalty_rate,
-                                       penalty_for_month, switch_off_new_lending)
+from benchmarks.reference_mesa import (
+    LIVE,
+    MarketSnapshot,
+    ReferenceMarket,
+    daily_penalty_rate,
+    penalty_for_month,
+    switch_off_new_lending,
+)
 from sim import policies
 from sim.config import PenaltyConfig, RegulatorRules, ScenarioConfig, validate_scenario
 from sim.model import LendingMarket
@@ -96,8 +102,10 @@ def run_reference(snapshots: list[MarketSnapshot], model_cls: type[ReferenceMark
             out.live_at_start[r, t] = model.live_at_start
             for agent in model.borrowers:
                 live = [ln for ln in agent.loans if ln.state == LIVE]
-                for key, n in (("overdue", sum(ln.dpd > 0 for ln in live)),
-                               ("default", sum(ln.prev_dpd <= 90 < ln.dpd for ln in live))):
+                for key, n in (
+                    ("overdue", sum(ln.dpd > 0 for ln in live)),
+                    ("default", sum(ln.prev_dpd <= 90 < ln.dpd for ln in live)),
+                ):
                     clusters[key][0] += n
                     clusters[key][1] += n > 0
     deff = {key: max(loans / borrowers, 1.0) if borrowers else 1.0 for key, (loans, borrowers) in clusters.items()}
@@ -122,7 +130,9 @@ def disagreements(lend: Series, ref: Series, deff: dict[str, float]) -> list[str
         se_d = d.std(ddof=1) / math.sqrt(len(d))
         t_stat = d.mean() / se_d if se_d > 0 else 0.0
         if abs(t_stat) > T_SEEDS:
-            found.append(f"{name} rate over {MONTHS} months: mean paired difference {d.mean():+.5f} (t = {t_stat:+.1f})")
+            found.append(
+                f"{name} rate over {MONTHS} months: mean paired difference {d.mean():+.5f} (t = {t_stat:+.1f})"
+            )
     return found
 
 
@@ -153,8 +163,9 @@ PENALTY_RULES = [
     PenaltyConfig(rule="none"),
     PenaltyConfig(rule="flat", rate_daily=0.0007),
     PenaltyConfig(rule="compounding", rate_daily=0.002),
-    PenaltyConfig.model_validate({"rule": "tiered", "amount_tiers": [{"min_amount": 0.0, "factor": 1.0},
-                                                                     {"min_amount": 500.0, "factor": 1.5}]}),
+    PenaltyConfig.model_validate(
+        {"rule": "tiered", "amount_tiers": [{"min_amount": 0.0, "factor": 1.0}, {"min_amount": 500.0, "factor": 1.5}]}
+    ),
     PenaltyConfig(rule="benchmark_multiple", multiple=2.0, basis="contract"),
     PenaltyConfig(rule="benchmark_multiple", multiple=4.0, basis="benchmark"),
 ]
@@ -172,10 +183,13 @@ def test_reference_penalty_rules_match_lendsims(cfg, rules):
     expected = policies.penalty_accrual(cfg, overdue, penalty, dpd, apr, 0.0385, rules)
     got = [penalty_for_month(cfg, o, p, int(d), a, 0.0385, rules) for o, p, d, a in zip(overdue, penalty, dpd, apr)]
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
-    assert daily_penalty_rate(cfg, 120, 1000.0, 0.3, 0.0385, rules.penalty_cap_annual) <= rules.penalty_cap_annual / 365.0
+    assert (
+        daily_penalty_rate(cfg, 120, 1000.0, 0.3, 0.0385, rules.penalty_cap_annual) <= rules.penalty_cap_annual / 365.0
+    )
 
 
 # --------------------------------------------------------------------------- set-up
+
 
 def test_reference_starts_from_the_markets_state():
     market = LendingMarket(_config().with_overrides({"borrowers.count": 500}), seed=2)
@@ -192,12 +206,15 @@ def test_reference_starts_from_the_markets_state():
     assert ref.month == market.month
 
 
-@pytest.mark.parametrize("change, what", [
-    ({"regulator": {"forbearance": {"enabled": True}}}, "payment holidays"),
-    ({"regulator": {"education_reach_monthly": 0.1}}, "education"),
-    ({"platforms": {"policy": {"restructuring": {"enabled": True}}}}, "restructuring"),
-    ({"platforms": {"policy": {"collection": {"regime": "targeted"}}}}, "targeted"),
-])
+@pytest.mark.parametrize(
+    "change, what",
+    [
+        ({"regulator": {"forbearance": {"enabled": True}}}, "payment holidays"),
+        ({"regulator": {"education_reach_monthly": 0.1}}, "education"),
+        ({"platforms": {"policy": {"restructuring": {"enabled": True}}}}, "restructuring"),
+        ({"platforms": {"policy": {"collection": {"regime": "targeted"}}}}, "targeted"),
+    ],
+)
 def test_reference_refuses_mechanisms_it_does_not_model(change, what):
     cfg = validate_scenario({"borrowers": {"count": 50}, **change})
     market = LendingMarket(cfg, seed=0)

@@ -14,8 +14,8 @@ import yaml
 from SALib.test_functions import Ishigami
 
 import analysis
-from analysis.tables import AnalysisError
 from analysis.sensitivity import analyse_results, design_size, morris_indices, sobol_indices, unit_sample
+from analysis.tables import AnalysisError
 from experiments.sensitivity import load_sensitivity
 from sim.config import ConfigError
 
@@ -74,23 +74,33 @@ def test_morris_effects_of_a_linear_function_are_its_slopes_over_the_range():
 
 # --------------------------------------------------------------------------- specs
 
+
 def write_spec(folder: Path, **changes) -> Path:
     data = {
-        "description": "test sensitivity", "base": str(SCENARIOS / "baseline.yaml"), "method": "morris",
-        "samples": 2, "levels": 4,
-        "parameters": {"regulator.bureau_mandate_share": {"min": 0.0, "max": 1.0},
-                       "platforms.policy.underwriting.scoring_noise_sd": {"min": 0.3, "max": 1.2}},
-        "replications": 2, "master_seed": 7,
+        "description": "test sensitivity",
+        "base": str(SCENARIOS / "baseline.yaml"),
+        "method": "morris",
+        "samples": 2,
+        "levels": 4,
+        "parameters": {
+            "regulator.bureau_mandate_share": {"min": 0.0, "max": 1.0},
+            "platforms.policy.underwriting.scoring_noise_sd": {"min": 0.3, "max": 1.2},
+        },
+        "replications": 2,
+        "master_seed": 7,
         "overrides": {"borrowers.count": 400, "months": 12, "burn_in": 6},
-        "outcomes": ["peak_overdue_rate", "cum_default_rate"], **changes}
+        "outcomes": ["peak_overdue_rate", "cum_default_rate"],
+        **changes,
+    }
     path = folder / "sens.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "run.py", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=False, timeout=600)
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=600
+    )
 
 
 def test_every_sensitivity_spec_in_the_repository_is_valid():
@@ -104,8 +114,10 @@ def test_every_sensitivity_spec_in_the_repository_is_valid():
 
 
 def test_design_points_map_the_unit_sample_onto_the_ranges(tmp_path):
-    parameters = {"regulator.bureau_mandate_share": {"min": 0.2, "max": 0.6},
-                  "regulator.penalty_cap_annual": {"min": 0.05, "max": 0.5, "log": True}}
+    parameters = {
+        "regulator.bureau_mandate_share": {"min": 0.2, "max": 0.6},
+        "regulator.penalty_cap_annual": {"min": 0.05, "max": 0.5, "log": True},
+    }
     spec, plan = load_sensitivity(write_spec(tmp_path, method="sobol", samples=4, parameters=parameters))
     unit = unit_sample("sobol", list(parameters), 4, seed=7)
     assert len(plan.cells) == len(unit) == 4 * 4
@@ -117,19 +129,43 @@ def test_design_points_map_the_unit_sample_onto_the_ranges(tmp_path):
     assert [c.labels for c in again.cells] == [c.labels for c in plan.cells]
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"samples": 12, "method": "sobol"}, "samples: sobol needs a power of two"),
-    ({"parameters": {"regulator.bureau_mandate_share": {"values": [0.0, 1.0]},
-                     "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2}}}, "needs a 'min'-'max' range"),
-    ({"parameters": {"regulator.bureau_mandate_sharee": {"min": 0.0, "max": 1.0},
-                     "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2}}}, "unknown key"),
-    ({"parameters": {"regulator.bureau_mandate_share": {"min": 0.0, "max": 2.0},
-                     "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2}}}, "parameters.regulator.bureau_mandate_share.max"),
-    ({"calc_second_order": True}, "second-order indices are for method sobol"),
-    ({"method": "fast"}, "method"),
-    ({"levels": 3}, "even number of levels"),
-    ({"unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"samples": 12, "method": "sobol"}, "samples: sobol needs a power of two"),
+        (
+            {
+                "parameters": {
+                    "regulator.bureau_mandate_share": {"values": [0.0, 1.0]},
+                    "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2},
+                }
+            },
+            "needs a 'min'-'max' range",
+        ),
+        (
+            {
+                "parameters": {
+                    "regulator.bureau_mandate_sharee": {"min": 0.0, "max": 1.0},
+                    "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2},
+                }
+            },
+            "unknown key",
+        ),
+        (
+            {
+                "parameters": {
+                    "regulator.bureau_mandate_share": {"min": 0.0, "max": 2.0},
+                    "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2},
+                }
+            },
+            "parameters.regulator.bureau_mandate_share.max",
+        ),
+        ({"calc_second_order": True}, "second-order indices are for method sobol"),
+        ({"method": "fast"}, "method"),
+        ({"levels": 3}, "even number of levels"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
 def test_bad_sensitivity_spec_is_one_line_naming_the_file_and_key(tmp_path, changes, words):
     path = write_spec(tmp_path, **changes)
     with pytest.raises(ConfigError) as err:
@@ -148,6 +184,7 @@ def test_cli_dry_run_prints_the_design_size_and_a_bad_spec_exits_2(tmp_path):
 
 
 # --------------------------------------------------------------------------- end to end
+
 
 def test_cli_sensitivity_runs_the_design_averages_replications_and_writes_indices(tmp_path):
     spec = write_spec(tmp_path)

@@ -71,9 +71,7 @@ def test_writes_tables_and_manifest(tmp_path: Path) -> None:
     assert set(manifest["files"]) == {"model.parquet", "platforms.parquet"}
     for name, frame in tables.items():
         back = pd.read_parquet(out / f"{name}.parquet")
-        pd.testing.assert_frame_equal(
-            back, frame.reset_index(drop=True), check_dtype=False
-        )
+        pd.testing.assert_frame_equal(back, frame.reset_index(drop=True), check_dtype=False)
         assert list(back.columns) == list(frame.columns)  # no index column
 
 
@@ -135,7 +133,7 @@ def test_no_temp_dirs_left_behind(tmp_path: Path) -> None:
 
 def test_failing_table_leaves_no_folder(tmp_path: Path) -> None:
     tables = {"model": _frame(), "broken": _broken_frame()}
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises for an unwritable column
         write_results(tmp_path / "run", tables, {})
     assert _siblings(tmp_path) == []
 
@@ -143,7 +141,7 @@ def test_failing_table_leaves_no_folder(tmp_path: Path) -> None:
 def test_failing_table_with_force_keeps_old_results(tmp_path: Path) -> None:
     out = write_results(tmp_path / "run", _tables(seed=1), {"seed": 1})
     tables = {"model": _frame(), "broken": _broken_frame()}
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises for an unwritable column
         write_results(out, tables, {"seed": 2}, force=True)
     assert read_manifest(out)["seed"] == 1
     assert _siblings(tmp_path) == ["run"]
@@ -200,9 +198,7 @@ def test_killed_process_never_leaves_complete_looking_folder(tmp_path: Path) -> 
         store.write_results({str(out)!r}, {{"model": frame, "platforms": frame}}, {{}})
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, check=False
-    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, check=False)
     assert done.returncode == -9, done.stderr.decode()
     assert not out.exists()
     # Only the hidden temp folder, which is documented as safe to delete.
@@ -222,9 +218,7 @@ def test_parquet_bytes_are_deterministic(tmp_path: Path) -> None:
 def test_parquet_bytes_differ_for_different_frames(tmp_path: Path) -> None:
     write_results(tmp_path / "a", _tables(seed=1), {})
     write_results(tmp_path / "b", _tables(seed=2), {})
-    assert sha256_file(tmp_path / "a" / "model.parquet") != sha256_file(
-        tmp_path / "b" / "model.parquet"
-    )
+    assert sha256_file(tmp_path / "a" / "model.parquet") != sha256_file(tmp_path / "b" / "model.parquet")
 
 
 @pytest.mark.parametrize("name", ["", ".hidden", "a/b", "../escape"])
@@ -251,7 +245,16 @@ def test_provenance_fields() -> None:
     assert info["python"] == ".".join(map(str, sys.version_info[:3]))
     assert isinstance(info["platform"], str)
     assert set(info["packages"]) == {
-        "lendsim", "mesa", "numpy", "numba", "scipy", "pandas", "pyarrow", "pydantic", "SALib", "matplotlib",
+        "lendsim",
+        "mesa",
+        "numpy",
+        "numba",
+        "scipy",
+        "pandas",
+        "pyarrow",
+        "pydantic",
+        "SALib",
+        "matplotlib",
     }
     assert info["packages"]["numpy"] == np.__version__
     assert info["packages"]["pandas"] == pd.__version__

@@ -25,8 +25,19 @@ from sim.config import ConfigError, ScenarioConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("sim", "experiments", "analysis", "explorer", "benchmarks")
-PHASE_MODULES = ("origination", "repayment", "delinquency", "collection", "workout", "platforms", "regulator",
-                 "borrowers", "economy", "metrics", "model")
+PHASE_MODULES = (
+    "origination",
+    "repayment",
+    "delinquency",
+    "collection",
+    "workout",
+    "platforms",
+    "regulator",
+    "borrowers",
+    "economy",
+    "metrics",
+    "model",
+)
 MAX_FUNCTION_LINES = 90
 
 
@@ -77,8 +88,9 @@ def test_the_model_package_holds_no_experiment_code():
 
 def test_importing_the_config_loads_neither_mesa_nor_the_model():
     code = "import sys, sim.config; print(json.dumps(sorted(m for m in sys.modules if m in ('mesa', 'sim.model'))))"
-    done = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, cwd=REPO_ROOT,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
     assert json.loads(done.stdout) == []
 
 
@@ -99,10 +111,14 @@ def test_validate_and_compare_give_the_same_number_for_the_same_outcome_on_the_s
     validate_out = tmp_path / "validate"
     run_experiment(plan, validate_out, workers=1, progress=False)
 
-    spec = {"policies": [str(REPO_ROOT / "scenarios" / "baseline.yaml")],
-            "shocks": ["none", str(REPO_ROOT / "scenarios" / "shocks" / "recession.yaml")],
-            "replications": 3, "master_seed": 77, "overrides": size,
-            "outcomes": [recession.outcome.record()]}
+    spec = {
+        "policies": [str(REPO_ROOT / "scenarios" / "baseline.yaml")],
+        "shocks": ["none", str(REPO_ROOT / "scenarios" / "shocks" / "recession.yaml")],
+        "replications": 3,
+        "master_seed": 77,
+        "overrides": size,
+        "outcomes": [recession.outcome.record()],
+    }
     spec_path = tmp_path / "compare.yaml"
     spec_path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     _, comparison = load_comparison(spec_path)
@@ -124,12 +140,27 @@ def test_run_py_validate_writes_a_folder_that_report_and_reproduce_accept(tmp_pa
     out = tmp_path / "validate"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "run.py", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+        return subprocess.run(
+            [sys.executable, "run.py", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600
+        )
 
     dry = cli("validate", "-r", "2", "--borrowers", "100", "--dry-run", "--out", str(out))
     assert dry.returncode == 0 and "runs" in dry.stdout and not out.exists()
-    done = cli("validate", "-r", "2", "--borrowers", "100", "--months", "48", "-j", "2", "--no-progress", "--no-claims",
-               "--out", str(out))
+    done = cli(
+        "validate",
+        "-r",
+        "2",
+        "--borrowers",
+        "100",
+        "--months",
+        "48",
+        "-j",
+        "2",
+        "--no-progress",
+        "--no-claims",
+        "--out",
+        str(out),
+    )
     assert done.returncode in (0, 1), done.stderr  # at this size facts may fail; the folder is what is tested
     assert "| fact | claim |" in done.stdout
     for name in ("manifest.json", "outcomes.parquet", "summary.md", "validation.md", "facts.csv", "targets.csv"):

@@ -42,7 +42,8 @@ def _check(results: dict[int, list[v.Result]], fact: int) -> None:
         f"{r.contrast.claim}: {r.reason}; difference {v.format_value(r.contrast, r.mean)} "
         f"(95% CI {v.format_value(r.contrast, r.ci[0])} to {v.format_value(r.contrast, r.ci[1])}), "
         f"relative {r.relative_change:+.1%}"
-        for r in found if not r.holds
+        for r in found
+        if not r.holds
     ]
     assert not failures, "\n".join(failures)
 
@@ -85,8 +86,11 @@ def test_fact_9_reminders_and_literacy_lower_overdue_modestly(results):
 
 # --------------------------------------------------------------------------- the verdict itself
 
+
 def _result(diffs, direction=1, relative=None, control=1.0, treated=None, **kw) -> v.Result:
-    c = v.Contrast(0, "test", v.BASE, v.BASE, v.outcome("cum_default_rate"), direction=direction, relative=relative, **kw)
+    c = v.Contrast(
+        0, "test", v.BASE, v.BASE, v.outcome("cum_default_rate"), direction=direction, relative=relative, **kw
+    )
     diffs = np.asarray(diffs, dtype=float)
     return v.Result(c, diffs, control, control + diffs.mean() if treated is None else treated)
 

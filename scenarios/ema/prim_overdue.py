@@ -69,24 +69,38 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"borrowers.count": args.borrowers, "months": args.months}
     if args.burn_in is not None:
         overrides["burn_in"] = args.burn_in
-    model = lendsim_model(ROOT / "scenarios" / "shocks" / "recession.yaml", uncertainties=UNCERTAINTIES,
-                          levers=LEVERS, outcomes=["peak_overdue_rate", "cum_default_rate"],
-                          replications=args.replications, master_seed=args.seed, overrides=overrides)
-    evaluator = SequentialEvaluator(model) if args.workers <= 1 else MultiprocessingEvaluator(model, n_processes=args.workers)
+    model = lendsim_model(
+        ROOT / "scenarios" / "shocks" / "recession.yaml",
+        uncertainties=UNCERTAINTIES,
+        levers=LEVERS,
+        outcomes=["peak_overdue_rate", "cum_default_rate"],
+        replications=args.replications,
+        master_seed=args.seed,
+        overrides=overrides,
+    )
+    evaluator = (
+        SequentialEvaluator(model) if args.workers <= 1 else MultiprocessingEvaluator(model, n_processes=args.workers)
+    )
     with evaluator:
         # combine="sample": experiment i pairs uncertainty sample i with lever sample i, so PRIM
         # sees shocks and policies vary together over one Latin hypercube each.
         experiments, outcomes = evaluator.perform_experiments(
-            scenarios=args.experiments, policies=args.experiments, combine="sample",
-            uncertainty_sampling_kwargs={"rng": args.seed}, lever_sampling_kwargs={"rng": args.seed + 1})
+            scenarios=args.experiments,
+            policies=args.experiments,
+            combine="sample",
+            uncertainty_sampling_kwargs={"rng": args.seed},
+            lever_sampling_kwargs={"rng": args.seed + 1},
+        )
 
     args.out.mkdir(parents=True, exist_ok=True)
     inputs = experiments[list(model.lendsim_keys)]
     table = pd.concat([inputs.rename(columns=model.lendsim_keys), pd.DataFrame(outcomes)], axis=1)
     table.to_csv(args.out / "experiments.csv", index=False)
     y = np.asarray(outcomes["peak_overdue_rate"]) > args.threshold
-    print(f"{int(y.sum())} of {len(y)} experiments peak above {args.threshold:.0%} overdue "
-          f"({args.replications} seeded runs each, {args.borrowers} borrowers, {args.months} months)")
+    print(
+        f"{int(y.sum())} of {len(y)} experiments peak above {args.threshold:.0%} overdue "
+        f"({args.replications} seeded runs each, {args.borrowers} borrowers, {args.months} months)"
+    )
     if y.sum() == 0 or y.all():
         print("PRIM needs experiments on both sides of the threshold; change --threshold or the ranges")
         return 1
@@ -103,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = int(dense["coverage"].idxmax()) if len(dense) else int(trajectory["density"].idxmax())
     box.select(chosen)
     stats = trajectory.loc[chosen]
-    print(f"PRIM box {chosen}: coverage {stats['coverage']:.0%} (of the experiments above {args.threshold:.0%}, the "
-          f"share inside the box), density {stats['density']:.0%} (of the experiments in the box, the share above), "
-          f"mass {stats['mass']:.0%}, {int(stats['res_dim'])} restricted dimensions")
+    print(
+        f"PRIM box {chosen}: coverage {stats['coverage']:.0%} (of the experiments above {args.threshold:.0%}, the "
+        f"share inside the box), density {stats['density']:.0%} (of the experiments in the box, the share above), "
+        f"mass {stats['mass']:.0%}, {int(stats['res_dim'])} restricted dimensions"
+    )
     limits = box.box_lims[chosen]
     full = box.box_lims[0]
     restricted = [c for c in limits.columns if not limits[c].equals(full[c])]
