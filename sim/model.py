@@ -28,7 +28,7 @@ from .loans import LIVE, LoanBook
 from .metrics import bucket_of, model_metrics, model_reporters, platform_reporters
 from .origination import originate_loans
 from .platforms import Platform, close_platform_accounts, resolve_platform_policies, set_platform_terms
-from .regulator import Regulator, apply_regulation
+from .regulator import Regulator, apply_regulation, supervise_platforms
 from .repayment import collect_repayments
 from .workout import restructure_and_charge_off
 
@@ -134,7 +134,7 @@ class LendingMarket(mesa.Model):
         collect_overdue(bs, book, platforms, terms, now, rec)  # 8. collection
         restructure_and_charge_off(bs, book, platforms, terms, now, rec)  # 9. workouts and charge-off
         close_platform_accounts(book, platforms, month, rec.flows)  # 10. platform accounts
-        regulator.supervise(platforms, rng, month)  # 11. supervision
+        supervise_platforms(regulator, platforms, rng, month, rec.flows)  # 11. supervision
         self.collect_data()  # 12. data collection
 
     def run(self, progress: bool = False) -> LendingMarket:

@@ -204,6 +204,41 @@ class Platform(mesa.Agent):
             self.capital < 0.0 or self.funding < self.cfg.min_funding_ratio * self.initial_funding
         )
 
+    def pay_fine(self, amount: float) -> None:
+        """A regulator's fine: a cost of the month (in its flows and profit) paid out of capital."""
+        self.flows.fines += amount
+        self.profit -= amount
+        self.capital -= amount
+
+    # what the platform reporters read of the month's flows
+    @property
+    def originations(self) -> int:
+        return int(self.flows.originations)
+
+    @property
+    def origination_amount(self) -> float:
+        return float(self.flows.originated_amount)
+
+    @property
+    def charge_offs(self) -> float:
+        return float(self.flows.charge_offs)
+
+    @property
+    def recoveries(self) -> float:
+        return float(self.flows.recoveries)
+
+    @property
+    def collection_contacts(self) -> float:
+        return float(self.flows.contacts)
+
+    @property
+    def complaints(self) -> int:
+        return int(self.flows.complaints)
+
+    @property
+    def fines(self) -> float:
+        return float(self.flows.fines)
+
     def exit(self, status: str, month: int) -> None:
         """Leave the market: no more lending; the book is serviced or not per ``on_failure``."""
         self.status = status

@@ -13,9 +13,11 @@ import mesa
 import numpy as np
 
 from .config import RegulatorConfig, RegulatorRules, apply_changes
+from .platforms import fail_platform
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
+    from .flows import MonthFlows
     from .model import LendingMarket
     from .platforms import Platform
 
@@ -98,13 +100,28 @@ class Regulator(mesa.Agent):
             if breaches == 0 and not excessive:
                 continue
             fine = r.fine_per_incident * incidents * excessive + r.fine_per_breach * breaches
-            p.flows.fines += fine
-            p.capital -= fine
+            p.pay_fine(fine)
             self.fines_month += fine
             p.violations += 1
             if p.violations >= r.revoke_after_violations:
                 p.exit("revoked", month)
                 self.revocations_month += 1
+
+
+def supervise_platforms(
+    regulator: Regulator, platforms: list[Platform], rng: np.random.Generator, month: int, flows: MonthFlows
+) -> None:
+    """Phase 11: inspections, fines and revocations; a platform whose fine leaves it insolvent fails now.
+
+    Fines come after the month's accounts (phase 10), so the solvency check is repeated here:
+    otherwise a platform fined into negative capital would trade for another month.
+
+    Draws: 1 uniform per platform (inspections).
+    """
+    regulator.supervise(platforms, rng, month)
+    for p in platforms:
+        if p.should_fail():
+            fail_platform(p, month, flows)
 
 
 def apply_regulation(
