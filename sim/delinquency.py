@@ -62,7 +62,11 @@ def account_delinquency(
 
     _accrue_penalties(book, terms, is_over & ~on_holiday, now.rules, now.econ, rec.flows)
     rec.flows.interest_accrued += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
-    _count_rolls_and_defaults(bs, book, platforms, prev, live, now.month, rec.flows, rec.cumulative, rec.vintages)
+    # transitions are counted over the loans live at the start of the month, as their denominators are
+    started = billing.was_live & (book.view("vintage") < now.month)
+    _count_rolls_and_defaults(
+        bs, book, platforms, prev, live, started, now.month, rec.flows, rec.cumulative, rec.vintages
+    )
 
 
 def _accrue_penalties(
@@ -103,17 +107,18 @@ def _count_rolls_and_defaults(
     platforms: list[Platform],
     prev: np.ndarray,
     live: np.ndarray,
+    started: np.ndarray,
     month: int,
     flows: MonthFlows,
     cumulative: Cumulative,
     vintages: VintageCounts,
 ) -> None:
-    """Rolls and cures among loans live at the start of the month; new defaults (crossing 90 days)."""
-    was_live = live | (book.view("state") == REPAID)
+    """Rolls and cures among loans live at the start of the month (``started``); new defaults (crossing 90 days)."""
     b_prev = bucket_of(prev)
     b_new = bucket_of(book.view("dpd"))
     for j in range(4):
-        flows.rolls[j] = int((was_live & (b_prev == j) & (b_new == j + 1) & live).sum())
+        flows.rolls[j] = int((started & (b_prev == j) & (b_new == j + 1) & live).sum())
+    was_live = live | (book.view("state") == REPAID)
     flows.cures = int((was_live & (prev > 0) & (b_new == 0)).sum())
     new_default = live & (prev <= DEFAULT_DPD) & (book.view("dpd") > DEFAULT_DPD)
     flows.new_defaults = int(new_default.sum())

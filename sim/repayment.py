@@ -29,6 +29,7 @@ class Billing:
 
     dpd_before: np.ndarray  # days past due before this month's payments
     billed: np.ndarray  # amount billed this month (0 for loans on a payment holiday)
+    was_live: np.ndarray  # live before this month's payments (this month's new loans included)
 
 
 def collect_repayments(
@@ -91,7 +92,7 @@ def collect_repayments(
 
     repaid = live & (book.view("months_left") == 0) & (book.owed() < EPS)
     book.state[: book.n][repaid] = REPAID
-    return Billing(dpd_before, billed)
+    return Billing(dpd_before, billed, live)
 
 
 def _withholds(
