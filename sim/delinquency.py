@@ -118,8 +118,9 @@ def _count_rolls_and_defaults(
     b_new = bucket_of(book.view("dpd"))
     for j in range(4):
         flows.rolls[j] = int((started & (b_prev == j) & (b_new == j + 1) & live).sum())
-    was_live = live | (book.view("state") == REPAID)
-    flows.cures = int((was_live & (prev > 0) & (b_new == 0)).sum())
+    # a cure: overdue at the start, current at the end - or paid off in full
+    cured = (live & (b_new == 0)) | (book.view("state") == REPAID)
+    flows.cures = int((started & (prev > 0) & cured).sum())
     new_default = live & (prev <= DEFAULT_DPD) & (book.view("dpd") > DEFAULT_DPD)
     flows.new_defaults = int(new_default.sum())
     flows.defaulters = int(np.unique(book.view("borrower")[new_default]).size)
