@@ -184,12 +184,22 @@ class Borrower(mesa.Agent):
         return int(self._get("contacts_received"))
 
     @property
-    def credit_score(self) -> float:
-        """The score a platform without bureau data would see on average: creditworthiness plus
-        a bureau-record penalty (the noise is drawn afresh at each application)."""
+    def credit_scores(self) -> np.ndarray:
+        """The score each platform sees of this borrower before its scoring error: creditworthiness
+        less that platform's bureau-record penalty, under the policy it has in force this month
+        (its overrides and schedule included), when it is a bureau member and the borrower has a
+        record. The scoring error is drawn afresh at each application."""
         bs = self.model.borrower_state
-        penalty = self.model.config.platforms.policy.underwriting.bureau_flag_penalty
-        return float(bs.creditworthiness[self.index] - penalty * bs.has_bureau_record[self.index])
+        record = bool(bs.has_bureau_record[self.index])
+        z = float(bs.creditworthiness[self.index])
+        return np.array(
+            [z - p.policy.underwriting.bureau_flag_penalty * (p.is_reporting and record) for p in self.model.platforms]
+        )
+
+    @property
+    def credit_score(self) -> float:
+        """The score the largest platform (index 0) sees; see :attr:`credit_scores` for every platform."""
+        return float(self.credit_scores[0])
 
     @property
     def loans(self) -> np.ndarray:

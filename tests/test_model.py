@@ -128,12 +128,13 @@ def test_borrower_agents_read_the_live_arrays(stepped_model):
     assert agent.savings == 777.0
     assert agent.literacy == 0.123
     assert agent.creditworthiness == 2.5
-    flag_penalty = model.config.platforms.policy.underwriting.bureau_flag_penalty
-    assert agent.credit_score == pytest.approx(2.5 - flag_penalty * bs.has_bureau_record[17])
-    bs.creditworthiness[17] = 1.0
+    # no platform of the baseline reports to the bureau, so a record costs nothing in the score
     bs.has_bureau_record[17] = True
-    assert agent.credit_score == pytest.approx(1.0 - flag_penalty)
-    assert agent.credit_score <= 1.0
+    assert agent.credit_score == 2.5 and (agent.credit_scores == 2.5).all()
+    model.platforms[0].is_reporting = True  # a member sees the record and applies its penalty
+    flag_penalty = model.platforms[0].policy.underwriting.bureau_flag_penalty
+    assert agent.credit_score == pytest.approx(2.5 - flag_penalty)
+    model.platforms[0].is_reporting = False
 
 
 def test_borrower_agent_setters_write_the_arrays(stepped_model):
