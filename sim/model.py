@@ -32,6 +32,9 @@ from .regulator import Regulator, apply_regulation, supervise_platforms
 from .repayment import collect_repayments
 from .workout import restructure_and_charge_off
 
+# spawn-key component of the seed handed to Mesa (distinct from the replication keys of experiments)
+MESA_STREAM = 0x4D455341  # "MESA"
+
 
 class LendingMarket(mesa.Model):
     """An online consumer-lending market with borrowers, platforms and a regulator.
@@ -43,7 +46,11 @@ class LendingMarket(mesa.Model):
 
     def __init__(self, config: ScenarioConfig, seed: int | np.random.SeedSequence = 0) -> None:
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        super().__init__(rng=np.random.default_rng(ss))
+        # Mesa gets a seed of its own (for its stdlib random and agent-set shuffles, which the model does
+        # not use): given a generator, Mesa draws from it, so the model's draws would depend on Mesa's.
+        mesa_seed = np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, MESA_STREAM))
+        super().__init__(rng=int(mesa_seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+        self.rng = np.random.default_rng(ss)  # the model's own generator, untouched by Mesa
         self.config = config
         self.seed = seed
         self.n_steps = config.burn_in + config.months

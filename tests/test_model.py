@@ -507,7 +507,7 @@ def test_unserviced_book_is_more_overdue_than_serviced_book(failure_runs):
 
 
 def test_penalty_growth_changes_repayment_priorities():
-    base = {"borrowers.count": 1000, "months": 12, "burn_in": 6}
+    base = {"borrowers.count": 3000, "months": 12, "burn_in": 6}
     frames = []
     for weight in (0.0, 500.0):
         cfg = ScenarioConfig().with_overrides({**base, "behaviour.priority_penalty": weight})
