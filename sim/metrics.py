@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .platforms import Platform
     from .regulator import Regulator
 
-# Every model-level column, in output order (MODEL.md "What a run reports").
+# Every model-level column, in output order (docs/specification.md "What a run reports").
 MODEL_COLUMNS = (
     "month",
     "is_burn_in",

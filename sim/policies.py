@@ -17,7 +17,7 @@ from .config import BehaviourConfig, CollectionConduct, PenaltyConfig, Regulator
 from .loans import DAYS_PER_MONTH
 
 # Collection presets (contacts a month per loan in M1, M2, M3, M3+). "regulated" follows the 2026
-# CBA guideline: no night contact, no third parties, few attempts (FACTS.md); "aggressive" is the
+# CBA guideline: no night contact, no third parties, few attempts (docs/sources.md); "aggressive" is the
 # pre-2017 practice of frequent calls, night calls and contacting relatives and employers.
 COLLECTION_PRESETS: dict[str, CollectionConduct] = {
     "soft": CollectionConduct(contacts_by_bucket=[1.0, 1.0, 2.0, 2.0], cost_per_contact=2.0),
@@ -172,7 +172,7 @@ def repayment_priority(
     """Order in which a borrower pays their loans: higher first.
 
     Loans under heavier collection pressure, reported to the bureau and growing faster with
-    penalties come first (MODEL.md); low literacy adds noise to the choice.
+    penalties come first (docs/specification.md); low literacy adds noise to the choice.
     """
     return (
         b.priority_pressure * pressure

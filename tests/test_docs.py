@@ -30,3 +30,21 @@ def test_baseline_yaml_is_the_generated_commented_defaults():
     yaml_lines = [line for line in body.splitlines() if not line.startswith("# lendsim") and line.strip()]
     generated = commented_yaml().splitlines()
     assert yaml_lines[-len(generated) :] == generated, "run: python -m sim.docgen --yaml (see baseline.yaml header)"
+
+
+def test_documentation_links_stay_inside_the_repository():
+    """Every relative link of README.md and docs/*.md points at a file of this repository (a clone
+    has nothing beside it), and no page names a file outside it."""
+    import re
+
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor on the same page
+            path = (page.parent / target.split("#")[0]).resolve()
+            if ROOT not in path.parents and path != ROOT or not path.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, "\n".join(broken)
