@@ -57,7 +57,7 @@ class Shock(Section):
         "step",
         "time profile: step (on for the duration), ramp (phased in over the duration, then permanent), "
         "v (linear rise to mid-shock, linear recovery), u (fast rise, plateau, slow recovery)",
-        "docs/specification.md",
+        "specification",
     )
     unemployment_delta: float = P(
         0.0,
@@ -87,7 +87,7 @@ class Shock(Section):
         0,
         1000,
         "platforms closed at the shock's start (weakest capital ratio first)",
-        "P2P collapse: ~6,300 failures, 15 platforms left by Aug 2020 (docs/sources.md)",
+        "P2P collapse: ~6,300 failures, 15 platforms left by Aug 2020 (sources.md)",
     )
     declared: bool = D(
         True,
@@ -120,7 +120,7 @@ class EconomyConfig(Section):
         0.0,
         0.3,
         "benchmark lending rate, e.g. 1-year LPR (annual fraction)",
-        "1-year LPR 3.85% (Aug 2020), docs/sources.md",
+        "1-year LPR 3.85% (Aug 2020), sources.md",
     )
     job_finding_monthly: float = P(
         0.25,
@@ -301,18 +301,26 @@ class BehaviourConfig(Section):
     """Coefficients of borrowers' responses (priorities, strategic default, collection)."""
 
     priority_pressure: float = P(
-        2.0, 0.0, 20.0, "repayment-priority weight of collection pressure", "docs/specification.md: pressured loans first"
+        2.0, 0.0, 20.0, "repayment-priority weight of collection pressure", "specification: pressured loans first"
     )
-    priority_bureau: float = P(1.0, 0.0, 20.0, "repayment-priority weight of a loan reported to the bureau", "docs/specification.md")
+    priority_bureau: float = P(
+        1.0, 0.0, 20.0, "repayment-priority weight of a loan reported to the bureau", "specification"
+    )
     priority_penalty: float = P(
-        20.0, 0.0, 500.0, "repayment-priority weight per unit of monthly penalty growth rate", "docs/specification.md"
+        20.0, 0.0, 500.0, "repayment-priority weight per unit of monthly penalty growth rate", "specification"
     )
     default_cost_base: float = P(1.0, -10.0, 10.0, "base cost of not paying an affordable loan", "calibration")
     default_cost_bureau: float = P(
-        1.5, 0.0, 10.0, "extra cost when the loan is reported to the credit bureau", "2019 reporting mandate (docs/sources.md)"
+        1.5,
+        0.0,
+        10.0,
+        "extra cost when the loan is reported to the credit bureau",
+        "2019 reporting mandate (sources.md)",
     )
-    default_cost_pressure: float = P(1.0, 0.0, 10.0, "extra cost per unit of collection pressure", "docs/specification.md")
-    default_cost_legal: float = P(0.5, 0.0, 10.0, "extra cost from legal risk while the lender operates", "docs/specification.md")
+    default_cost_pressure: float = P(1.0, 0.0, 10.0, "extra cost per unit of collection pressure", "specification")
+    default_cost_legal: float = P(
+        0.5, 0.0, 10.0, "extra cost from legal risk while the lender operates", "specification"
+    )
     default_cost_sunk: float = P(
         1.3,
         0.0,
@@ -329,7 +337,7 @@ class BehaviourConfig(Section):
         0.0,
         200.0,
         "cost reduction per unit of last month's default rate at the same platform",
-        "docs/specification.md: peers' defaults",
+        "specification: peers' defaults",
     )
     failure_discount: float = P(
         3.0,
@@ -339,7 +347,7 @@ class BehaviourConfig(Section):
         "2018 P2P: borrowers stopped paying failing platforms",
     )
     distress_discount: float = P(
-        1.0, 0.0, 20.0, "cost reduction per unit of a live lender's distress (capital shortfall)", "docs/specification.md"
+        1.0, 0.0, 20.0, "cost reduction per unit of a live lender's distress (capital shortfall)", "specification"
     )
     benefit_per_income: float = P(
         1.0, 0.0, 20.0, "benefit of not paying per unit of the payment as a share of income", "calibration"
@@ -359,7 +367,7 @@ class BehaviourConfig(Section):
         0.03, 0.0, 1.0, "monthly recovery of the used help stock towards its full size", "calibration"
     )
     pressure_borrow_push: float = P(
-        0.5, 0.0, 5.0, "rise of the borrow-to-repay probability per unit pressure for who cannot pay", "docs/specification.md"
+        0.5, 0.0, 5.0, "rise of the borrow-to-repay probability per unit pressure for who cannot pay", "specification"
     )
     harassment_per_contact: float = P(
         0.002, 0.0, 1.0, "probability a lawful contact is a harassment incident", "calibration"
@@ -380,7 +388,7 @@ class BehaviourConfig(Section):
         0.0,
         1000.0,
         "contacts a month per loan beyond which contacts count as excessive",
-        "2026 CBA guideline: at most 6 unanswered attempts a day per method (docs/sources.md)",
+        "2026 CBA guideline: at most 6 unanswered attempts a day per method (sources.md)",
     )
     complaint_probability: float = P(
         0.3, 0.0, 1.0, "probability an incident becomes a complaint, at literacy 1", "calibration"
@@ -402,7 +410,7 @@ class AmountTier(Section):
 
 class PenaltyConfig(Section):
     rule: Literal["none", "flat", "compounding", "tiered", "benchmark_multiple"] = D(
-        "flat", "penalty-rate rule on overdue amounts", "docs/specification.md"
+        "flat", "penalty-rate rule on overdue amounts", "specification"
     )
     rate_daily: float = P(
         0.0005, 0.0, 0.05, "daily penalty rate for flat and compounding rules", "0.05%/day, the common contract rate"
@@ -444,7 +452,7 @@ class CollectionConduct(Section):
     third_party: bool = D(False, "contacts relatives, employers and other third parties", "preset")
     night_contact: bool = D(False, "contacts between 22:00 and 08:00", "preset")
     cost_per_contact: float = P(10.0, 0.0, 1e5, "cost of one contact (CNY)", "call-centre costs")
-    targeted: bool = D(False, "concentrate contacts where the expected cure per unit cost is highest", "docs/specification.md")
+    targeted: bool = D(False, "concentrate contacts where the expected cure per unit cost is highest", "specification")
 
     @model_validator(mode="after")
     def _buckets(self) -> CollectionConduct:
@@ -455,7 +463,7 @@ class CollectionConduct(Section):
 
 class CollectionConfig(Section):
     regime: Literal["soft", "standard", "aggressive", "regulated", "targeted", "custom"] = D(
-        "standard", "collection regime preset (see policies.COLLECTION_PRESETS) or custom", "docs/specification.md"
+        "standard", "collection regime preset (see policies.COLLECTION_PRESETS) or custom", "specification"
     )
     custom: CollectionConduct | None = D(None, "conduct for regime: custom", "scenario choice")
     target_employed_weight: float = P(
@@ -463,7 +471,7 @@ class CollectionConfig(Section):
         0.0,
         100.0,
         "targeted conduct: relative contacts for a loan of an employed borrower",
-        "docs/specification.md: effort where the expected cure per contact is highest; calibration",
+        "specification: effort where the expected cure per contact is highest; calibration",
     )
     target_unemployed_weight: float = P(
         0.25,
@@ -491,9 +499,9 @@ class CollectionConfig(Section):
 
 
 class RestructuringConfig(Section):
-    enabled: bool = D(False, "offer restructuring to overdue borrowers with verified hardship", "docs/specification.md")
+    enabled: bool = D(False, "offer restructuring to overdue borrowers with verified hardship", "specification")
     kind: Literal["extension", "instalment", "writedown"] = D(
-        "extension", "term extension, instalment plan or partial write-down", "docs/specification.md"
+        "extension", "term extension, instalment plan or partial write-down", "specification"
     )
     min_dpd: int = P(30, 30, 10_000, "earliest days past due for an offer", "calibration")
     max_dpd: int = P(
@@ -541,7 +549,7 @@ class UnderwritingConfig(Section):
         "debt-service ceilings of 40-50% of income; essentials take ~60%",
     )
     competition: bool = D(
-        False, "lower the cut-off when growth falls short of target", "docs/specification.md; docs/sources.md competition"
+        False, "lower the cut-off when growth falls short of target", "specification; sources.md competition"
     )
     collection_sensitivity: float = P(
         0.3,
@@ -555,7 +563,7 @@ class UnderwritingConfig(Section):
         False,
         "lend at the APR cap to applicants above the cut-off whose risk price exceeds the cap, instead of "
         "rationing them out",
-        "competing platforms admitted riskier borrowers at the 36% ceiling (docs/sources.md competition)",
+        "competing platforms admitted riskier borrowers at the 36% ceiling (sources.md competition)",
     )
     growth_target_monthly: float = P(
         0.02, -1.0, 1.0, "target monthly growth of originations for competition", "calibration"
@@ -565,7 +573,7 @@ class UnderwritingConfig(Section):
     early_warning: bool = D(
         False,
         "raise the cut-off when the platform's overdue rate crosses the line (a lever; off in the baseline)",
-        "docs/specification.md; docs/sources.md: early warning -30% losses claim",
+        "specification; sources.md: early warning -30% losses claim",
     )
     early_warning_line: float = P(
         0.12,
@@ -686,14 +694,14 @@ class PlatformsConfig(Section):
         "calibration: recoveries of 10-30% of charged-off balances, typical of unsecured debt",
     )
     on_failure: Literal["servicer", "unserviced"] = D(
-        "servicer", "what happens to a failed platform's book", "docs/specification.md"
+        "servicer", "what happens to a failed platform's book", "specification"
     )
     charge_off_dpd: int = P(
         180,
         90,
         720,
         "days past due at which a loan is charged off (multiple of 30)",
-        "US card issuers at 180 (docs/sources.md)",
+        "US card issuers at 180 (sources.md)",
     )
     term_months: list[int] = D([3, 6, 12, 24], "loan terms offered (months)", "Chinese online consumer loans")
     term_weights: list[float] = D([0.2, 0.3, 0.35, 0.15], "share of applications choosing each term", "calibration")
@@ -731,7 +739,7 @@ class ForbearanceMandate(Section):
 
 
 class EarlyWarning(Section):
-    enabled: bool = D(False, "system-wide early warning", "docs/specification.md")
+    enabled: bool = D(False, "system-wide early warning", "specification")
     overdue_line: float = P(
         0.12, 0.0, 1.0, "market overdue rate (count) that triggers tightening", "calibration: above the baseline level"
     )
@@ -751,10 +759,10 @@ class RegulatorRules(Section):
         0.0,
         100.0,
         "if set, the APR cap is also at most this multiple of the benchmark rate",
-        "4 x LPR since Aug 2020 (docs/sources.md)",
+        "4 x LPR since Aug 2020 (sources.md)",
     )
     penalty_cap_annual: float = P(
-        1.0, 0.0, 10.0, "cap on the penalty rate (annualised; 1.0 = 100%, effectively none)", "2017 rules; docs/sources.md"
+        1.0, 0.0, 10.0, "cap on the penalty rate (annualised; 1.0 = 100%, effectively none)", "2017 rules; sources.md"
     )
     allow_compounding: bool = D(
         True, "whether penalties may compound", "PBOC 2017 abolished compounding card penalties"
@@ -772,7 +780,11 @@ class RegulatorRules(Section):
         0.0, 0.0, 1.0, "share of borrowers an education campaign reaches each month", "scenario choice"
     )
     education_gain: float = P(
-        0.1, 0.0, 1.0, "literacy gain of a reached borrower, times (1 - literacy)", "Karlan et al.; docs/sources.md -10% claim"
+        0.1,
+        0.0,
+        1.0,
+        "literacy gain of a reached borrower, times (1 - literacy)",
+        "Karlan et al.; sources.md -10% claim",
     )
     education_cost_per_person: float = P(5.0, 0.0, 1e4, "cost per person reached (CNY)", "calibration")
     reminders: bool = D(False, "personalised repayment reminders (all platforms)", "Karlan, Morten & Zinman")
@@ -781,7 +793,7 @@ class RegulatorRules(Section):
     )
     inspection_base: float = P(0.02, 0.0, 1.0, "monthly inspection probability of a platform", "calibration")
     inspection_per_complaint: float = P(
-        0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "docs/specification.md"
+        0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "specification"
     )
     fine_per_incident: float = P(
         2000.0, 0.0, 1e9, "fine per harassment incident found in an inspection (CNY)", "calibration"
@@ -829,9 +841,9 @@ class RegulatorConfig(RegulatorRules):
 class ScenarioConfig(Section):
     name: str = D("baseline", "scenario name", "-")
     description: str = D("", "what the scenario represents", "-")
-    months: int = P(120, 1, 1200, "months simulated after burn-in", "docs/specification.md")
+    months: int = P(120, 1, 1200, "months simulated after burn-in", "specification")
     burn_in: int = P(
-        24, 0, 600, "months simulated first to build the loan book; output kept, flagged is_burn_in", "docs/specification.md"
+        24, 0, 600, "months simulated first to build the loan book; output kept, flagged is_burn_in", "specification"
     )
     economy: EconomyConfig = D(EconomyConfig, "economy", "-")
     borrowers: BorrowerConfig = D(BorrowerConfig, "borrowers", "-")

@@ -95,7 +95,8 @@ class Regulator(mesa.Agent):
             self.inspections_month += 1
             breaches = p.conduct.breaches if p.conduct is not None else 0
             incidents = p.flows.incidents
-            # harassment is a violation only where conduct rules are in force (docs/specification.md: fines "where rules forbid it")
+            # harassment is a violation only where conduct rules are in force (the specification fines it "where
+            # rules forbid it")
             excessive = self.has_conduct_rules and incidents / max(p.live_loans / 1000.0, 1.0) > r.incident_tolerance
             if breaches == 0 and not excessive:
                 continue
