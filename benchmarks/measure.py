@@ -223,10 +223,11 @@ def comparison_throughput(
     cpu: dict[int, list[float]] = {w: [] for w in worker_counts}
     for _ in range(reps):
         for w in worker_counts:
-            start, start_cpu = time.perf_counter(), _children_cpu()
+            start, start_cpu = time.perf_counter(), _process_and_children_cpu()
             result = run_comparison(plan, w)
             seconds[w].append(time.perf_counter() - start)
-            cpu[w].append(_children_cpu() - start_cpu)  # the workers, reaped when the pool closed
+            # with -j 1 the runs are in this process; with more, in workers reaped when the pool closed
+            cpu[w].append(_process_and_children_cpu() - start_cpu)
             assert result.ran == len(plan.runs) and not result.failed
     return {
         "runs": len(plan.runs),
@@ -241,9 +242,9 @@ def comparison_throughput(
     }
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _process_and_children_cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # --------------------------------------------------------------------------- a large run in a child
