@@ -189,9 +189,9 @@ class Borrower(mesa.Agent):
         less that platform's bureau-record penalty, under the policy it has in force this month
         (its overrides and schedule included), when it is a bureau member and the borrower has a
         record. The scoring error is drawn afresh at each application."""
-        bs = self.model.borrower_state
-        record = bool(bs.has_bureau_record[self.index])
-        z = float(bs.creditworthiness[self.index])
+        borrowers = self.model.borrower_state
+        record = bool(borrowers.has_bureau_record[self.index])
+        z = float(borrowers.creditworthiness[self.index])
         return np.array(
             [z - p.policy.underwriting.bureau_flag_penalty * (p.is_reporting and record) for p in self.model.platforms]
         )

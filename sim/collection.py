@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def collect_overdue(
-    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+    borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> None:
     """Phase 8: collection contacts under each platform's conduct and the rules; incidents, complaints.
 
@@ -30,7 +30,6 @@ def collect_overdue(
     Draws: per overdue loan, 1 Poisson (incidents) and 1 binomial (complaints).
     """
     behaviour, rng, flows = now.config.behaviour, now.rng, rec.flows
-    b = behaviour
     live = book.view("state") == LIVE
     dpd = book.view("dpd")
     over = np.flatnonzero(live & (dpd > 0))
@@ -46,17 +45,17 @@ def collect_overdue(
     contacts = table[plat, bucket]
     if targeted.any():
         contacts = _target(
-            contacts, plat, bucket, targeted, bs.is_employed[book.view("borrower")[over]], terms, len(platforms)
+            contacts, plat, bucket, targeted, borrowers.is_employed[book.view("borrower")[over]], terms, len(platforms)
         )
-    pressure = policies.collection_pressure(contacts, third[plat], night[plat], b)
+    pressure = policies.collection_pressure(contacts, third[plat], night[plat], behaviour)
     book.pressure[over] = pressure
-    p_incident = policies.harassment_probability(contacts, third[plat], night[plat], b)
+    p_incident = policies.harassment_probability(contacts, third[plat], night[plat], behaviour)
     incidents = rng.poisson(contacts * p_incident)
     borrower = book.view("borrower")[over]
-    complaints = rng.binomial(incidents, b.complaint_probability * bs.literacy[borrower])
-    np.add.at(bs.contacts_received, borrower, np.rint(contacts).astype(np.int64))
-    np.add.at(bs.harassment_incidents, borrower, incidents)
-    np.add.at(bs.complaints_filed, borrower, complaints)
+    complaints = rng.binomial(incidents, behaviour.complaint_probability * borrowers.literacy[borrower])
+    np.add.at(borrowers.contacts_received, borrower, np.rint(contacts).astype(np.int64))
+    np.add.at(borrowers.harassment_incidents, borrower, incidents)
+    np.add.at(borrowers.complaints_filed, borrower, complaints)
     add_to_flows(platforms, plat, contacts=contacts, incidents=incidents, complaints=complaints)
     c_k = np.bincount(plat, weights=contacts, minlength=len(platforms))
     for p in platforms:

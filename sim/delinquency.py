@@ -23,7 +23,7 @@ DEFAULT_DPD = 90  # a loan more than 90 days past due is in default (M3+), as le
 
 
 def account_delinquency(
-    bs: BorrowerState,
+    borrowers: BorrowerState,
     book: LoanBook,
     platforms: list[Platform],
     terms: PlatformTerms,
@@ -65,7 +65,7 @@ def account_delinquency(
     # transitions are counted over the loans live at the start of the month, as their denominators are
     started = billing.was_live & (book.view("vintage") < now.month)
     _count_rolls_and_defaults(
-        bs, book, platforms, prev, live, started, now.month, rec.flows, rec.cumulative, rec.vintages
+        borrowers, book, platforms, prev, live, started, now.month, rec.flows, rec.cumulative, rec.vintages
     )
 
 
@@ -102,7 +102,7 @@ def _accrue_penalties(
 
 
 def _count_rolls_and_defaults(
-    bs: BorrowerState,
+    borrowers: BorrowerState,
     book: LoanBook,
     platforms: list[Platform],
     prev: np.ndarray,
@@ -127,7 +127,7 @@ def _count_rolls_and_defaults(
     cumulative.defaults += flows.new_defaults
     book.has_defaulted[: book.n] |= new_default
     reported_default = new_default & book.view("is_reported")
-    bs.last_bureau_default[book.view("borrower")[reported_default]] = month
+    borrowers.last_bureau_default[book.view("borrower")[reported_default]] = month
     plat = book.view("platform")
     add_to_flows(platforms, plat[new_default], new_defaults=None)
     nd = np.bincount(plat[new_default], minlength=len(platforms))

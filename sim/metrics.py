@@ -164,7 +164,7 @@ def _borrower_debt(borrower, platform, instalment, live, wage, income_level, n):
 
 def model_metrics(
     book: LoanBook,
-    bs: BorrowerState,
+    borrowers: BorrowerState,
     platforms: list[Platform],
     regulator: Regulator,
     econ: EconomyState,
@@ -173,7 +173,6 @@ def model_metrics(
     cumulative: Cumulative,
 ) -> dict:
     """All model-level figures for this month (phase 12), one entry per column of MODEL_COLUMNS."""
-    m = flows
     live = book.view("state") == LIVE
     dpd = book.view("dpd")[live]
     bal = book.view("principal")[live]
@@ -190,19 +189,19 @@ def model_metrics(
         book.view("platform"),
         book.view("instalment"),
         live,
-        bs.wage,
+        borrowers.wage,
         float(econ.income_level),
-        bs.n,
+        borrowers.n,
     )
     has_loan_count = int(dti.size)
 
-    accrual = m.interest_accrued + m.penalty_accrued
+    accrual = flows.interest_accrued + flows.penalty_accrued
 
     return {
-        **_flow_metrics(flows, cumulative, regulator, platforms, bs),
+        **_flow_metrics(flows, cumulative, regulator, platforms, borrowers),
         "month": month,
         "is_burn_in": month <= 0,
-        "unemployment_rate": float(1.0 - bs.is_employed.mean()),
+        "unemployment_rate": float(1.0 - borrowers.is_employed.mean()),
         "unemployment_target": econ.unemployment_target,
         "benchmark_rate": econ.benchmark_rate,
         "income_level": econ.income_level,
@@ -226,47 +225,47 @@ def model_metrics(
 
 
 def _flow_metrics(
-    m: MonthFlows, cum: Cumulative, regulator: Regulator, platforms: list[Platform], bs: BorrowerState
+    flows: MonthFlows, cum: Cumulative, regulator: Regulator, platforms: list[Platform], borrowers: BorrowerState
 ) -> dict:
     """The figures counted during the month (flows, transitions, running totals) rather than read off the book."""
-    prev = m.prev_bucket_counts
-    rolls = m.rolls
+    prev = flows.prev_bucket_counts
+    rolls = flows.rolls
     # before month 1 the cumulative window is the whole run so far
     cum_base = cum.base + cum.originations
     return {
-        "new_defaults": int(m.new_defaults),
-        "defaults_per_defaulter": _share(m.new_defaults, m.defaulters),
-        "default_rate": _share(m.new_defaults, m.live_at_start),
+        "new_defaults": int(flows.new_defaults),
+        "defaults_per_defaulter": _share(flows.new_defaults, flows.defaulters),
+        "default_rate": _share(flows.new_defaults, flows.live_at_start),
         "cum_default_rate": _share(cum.defaults, cum_base),
-        "originations": int(m.originations),
-        "origination_amount": float(m.origination_amount),
-        "applications": int(m.applications),
-        "approval_rate": _share(m.originations, m.applications),
-        "charge_offs": float(m.charge_offs),
-        "recoveries": float(m.recoveries),
+        "originations": int(flows.originations),
+        "origination_amount": float(flows.origination_amount),
+        "applications": int(flows.applications),
+        "approval_rate": _share(flows.originations, flows.applications),
+        "charge_offs": float(flows.charge_offs),
+        "recoveries": float(flows.recoveries),
         "recovery_rate": _share(cum.recoveries, cum.charged_off_owed),
-        "collected_overdue": float(m.collected_overdue),
-        "writedowns": float(m.writedowns),
-        "cure_rate": _share(m.cures, prev[1:].sum()),
+        "collected_overdue": float(flows.collected_overdue),
+        "writedowns": float(flows.writedowns),
+        "cure_rate": _share(flows.cures, prev[1:].sum()),
         "roll_current_m1": _share(rolls[0], prev[0]),
         "roll_m1_m2": _share(rolls[1], prev[1]),
         "roll_m2_m3": _share(rolls[2], prev[2]),
         "roll_m3_default": _share(rolls[3], prev[3]),
-        "collection_contacts": float(m.contacts),
-        "harassment_incidents": int(m.incidents),
-        "complaints": int(m.complaints),
+        "collection_contacts": float(flows.contacts),
+        "harassment_incidents": int(flows.incidents),
+        "complaints": int(flows.complaints),
         "fines": float(regulator.fines_month),
         "revocations": int(regulator.revocations_month),
         "inspections": int(regulator.inspections_month),
         "platforms_active": int(sum(p.is_active for p in platforms)),
-        "platform_failures": int(m.failures),
+        "platform_failures": int(flows.failures),
         "platform_capital": float(sum(p.capital for p in platforms if p.is_active)),
         "platform_profit": float(sum(p.profit for p in platforms)),
-        "hardship_share": float(bs.is_in_hardship.mean()),
-        "strategic_withholding": int(m.strategic),
-        "restructured": int(m.restructured),
-        "payment_holidays": int(m.holidays),
-        "borrow_to_repay_loans": int(m.btr_loans),
+        "hardship_share": float(borrowers.is_in_hardship.mean()),
+        "strategic_withholding": int(flows.strategic),
+        "restructured": int(flows.restructured),
+        "payment_holidays": int(flows.holidays),
+        "borrow_to_repay_loans": int(flows.btr_loans),
     }
 
 

@@ -127,19 +127,19 @@ class LendingMarket(mesa.Model):
 
     def step(self) -> None:
         """One month, in the order of the model's specification (docs/specification.md)."""
-        cfg, bs, book, platforms, rng = self.config, self.borrower_state, self.loans, self.platforms, self.rng
+        cfg, borrowers, book, platforms, rng = self.config, self.borrower_state, self.loans, self.platforms, self.rng
         month, regulator, rec = self.month, self.regulator, self.records
         self.econ = econ = self.economy.advance(month)  # 1. economy
         self.open_month()
-        self.rules = rules = apply_regulation(regulator, bs, month, self.last_overdue_rate, rng)  # 2. regulation
-        update_employment(bs, cfg.economy, cfg.borrowers, econ, rng)  # 3. jobs and income
+        self.rules = rules = apply_regulation(regulator, borrowers, month, self.last_overdue_rate, rng)  # 2. regulation
+        update_employment(borrowers, cfg.economy, cfg.borrowers, econ, rng)  # 3. jobs and income
         terms = set_platform_terms(platforms, self.policy_timelines, regulator, econ, cfg, month, rec.flows)  # 4.
         now = Month(month, cfg, rules, econ, rng)
-        originate_loans(bs, book, platforms, terms, now, rec)  # 5. demand and origination
-        billing = collect_repayments(bs, book, platforms, terms, now, rec)  # 6. repayment
-        account_delinquency(bs, book, platforms, terms, billing, now, rec)  # 7. delinquency and penalties
-        collect_overdue(bs, book, platforms, terms, now, rec)  # 8. collection
-        restructure_and_charge_off(bs, book, platforms, terms, now, rec)  # 9. workouts and charge-off
+        originate_loans(borrowers, book, platforms, terms, now, rec)  # 5. demand and origination
+        billing = collect_repayments(borrowers, book, platforms, terms, now, rec)  # 6. repayment
+        account_delinquency(borrowers, book, platforms, terms, billing, now, rec)  # 7. delinquency and penalties
+        collect_overdue(borrowers, book, platforms, terms, now, rec)  # 8. collection
+        restructure_and_charge_off(borrowers, book, platforms, terms, now, rec)  # 9. workouts and charge-off
         close_platform_accounts(book, platforms, month, rec.flows)  # 10. platform accounts
         supervise_platforms(regulator, platforms, rng, month, rec.flows)  # 11. supervision
         self.collect_data()  # 12. data collection

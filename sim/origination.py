@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def originate_loans(
-    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+    borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> None:
     """Phase 5: credit demand, applications, scoring, bureau checks, affordability, new loans.
 
@@ -30,13 +30,15 @@ def originate_loans(
     Draws: 4 uniforms per borrower; per round, 1 uniform and 1 normal per applicant.
     """
     cfg, econ, rng, flows = now.config, now.econ, now.rng, rec.flows
-    bc = cfg.borrowers
-    n = bs.n
-    wants, wants_btr, amount, term = _demand(bs, book, now)
+    borrower_cfg = cfg.borrowers
+    n = borrowers.n
+    wants, wants_btr, amount, term = _demand(borrowers, book, now)
     live = book.view("state") == LIVE
     lb = book.view("borrower")[live]
 
-    stated_income = np.where(bs.is_employed, bs.income, bs.wage * econ.income_level)  # what an applicant declares
+    stated_income = np.where(
+        borrowers.is_employed, borrowers.income, borrowers.wage * econ.income_level
+    )  # what an applicant declares
     # debt visible to each platform: its own loans, plus all reported loans for members
     inst = book.view("instalment")[live]
     loan_platform = book.view("platform")[live].astype(np.int64)
@@ -48,7 +50,7 @@ def originate_loans(
     n_platforms = len(platforms)
     applicants = np.flatnonzero(wants)
     flows.applications += len(applicants)
-    for _ in range(bc.application_rounds):
+    for _ in range(borrower_cfg.application_rounds):
         if len(applicants) == 0 or weight.sum() <= 0:
             break
         u_pick = rng.random(len(applicants))
@@ -56,9 +58,9 @@ def originate_loans(
         cw = np.cumsum(weight)
         k = np.minimum(np.searchsorted(cw / cw[-1], u_pick, side="right"), n_platforms - 1)
         score = (
-            bs.creditworthiness[applicants]
+            borrowers.creditworthiness[applicants]
             + terms.scoring_noise_sd[k] * eps
-            - terms.bureau_flag_penalty[k] * bs.has_bureau_record[applicants]
+            - terms.bureau_flag_penalty[k] * borrowers.has_bureau_record[applicants]
         )
         apr_req = terms.apr_base[k] + terms.apr_slope[k] * np.maximum(terms.best_grade_score[k] - score, 0.0)
         # own-platform and own-reported instalments of each applicant at the chosen platform
@@ -73,7 +75,7 @@ def originate_loans(
         visible = own + terms.is_reporting[k] * (reported_inst[applicants] - own_rep)
         apr = np.minimum(apr_req, terms.apr_cap)
         new_inst = annuity(amount[applicants], apr, term[applicants])
-        income_checked = np.where(terms.verifies_income[k], bs.income[applicants], stated_income[applicants])
+        income_checked = np.where(terms.verifies_income[k], borrowers.income[applicants], stated_income[applicants])
         ok = (
             (score >= terms.cutoff[k])
             & ((apr_req <= terms.apr_cap) | terms.lends_at_cap[k])
@@ -83,13 +85,15 @@ def originate_loans(
         idx = applicants[ok]
         if len(idx):
             new = idx, k[ok], amount[idx], apr[ok], term[idx], terms.is_reporting[k[ok]], wants_btr[idx]
-            _book_new_loans(book, platforms, *new, bs, now.month, rec)
+            _book_new_loans(book, platforms, *new, borrowers, now.month, rec)
             budget -= np.bincount(k[ok], weights=amount[idx], minlength=n_platforms)
             weight = weight * (budget > 0)
         applicants = applicants[~ok]
 
 
-def _demand(bs: BorrowerState, book: LoanBook, now: Month) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _demand(
+    borrowers: BorrowerState, book: LoanBook, now: Month
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Who applies this month, who of them to repay other loans, for how much and how long.
 
     Also refreshes what the bureau shows of each borrower and the highest collection pressure on
@@ -98,35 +102,41 @@ def _demand(bs: BorrowerState, book: LoanBook, now: Month) -> tuple[np.ndarray, 
     Draws: 4 uniforms per borrower (demand, borrowing to repay, amount, term).
     """
     cfg, econ, month = now.config, now.econ, now.month
-    bc = cfg.borrowers
-    n = bs.n
+    borrower_cfg = cfg.borrowers
+    n = borrowers.n
     u_demand, u_btr, u_amount, u_term = (now.rng.random(n) for _ in range(4))
     live = book.view("state") == LIVE
     borrower = book.view("borrower")
     lb = borrower[live]
     n_loans = np.bincount(lb, minlength=n)
     over_reported = live & book.view("is_reported") & (book.view("dpd") > 0)
-    bs.has_bureau_record = (np.bincount(borrower[over_reported], minlength=n) > 0) | (
-        month - bs.last_bureau_default < now.rules.bureau_record_months
+    borrowers.has_bureau_record = (np.bincount(borrower[over_reported], minlength=n) > 0) | (
+        month - borrowers.last_bureau_default < now.rules.bureau_record_months
     )
     pressure_b = np.zeros(n)
     np.maximum.at(pressure_b, lb, book.view("pressure")[live])
-    bs.max_pressure = pressure_b
+    borrowers.max_pressure = pressure_b
 
     p_btr = np.clip(
-        bc.borrow_to_repay * (1.0 - bs.literacy) + cfg.behaviour.pressure_borrow_push * pressure_b, 0.0, 1.0
+        borrower_cfg.borrow_to_repay * (1.0 - borrowers.literacy) + cfg.behaviour.pressure_borrow_push * pressure_b,
+        0.0,
+        1.0,
     )
-    wants_btr = (bs.shortfall > EPS) & (u_btr < p_btr)
-    wants = (wants_btr | (u_demand < bc.demand_monthly)) & (n_loans < bc.max_loans)
-    wage_now = bs.wage * econ.income_level
-    consumption_amount = wage_now * (bc.loan_income_min + (bc.loan_income_max - bc.loan_income_min) * u_amount)
+    wants_btr = (borrowers.shortfall > EPS) & (u_btr < p_btr)
+    wants = (wants_btr | (u_demand < borrower_cfg.demand_monthly)) & (n_loans < borrower_cfg.max_loans)
+    wage_now = borrowers.wage * econ.income_level
+    consumption_amount = wage_now * (
+        borrower_cfg.loan_income_min + (borrower_cfg.loan_income_max - borrower_cfg.loan_income_min) * u_amount
+    )
     btr_amount = np.clip(
-        bc.btr_amount_cover * bs.shortfall, bc.btr_amount_min * wage_now, bc.loan_income_max * wage_now
+        borrower_cfg.btr_amount_cover * borrowers.shortfall,
+        borrower_cfg.btr_amount_min * wage_now,
+        borrower_cfg.loan_income_max * wage_now,
     )
     amount = np.where(wants_btr, btr_amount, consumption_amount)
     term = _terms(cfg.platforms.term_months, cfg.platforms.term_weights, u_term, wants)
-    if bc.btr_term_months is not None:
-        term = np.where(wants_btr, bc.btr_term_months, term)
+    if borrower_cfg.btr_term_months is not None:
+        term = np.where(wants_btr, borrower_cfg.btr_term_months, term)
     return wants, wants_btr, amount, term
 
 
@@ -160,14 +170,14 @@ def _book_new_loans(
     term: np.ndarray,
     reported: np.ndarray,
     is_btr: np.ndarray,
-    bs: BorrowerState,
+    borrowers: BorrowerState,
     month: int,
     rec: Records,
 ) -> None:
     flows, ledger, cumulative, vintages = rec.flows, rec.ledger, rec.cumulative, rec.vintages
     book.add(idx, k, amount, apr, term, month, reported)
     # borrowing-to-repay proceeds are cash for this month's payments; consumption loans are spent
-    np.add.at(bs.btr_cash, idx[is_btr], amount[is_btr])
+    np.add.at(borrowers.btr_cash, idx[is_btr], amount[is_btr])
     add_to_flows(platforms, k, originations=None, originated_amount=amount)
     flows.originations += len(idx)
     cumulative.originations += len(idx)

@@ -127,32 +127,34 @@ def penalty_accrual(
 
 
 def collection_pressure(
-    contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, b: BehaviourConfig
+    contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, behaviour: BehaviourConfig
 ) -> np.ndarray:
     """Pressure a loan's collection puts on its borrower, 0 (none) to about 1.5."""
     return (
-        -np.expm1(-b.pressure_per_contact * contacts) + b.pressure_third_party * third_party + b.pressure_night * night
+        -np.expm1(-behaviour.pressure_per_contact * contacts)
+        + behaviour.pressure_third_party * third_party
+        + behaviour.pressure_night * night
     ) * (contacts > 0)
 
 
-def expected_pressure(conduct: Conduct | CollectionConduct, b: BehaviourConfig) -> float:
+def expected_pressure(conduct: Conduct | CollectionConduct, behaviour: BehaviourConfig) -> float:
     """Collection pressure a conduct puts on a loan in M2: what a lender expects of its collection."""
     contacts = np.asarray(conduct.contacts_by_bucket, dtype=np.float64)[1:2]
     return float(
-        collection_pressure(contacts, np.array([conduct.third_party]), np.array([conduct.night_contact]), b)[0]
+        collection_pressure(contacts, np.array([conduct.third_party]), np.array([conduct.night_contact]), behaviour)[0]
     )
 
 
 def harassment_probability(
-    contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, b: BehaviourConfig
+    contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, behaviour: BehaviourConfig
 ) -> np.ndarray:
     """Probability that a contact is a harassment incident."""
-    excess = np.maximum(contacts - b.harassment_contact_threshold, 0.0) / np.maximum(contacts, 1.0)
+    excess = np.maximum(contacts - behaviour.harassment_contact_threshold, 0.0) / np.maximum(contacts, 1.0)
     p = (
-        b.harassment_per_contact
-        + b.harassment_third_party * third_party
-        + b.harassment_night * night
-        + b.harassment_excess * excess
+        behaviour.harassment_per_contact
+        + behaviour.harassment_third_party * third_party
+        + behaviour.harassment_night * night
+        + behaviour.harassment_excess * excess
     )
     return np.minimum(p, 1.0)
 
@@ -167,7 +169,7 @@ def repayment_priority(
     literacy: np.ndarray,
     noise: np.ndarray,
     priority_noise: float,
-    b: BehaviourConfig,
+    behaviour: BehaviourConfig,
 ) -> np.ndarray:
     """Order in which a borrower pays their loans: higher first.
 
@@ -175,9 +177,9 @@ def repayment_priority(
     penalties come first (docs/specification.md); low literacy adds noise to the choice.
     """
     return (
-        b.priority_pressure * pressure
-        + b.priority_bureau * is_reported
-        + b.priority_penalty * penalty_growth
+        behaviour.priority_pressure * pressure
+        + behaviour.priority_bureau * is_reported
+        + behaviour.priority_penalty * penalty_growth
         + priority_noise * (1.0 - literacy) * noise
     )
 
@@ -269,7 +271,7 @@ def strategic_default(
     unserviced: np.ndarray,
     lender_distress: np.ndarray,
     days_past_due: np.ndarray,
-    b: BehaviourConfig,
+    behaviour: BehaviourConfig,
 ) -> np.ndarray:
     """Whether a borrower withholds a payment they could make (per loan).
 
@@ -282,14 +284,14 @@ def strategic_default(
     withholds when benefit exceeds cost plus their own willingness-to-pay threshold.
     """
     cost = (
-        b.default_cost_base
-        + b.default_cost_bureau * is_reported
-        + b.default_cost_pressure * pressure
-        + b.default_cost_legal * lender_operating
-        - b.herding * peer_default_rate
-        - b.failure_discount * unserviced
-        - b.distress_discount * lender_distress
-        - b.default_cost_sunk * np.minimum(days_past_due // DAYS_PER_MONTH, b.default_cost_sunk_months)
+        behaviour.default_cost_base
+        + behaviour.default_cost_bureau * is_reported
+        + behaviour.default_cost_pressure * pressure
+        + behaviour.default_cost_legal * lender_operating
+        - behaviour.herding * peer_default_rate
+        - behaviour.failure_discount * unserviced
+        - behaviour.distress_discount * lender_distress
+        - behaviour.default_cost_sunk * np.minimum(days_past_due // DAYS_PER_MONTH, behaviour.default_cost_sunk_months)
     )
-    benefit = b.benefit_per_income * due / np.maximum(income, 1.0)
+    benefit = behaviour.benefit_per_income * due / np.maximum(income, 1.0)
     return benefit > cost + willingness

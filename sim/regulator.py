@@ -138,8 +138,10 @@ def apply_regulation(
     rules = regulator.apply_rules(month, market_overdue_rate)
     reach = rules.education_reach_monthly
     if reach > 0:
-        bs = borrowers
-        reached = rng.random(bs.n) < reach
-        bs.literacy = np.where(reached, bs.literacy + rules.education_gain * (1.0 - bs.literacy), bs.literacy)
+        borrowers = borrowers
+        reached = rng.random(borrowers.n) < reach
+        borrowers.literacy = np.where(
+            reached, borrowers.literacy + rules.education_gain * (1.0 - borrowers.literacy), borrowers.literacy
+        )
         regulator.education_cost += reached.sum() * rules.education_cost_per_person
     return rules

@@ -33,7 +33,7 @@ class Billing:
 
 
 def collect_repayments(
-    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+    borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> Billing:
     """Phase 6: billing, each borrower's cash and its allocation across loans, strategic default.
 
@@ -45,8 +45,8 @@ def collect_repayments(
     Draws: 1 uniform per borrower (inattention), 1 normal per live or recovering loan (priorities).
     """
     cfg, rules, econ, rng = now.config, now.rules, now.econ, now.rng
-    b, bc = cfg.behaviour, cfg.borrowers
-    n = bs.n
+    behaviour, borrower_cfg = cfg.behaviour, cfg.borrowers
+    n = borrowers.n
     state = book.view("state")
     live = state == LIVE
     dpd_before = book.view("dpd").copy()
@@ -57,15 +57,17 @@ def collect_repayments(
     u_inattention = rng.random(n)
     noise = rng.standard_normal(int((live | recovering).sum()))
 
-    inattentive = u_inattention < bc.inattention * (1.0 - bs.literacy) * (1.0 - rules.reminder_effect * rules.reminders)
+    inattentive = u_inattention < borrower_cfg.inattention * (1.0 - borrowers.literacy) * (
+        1.0 - rules.reminder_effect * rules.reminders
+    )
     due = np.where(live, book.overdue_amount(), 0.0)
     borrower = book.view("borrower")
-    withhold = live & _withholds(bs, book, terms, due, dpd_before, b)
+    withhold = live & _withholds(borrowers, book, terms, due, dpd_before, behaviour)
     pay_due = np.where(withhold | inattentive[borrower], 0.0, due)
     pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
 
     need = np.bincount(borrower, weights=pay_due, minlength=n)
-    cash = _cash_for_debt(bs, cfg, econ, need)
+    cash = _cash_for_debt(borrowers, cfg, econ, need)
     budget = cash.budget
 
     rows = np.flatnonzero(live | recovering)
@@ -74,19 +76,19 @@ def collect_repayments(
         book.view("pressure")[rows],
         book.view("is_reported")[rows],
         book.view("penalty_growth")[rows],
-        bs.literacy[borrower[rows]],
+        borrowers.literacy[borrower[rows]],
         noise,
-        bc.priority_noise,
-        b,
+        borrower_cfg.priority_noise,
+        behaviour,
     )
     priority[recovering] -= RECOVERY_PRIORITY_DROP
     paid = np.zeros(book.n)
     paid[rows] = policies.allocate_payments(budget, pay_due[rows], borrower[rows], priority[rows])
 
     _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
-    _settle_budgets(bs, cfg, econ, borrower, paid, cash)
+    _settle_budgets(borrowers, cfg, econ, borrower, paid, cash)
     unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
-    bs.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
+    borrowers.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
     can_pay = budget >= need - EPS
     rec.flows.strategic += int((withhold & can_pay[borrower]).sum())
 
@@ -96,7 +98,7 @@ def collect_repayments(
 
 
 def _withholds(
-    bs: BorrowerState,
+    borrowers: BorrowerState,
     book: LoanBook,
     terms: PlatformTerms,
     due: np.ndarray,
@@ -108,8 +110,8 @@ def _withholds(
     operating = terms.is_active[plat]
     return policies.strategic_default(
         due,
-        bs.income[borrower],
-        bs.willingness[borrower],
+        borrowers.income[borrower],
+        borrowers.willingness[borrower],
         book.view("is_reported"),
         book.view("pressure"),
         operating,
@@ -164,28 +166,33 @@ class Cash:
     budget: np.ndarray  # all of it: what the borrower can put towards debt
 
 
-def _cash_for_debt(bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, need: np.ndarray) -> Cash:
+def _cash_for_debt(borrowers: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, need: np.ndarray) -> Cash:
     """The surplus over essentials, part of savings, borrow-to-repay proceeds and, under pressure, family help."""
-    b, bc = cfg.behaviour, cfg.borrowers
-    essentials = bs.essentials * econ.price_level + bs.expense
-    surplus = bs.income - essentials
-    bs.savings = bs.savings + np.minimum(surplus, 0.0)
-    hardship = bs.savings < 0
-    bs.savings = np.maximum(bs.savings, 0.0)
-    btr_cash = bs.btr_cash
-    base_budget = np.maximum(surplus, 0.0) + bc.savings_drawdown * bs.savings + btr_cash
-    help_stock = b.mobilisation * bs.support * bs.wage * econ.income_level
-    mobilisable = np.minimum(bs.max_pressure, 1.0) * help_stock
+    behaviour, borrower_cfg = cfg.behaviour, cfg.borrowers
+    essentials = borrowers.essentials * econ.price_level + borrowers.expense
+    surplus = borrowers.income - essentials
+    borrowers.savings = borrowers.savings + np.minimum(surplus, 0.0)
+    hardship = borrowers.savings < 0
+    borrowers.savings = np.maximum(borrowers.savings, 0.0)
+    btr_cash = borrowers.btr_cash
+    base_budget = np.maximum(surplus, 0.0) + borrower_cfg.savings_drawdown * borrowers.savings + btr_cash
+    help_stock = behaviour.mobilisation * borrowers.support * borrowers.wage * econ.income_level
+    mobilisable = np.minimum(borrowers.max_pressure, 1.0) * help_stock
     mobilised = np.clip(need - base_budget, 0.0, mobilisable)
     return Cash(surplus, hardship, btr_cash, help_stock, mobilised, base_budget + mobilised)
 
 
 def _settle_budgets(
-    bs: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, borrower: np.ndarray, paid: np.ndarray, cash: Cash
+    borrowers: BorrowerState,
+    cfg: ScenarioConfig,
+    econ: EconomyState,
+    borrower: np.ndarray,
+    paid: np.ndarray,
+    cash: Cash,
 ) -> None:
     """What was left: unspent surplus partly saved, unspent loan proceeds kept, savings and family help drawn."""
-    b, bc = cfg.behaviour, cfg.borrowers
-    n = bs.n
+    behaviour, borrower_cfg = cfg.behaviour, cfg.borrowers
+    n = borrowers.n
     surplus, btr_cash, mobilised, help_stock, hardship = (
         cash.surplus,
         cash.btr_cash,
@@ -201,14 +208,18 @@ def _settle_budgets(
     from_help = np.minimum(rest, mobilised)
     from_savings = rest - from_help
     # buffer-stock saving: save part of what is left until savings reach the target, consume the rest
-    target = bc.savings_months * bs.wage * econ.income_level
-    saved = np.minimum(bc.saving_rate * (np.maximum(surplus, 0.0) - from_income), np.maximum(target - bs.savings, 0.0))
-    bs.savings = np.maximum(bs.savings - from_savings + saved + (btr_cash - from_btr), 0.0)
+    target = borrower_cfg.savings_months * borrowers.wage * econ.income_level
+    saved = np.minimum(
+        borrower_cfg.saving_rate * (np.maximum(surplus, 0.0) - from_income), np.maximum(target - borrowers.savings, 0.0)
+    )
+    borrowers.savings = np.maximum(borrowers.savings - from_savings + saved + (btr_cash - from_btr), 0.0)
     used = np.divide(from_help, help_stock, out=np.zeros(n), where=help_stock > 0)
-    bs.support = np.clip(bs.support - used + b.support_replenish_monthly * (1.0 - bs.support), 0.0, 1.0)
-    bs.is_in_hardship = hardship | (from_help > EPS)
-    bs.hardship_months += bs.is_in_hardship
-    bs.btr_cash[:] = 0.0  # proceeds are used (or saved) within the month
+    borrowers.support = np.clip(
+        borrowers.support - used + behaviour.support_replenish_monthly * (1.0 - borrowers.support), 0.0, 1.0
+    )
+    borrowers.is_in_hardship = hardship | (from_help > EPS)
+    borrowers.hardship_months += borrowers.is_in_hardship
+    borrowers.btr_cash[:] = 0.0  # proceeds are used (or saved) within the month
 
 
 __all__ = ["Billing", "RECOVERY_PRIORITY_DROP", "collect_repayments"]

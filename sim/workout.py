@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def restructure_and_charge_off(
-    bs: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
+    borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> None:
     """Phase 9: forbearance mandates, restructuring offers, charge-offs, recovery countdown.
 
@@ -37,13 +37,13 @@ def restructure_and_charge_off(
     plat = book.view("platform")
     fm = rules.forbearance
     if fm.enabled and econ.in_declared_shock:
-        eligible = live & ~bs.is_employed[borrower] & ~book.view("had_holiday")
+        eligible = live & ~borrowers.is_employed[borrower] & ~book.view("had_holiday")
         book.holiday_left[: book.n][eligible] = fm.holiday_months
         book.had_holiday[: book.n] |= eligible
         flows.holidays += int(eligible.sum())
 
     dpd = book.view("dpd")
-    hardship = ~bs.is_employed | bs.is_in_hardship
+    hardship = ~borrowers.is_employed | borrowers.is_in_hardship
     pol = terms.restructuring
     enabled = np.array([r.enabled for r in pol]) & terms.is_active
     lo = np.array([r.min_dpd for r in pol])

@@ -247,7 +247,7 @@ def withholding_share(**changes) -> float:
     }
     for key, value in changes.items():
         args[key] = np.full(N, value, dtype=args[key].dtype)
-    return float(strategic_default(**args, b=B).mean())
+    return float(strategic_default(**args, behaviour=B).mean())
 
 
 def test_strategic_default_baseline_is_interior():
