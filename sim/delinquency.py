@@ -60,7 +60,7 @@ def account_delinquency(
     book.dpd[: book.n] = np.where(live, dpd, book.view("dpd"))
     book.arrears[: book.n] = np.where(live, arrears, 0.0)
 
-    _accrue_penalties(book, terms, is_over & ~on_holiday, now.rules, now.econ, rec.flows)
+    _accrue_penalties(book, terms, is_over & ~on_holiday, now.rules, now.econ, rec)
     rec.flows.interest_accrued += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
     # transitions are counted over the loans live at the start of the month, as their denominators are
     started = billing.was_live & (book.view("vintage") < now.month)
@@ -75,7 +75,7 @@ def _accrue_penalties(
     accruing: np.ndarray,
     rules: RegulatorRules,
     econ: EconomyState,
-    flows: MonthFlows,
+    rec: Records,
 ) -> None:
     """Penalties on what is past due (or outstanding), under each platform's rule and the regulator's cap."""
     plat = book.view("platform")
@@ -98,7 +98,8 @@ def _accrue_penalties(
         )
     book.penalty[: book.n] += penalty_acc
     book.penalty_growth[: book.n] = penalty_acc / np.maximum(overdue_base, 1.0)  # monthly rate, for priorities
-    flows.penalty_accrued += nonzero_total(penalty_acc)
+    rec.flows.penalty_accrued += nonzero_total(penalty_acc)
+    rec.ledger.penalty_accrued += nonzero_total(penalty_acc)
 
 
 def _count_rolls_and_defaults(

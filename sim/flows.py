@@ -52,12 +52,39 @@ class MonthFlows:
 
 @dataclass(slots=True)
 class Ledger:
-    """Principal over the whole run: lent = repaid + charged off + written down + outstanding."""
+    """Every yuan of the run, by where it went (CNY, totals since the start).
+
+    Each balance of the loan book is what flowed in less what flowed out, which
+    ``tests/test_model.py`` checks every month:
+
+    - principal outstanding = ``lent - repaid - charged_off - written_down - forgiven_principal``;
+    - interest due = ``interest_billed - interest_paid - interest_waived - interest_charged_off - forgiven_interest``;
+    - penalty due = ``penalty_accrued - penalty_paid - penalty_waived - penalty_charged_off - forgiven_penalty``;
+    - balances in recovery = what was charged off (principal, interest and penalty) ``- recovered - recovery_expired``;
+
+    and borrowers paid ``borrower_paid = repaid + interest_paid + penalty_paid + recovered``, all of
+    it booked by platforms. "Forgiven" is the under-one-fen residue of a loan paid off; "waived" is
+    what a restructuring cancels; "expired" is what a recovery window closes on.
+    """
 
     lent: float = 0.0
     repaid: float = 0.0
     charged_off: float = 0.0
     written_down: float = 0.0
+    forgiven_principal: float = 0.0
+    interest_billed: float = 0.0
+    interest_paid: float = 0.0
+    interest_waived: float = 0.0
+    interest_charged_off: float = 0.0
+    forgiven_interest: float = 0.0
+    penalty_accrued: float = 0.0
+    penalty_paid: float = 0.0
+    penalty_waived: float = 0.0
+    penalty_charged_off: float = 0.0
+    forgiven_penalty: float = 0.0
+    recovered: float = 0.0
+    recovery_expired: float = 0.0
+    borrower_paid: float = 0.0
 
 
 @dataclass(slots=True)

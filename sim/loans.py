@@ -14,6 +14,8 @@ States: ``LIVE`` (on the book: current or overdue, in default after 90 days unti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 LIVE, REPAID, CHARGED_OFF, CLOSED = 0, 1, 2, 3
@@ -46,6 +48,15 @@ _FIELDS: dict[str, type] = {
     "has_defaulted": np.bool_,
     "had_holiday": np.bool_,
 }
+
+
+@dataclass(frozen=True)
+class Bill:
+    """This month's bill, per row of the book."""
+
+    interest: np.ndarray  # interest billed (CNY)
+    principal: np.ndarray  # scheduled principal that fell due (CNY)
+    on_holiday: np.ndarray  # on a payment holiday this month: not billed, nothing accrues, days past due frozen
 
 
 def nonzero_total(x: np.ndarray) -> float:
@@ -163,14 +174,15 @@ class LoanBook:
         """Past-due amount of each loan (interest and principal due, plus penalty)."""
         return self.view("due_principal") + self.view("due_interest") + self.view("penalty")
 
-    def bill(self, live: np.ndarray) -> np.ndarray:
+    def bill(self, live: np.ndarray) -> Bill:
         """Bill this month's instalment on live loans not on a payment holiday.
 
         Interest accrues on all outstanding principal; the scheduled principal follows the
         annuity schedule on the not-yet-due principal, and the last instalment takes the rest.
+        A loan on a payment holiday is not billed, and its holiday counter moves on a month.
 
         Returns:
-            Amount billed this month per loan (0 where not billed).
+            What was billed per loan, and which loans were on holiday this month.
         """
         holiday = self.view("holiday_left")
         on_holiday = live & (holiday > 0)
@@ -187,7 +199,7 @@ class LoanBook:
         due_p += scheduled
         months_left -= (bill & (months_left > 0)).astype(np.int16)
         holiday -= on_holiday.astype(np.int8)
-        return interest + scheduled
+        return Bill(interest, scheduled, on_holiday)
 
     def apply_payments(self, paid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply payments on live loans: penalty first, then interest, then principal.

@@ -60,6 +60,10 @@ class PlatformFlows:
     complaints: float = 0.0
     new_defaults: float = 0.0
     collected_overdue: float = 0.0
+    # not cash, so not in profit: what a restructuring cancels, and the residue of a loan paid off
+    interest_waived: float = 0.0
+    penalty_waived: float = 0.0
+    principal_forgiven: float = 0.0
 
 
 FLOWS = tuple(f.name for f in fields(PlatformFlows))

@@ -50,7 +50,8 @@ def collect_repayments(
     state = book.view("state")
     live = state == LIVE
     dpd_before = book.view("dpd").copy()
-    billed = book.bill(live)
+    bill = book.bill(live)
+    rec.ledger.interest_billed += nonzero_total(bill.interest)
 
     plat = book.view("platform")
     recovering = (state == CHARGED_OFF) & (book.view("recovery_months_left") > 0) & terms.is_serviced[plat]
@@ -92,9 +93,8 @@ def collect_repayments(
     can_pay = budget >= need - EPS
     rec.flows.strategic += int((withhold & can_pay[borrower]).sum())
 
-    repaid = live & (book.view("months_left") == 0) & (book.owed() < EPS)
-    book.state[: book.n][repaid] = REPAID
-    return Billing(dpd_before, billed, live)
+    _close_repaid(book, platforms, live, rec)
+    return Billing(dpd_before, bill.interest + bill.principal, live)
 
 
 def _withholds(
@@ -151,7 +151,27 @@ def _book_payments(
     rec.flows.recoveries += nonzero_total(recovered)
     rec.flows.collected_overdue += nonzero_total(collected_overdue)
     rec.ledger.repaid += nonzero_total(to_principal)
+    rec.ledger.interest_paid += nonzero_total(to_interest)
+    rec.ledger.penalty_paid += nonzero_total(to_penalty)
+    rec.ledger.recovered += nonzero_total(recovered)
+    rec.ledger.borrower_paid += nonzero_total(paid)
     rec.cumulative.recoveries += nonzero_total(recovered)
+
+
+def _close_repaid(book: LoanBook, platforms: list[Platform], live: np.ndarray, rec: Records) -> None:
+    """Loans at the end of their term owing less than a fen are repaid; that residue is forgiven (and booked)."""
+    repaid = live & (book.view("months_left") == 0) & (book.owed() < EPS)
+    rows = np.flatnonzero(repaid)
+    if len(rows) == 0:
+        return
+    residue = {name: getattr(book, name)[rows].copy() for name in ("principal", "due_interest", "penalty")}
+    rec.ledger.forgiven_principal += float(residue["principal"].sum())
+    rec.ledger.forgiven_interest += float(residue["due_interest"].sum())
+    rec.ledger.forgiven_penalty += float(residue["penalty"].sum())
+    add_to_flows(platforms, book.view("platform")[rows], principal_forgiven=residue["principal"])
+    for name in ("principal", "due_principal", "due_interest", "penalty"):
+        getattr(book, name)[rows] = 0.0
+    book.state[rows] = REPAID
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .loans import CHARGED_OFF, CLOSED, EPS, LIVE, LoanBook, annuity
+from .loans import CHARGED_OFF, CLOSED, EPS, LIVE, LoanBook, annuity, nonzero_total
 from .platforms import add_to_flows
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ def _restructure(
     left = book.view("months_left")[rows].astype(np.int64)
     new_left = np.where(kinds == "instalment", np.maximum(left, ext), left + ext)
     written = np.where(kinds == "writedown", share * book.view("principal")[rows], 0.0)
+    waived_interest, waived_penalty = book.due_interest[rows].copy(), book.penalty[rows].copy()
+    add_to_flows(platforms, plat, interest_waived=waived_interest, penalty_waived=waived_penalty)
+    ledger.interest_waived += float(waived_interest.sum())
+    ledger.penalty_waived += float(waived_penalty.sum())
     book.principal[rows] -= written
     book.due_principal[rows] = 0.0
     book.due_interest[rows] = 0.0
@@ -104,6 +108,7 @@ def _charge_off(
     recovering = state == CHARGED_OFF
     book.recovery_months_left[: book.n] -= recovering.astype(np.int16)
     done = recovering & ((book.view("recovery_months_left") <= 0) | (book.view("recovery_balance") < EPS))
+    ledger.recovery_expired += nonzero_total(np.where(done, book.view("recovery_balance"), 0.0))
     book.state[: book.n][done] = CLOSED
     # dpd labels are the upper ends of 30-day ranges (180 = 151-180 days): charge off past the day
     co = np.flatnonzero(live & (dpd > cfg.charge_off_dpd))
@@ -115,6 +120,8 @@ def _charge_off(
     flows.charge_offs += float(principal.sum())
     cumulative.charged_off_owed += float(owed.sum())
     ledger.charged_off += float(principal.sum())
+    ledger.interest_charged_off += float(book.view("due_interest")[co].sum())
+    ledger.penalty_charged_off += float(book.view("penalty")[co].sum())
     months = cfg.recovery_months
     book.state[co] = CHARGED_OFF if months > 0 else CLOSED
     book.recovery_balance[co] = owed

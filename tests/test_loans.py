@@ -69,10 +69,10 @@ def test_loan_billed_and_paid_in_full_amortises_to_zero_after_term(principal, ap
     total_principal = 0.0
     for month in range(term):
         live = book.view("state") == LIVE
-        billed = book.bill(live)
+        bill = book.bill(live)
         # every bill but the last is the level instalment
         if month < term - 1:
-            assert billed[0] == pytest.approx(instalment, rel=1e-9)
+            assert bill.interest[0] + bill.principal[0] == pytest.approx(instalment, rel=1e-9)
         due = book.overdue_amount().copy()
         _, _, to_prin = book.apply_payments(due)
         total_principal += to_prin[0]
@@ -83,16 +83,17 @@ def test_loan_billed_and_paid_in_full_amortises_to_zero_after_term(principal, ap
     assert book.principal[0] == 0.0
     assert total_principal == pytest.approx(principal, rel=1e-12)
     # nothing more is billed after the term
-    assert book.bill(book.view("state") == LIVE)[0] == 0.0
+    last = book.bill(book.view("state") == LIVE)
+    assert last.interest[0] == 0.0 and last.principal[0] == 0.0
 
 
 def test_bill_accrues_interest_on_all_principal_and_schedules_principal():
     book = LoanBook()
     add_loans(book, [10_000.0], [0.12], [12])
-    billed = book.bill(np.array([True]))
-    assert book.due_interest[0] == pytest.approx(100.0)
+    bill = book.bill(np.array([True]))
+    assert book.due_interest[0] == pytest.approx(100.0) and bill.interest[0] == pytest.approx(100.0)
     assert book.due_principal[0] == pytest.approx(888.4878867 - 100.0, abs=1e-6)
-    assert billed[0] == pytest.approx(888.4878867, abs=1e-6)
+    assert bill.interest[0] + bill.principal[0] == pytest.approx(888.4878867, abs=1e-6)
     assert book.months_left[0] == 11
 
 
@@ -109,9 +110,12 @@ def test_loan_on_holiday_is_not_billed():
     book = LoanBook()
     add_loans(book, [10_000.0, 10_000.0], [0.12, 0.12], [12, 12])
     book.holiday_left[0] = 2
-    billed = book.bill(np.array([True, True]))
-    assert billed[0] == 0.0 and billed[1] > 0
+    bill = book.bill(np.array([True, True]))
+    assert bill.interest[0] == bill.principal[0] == 0.0 and bill.interest[1] > 0
+    assert bill.on_holiday.tolist() == [True, False]
     assert book.holiday_left[0] == 1 and book.months_left[0] == 12
+    assert book.bill(np.array([True, True])).on_holiday.tolist() == [True, False]  # its last holiday month
+    assert book.holiday_left[0] == 0 and not book.bill(np.array([True, True])).on_holiday[0]
 
 
 def test_payments_go_to_penalty_then_interest_then_principal():
