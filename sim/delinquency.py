@@ -54,7 +54,8 @@ def account_delinquency(
         DAYS_PER_MONTH,
         np.where(grew, prev + DAYS_PER_MONTH, np.maximum(prev - DAYS_PER_MONTH * caught_up, DAYS_PER_MONTH)),
     )
-    on_holiday = live & (book.view("holiday_left") > 0) & (billing.billed == 0)
+    # the holiday as billing saw it: the counter has already moved on (in the last holiday month it reads 0)
+    on_holiday = billing.on_holiday
     dpd = np.where(is_over, dpd, 0)
     dpd = np.where(on_holiday, prev, dpd).astype(np.int16)
     book.dpd[: book.n] = np.where(live, dpd, book.view("dpd"))

@@ -23,6 +23,7 @@ EPS = 0.01  # CNY: amounts below one fen are treated as paid
 DAYS_PER_MONTH = 30  # days past due move in steps of one month; penalties accrue over 30 days
 
 _FIELDS: dict[str, type] = {
+    "loan_id": np.int64,  # 0, 1, 2, ... in order of origination: follows a loan through compaction
     "borrower": np.int32,
     "platform": np.int16,
     "vintage": np.int32,
@@ -83,6 +84,7 @@ class LoanBook:
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
+        self.next_id = 0
         for name, dtype in _FIELDS.items():
             setattr(self, name, np.zeros(capacity, dtype=dtype))
 
@@ -121,6 +123,8 @@ class LoanBook:
         self._grow(self.n + k)
         rows = np.arange(self.n, self.n + k)
         self.n += k
+        self.loan_id[rows] = np.arange(self.next_id, self.next_id + k)
+        self.next_id += k
         self.borrower[rows] = borrower
         self.platform[rows] = platform
         self.vintage[rows] = month

@@ -28,7 +28,7 @@ class Billing:
     """What repayment hands to delinquency accounting (phase 6 -> 7), per row of the loan book."""
 
     dpd_before: np.ndarray  # days past due before this month's payments
-    billed: np.ndarray  # amount billed this month (0 for loans on a payment holiday)
+    on_holiday: np.ndarray  # on a payment holiday this month, its last holiday month included
     was_live: np.ndarray  # live before this month's payments (this month's new loans included)
 
 
@@ -94,7 +94,7 @@ def collect_repayments(
     rec.flows.strategic += int((withhold & can_pay[borrower]).sum())
 
     _close_repaid(book, platforms, live, rec)
-    return Billing(dpd_before, bill.interest + bill.principal, live)
+    return Billing(dpd_before, bill.on_holiday, live)
 
 
 def _withholds(
