@@ -62,7 +62,6 @@ def account_delinquency(
     book.arrears[: book.n] = np.where(live, arrears, 0.0)
 
     _accrue_penalties(book, terms, is_over & ~on_holiday, now.rules, now.econ, rec)
-    rec.flows.interest_accrued += float((book.view("principal") * book.view("apr") / 12.0)[live].sum())
     # transitions are counted over the loans live at the start of the month, as their denominators are
     started = billing.was_live & (book.view("vintage") < now.month)
     _count_rolls_and_defaults(

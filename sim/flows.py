@@ -32,7 +32,7 @@ class MonthFlows:
     recoveries: float = 0.0
     collected_overdue: float = 0.0  # paid on loans overdue at the start of the month
     strategic: int = 0  # payments withheld by borrowers who could pay
-    interest_accrued: float = 0.0
+    interest_accrued: float = 0.0  # interest billed this month (loans on holiday accrue none)
     penalty_accrued: float = 0.0
     rolls: np.ndarray = field(
         default_factory=lambda: np.zeros(4, dtype=np.int64)

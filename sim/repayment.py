@@ -52,6 +52,7 @@ def collect_repayments(
     dpd_before = book.view("dpd").copy()
     bill = book.bill(live)
     rec.ledger.interest_billed += nonzero_total(bill.interest)
+    rec.flows.interest_accrued += nonzero_total(bill.interest)
 
     plat = book.view("platform")
     recovering = (state == CHARGED_OFF) & (book.view("recovery_months_left") > 0) & terms.is_serviced[plat]
