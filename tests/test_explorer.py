@@ -151,6 +151,41 @@ def test_explorer_months_are_the_months_of_a_batch_run() -> None:
     pd.testing.assert_frame_equal(explorer.model_frame(), batch.model_frame())
 
 
+@pytest.mark.parametrize(
+    "name", ["policies/penalty_compounding.yaml", "shocks/recession.yaml", "policies/conduct_rules.yaml"]
+)
+def test_the_explorer_started_on_a_file_runs_what_run_py_run_runs_on_it(name: str, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    path = root / "scenarios" / name
+    controls = {k: v["value"] if isinstance(v, dict) else v for k, v in model_params(path, seed=3).items()}
+    explorer = ExplorerMarket(**controls)
+    for _ in range(4):
+        explorer.step()
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "run",
+            str(path),
+            "--seed",
+            "3",
+            "--months",
+            "4",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    batch = pd.read_parquet(out / "model.parquet")
+    pd.testing.assert_frame_equal(explorer.model_frame().reset_index(drop=True), batch, check_exact=True)
+
+
 def test_aggressive_collection_raises_complaints_over_regulated_for_the_same_seed() -> None:
     totals = {}
     for regime in ("aggressive", "regulated"):

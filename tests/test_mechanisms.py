@@ -9,7 +9,9 @@ month, and so on. Loans are followed across months by their ``loan_id``.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from sim.config import ScenarioConfig, validate_scenario
 from sim.loans import LIVE
@@ -60,3 +62,273 @@ def test_a_loan_on_a_payment_holiday_accrues_no_penalty_and_does_not_age_in_any_
         for left in checked:
             checked[left] += int(((both["holiday_left"] == left) & (both["dpd"] > 0)).sum())
     assert all(n > 10 for n in checked.values()), checked  # overdue loans in every holiday month, the last included
+
+
+# --------------------------------------------------------------------------- repayment priority
+
+
+def controlled_market(**changes) -> LendingMarket:
+    """A market in which borrower 0's month is fully set by the test: no new lending, no shocks of
+    income or expenses, no family help, no strategic default, no inattention."""
+    data = {
+        "months": 3,
+        "burn_in": 0,
+        "economy": {"unemployment_rate": 0.0, "income_noise_sd": 0.0},
+        "borrowers": {
+            "count": 20,
+            "demand_monthly": 0.0,
+            "borrow_to_repay": 0.0,
+            "expense_shock_monthly": 0.0,
+            "priority_noise": 0.0,
+        },
+        "behaviour": {"mobilisation": 0.0},
+    }
+    for key, value in changes.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    model = LendingMarket(validate_scenario(data, source="controlled"), seed=1)
+    bs = model.borrower_state
+    bs.willingness[:] = 100.0  # always willing: only cash decides
+    bs.savings[:] = 0.0
+    bs.is_employed[:] = True
+    return model
+
+
+def add_overdue_loan(model: LendingMarket, borrower: int, platform: int, arrears: float, penalty_growth: float) -> int:
+    """An overdue loan with ``arrears`` of principal due now and no interest; returns its loan_id."""
+    book = model.loans
+    row = book.add(
+        np.array([borrower]),
+        np.array([platform]),
+        np.array([arrears]),
+        np.array([0.0]),
+        np.array([1]),
+        month=0,
+        is_reported=np.array([False]),
+    )[0]
+    book.due_principal[row] = arrears
+    book.months_left[row] = 0
+    book.dpd[row] = 30
+    book.arrears[row] = arrears
+    book.penalty_growth[row] = penalty_growth
+    return int(book.loan_id[row])
+
+
+def paid_off(model: LendingMarket, loan_id: int) -> bool:
+    book = model.loans
+    row = np.flatnonzero(book.view("loan_id") == loan_id)
+    return len(row) == 0 or book.view("due_principal")[row[0]] == 0.0
+
+
+def test_a_borrower_who_can_pay_one_of_two_loans_pays_the_one_whose_penalty_grows_faster():
+    for fast_first in (True, False):  # the order the loans are booked in must not matter
+        model = controlled_market()
+        bs = model.borrower_state
+        # borrower 0's surplus this month covers exactly one of the two equal arrears of 1,000
+        bs.essentials_share[0] = 0.0
+        bs.wage[0] = 1000.0 / model.economy.state.income_level
+        growth = (0.05, 0.01) if fast_first else (0.01, 0.05)
+        a = add_overdue_loan(model, 0, 0, 1000.0, growth[0])
+        b = add_overdue_loan(model, 0, 1, 1000.0, growth[1])
+        model.step()
+        fast, slow = (a, b) if fast_first else (b, a)
+        assert paid_off(model, fast) and not paid_off(model, slow)
+
+
+def test_a_loan_under_collection_pressure_is_paid_before_an_unpressed_one():
+    model = controlled_market()
+    bs = model.borrower_state
+    bs.essentials_share[0] = 0.0
+    bs.wage[0] = 1000.0 / model.economy.state.income_level
+    quiet = add_overdue_loan(model, 0, 0, 1000.0, 0.0)
+    pressed = add_overdue_loan(model, 0, 1, 1000.0, 0.0)
+    model.loans.pressure[np.flatnonzero(model.loans.view("loan_id") == pressed)] = 0.9
+    model.step()
+    assert paid_off(model, pressed) and not paid_off(model, quiet)
+
+
+# --------------------------------------------------------------------------- platforms
+
+
+def small_market(data: dict | None = None, seed: int = 5, **size) -> LendingMarket:
+    return LendingMarket(config(data or {}, **size), seed=seed)
+
+
+def step_to(model: LendingMarket, month: int) -> None:
+    while model.month < month:
+        model.step()
+
+
+def test_a_platform_below_minimum_capital_stops_originating_while_others_lend():
+    model = small_market()
+    step_to(model, 1)
+    p = model.platforms[0]
+    p.capital = 0.5 * model.rules.min_capital_ratio * p.book  # positive, so it has not failed
+    model.step()
+    assert p.is_active and p.flows.originations == 0
+    assert sum(q.flows.originations for q in model.platforms[1:]) > 0
+    p.capital = 10 * p.book  # recapitalised: it lends again
+    model.step()
+    assert p.flows.originations > 0
+
+
+def test_a_platform_whose_capital_turns_negative_fails_and_lends_no_more():
+    model = small_market()
+    step_to(model, 1)
+    p = model.platforms[0]
+    p.capital = -1.0
+    model.step()
+    assert not p.is_active and p.status == "failed" and p.failed_month == model.month
+    failures = model.model_frame().set_index("month")["platform_failures"]
+    assert failures.loc[model.month] >= 1
+    model.step()
+    assert p.flows.originations == 0
+
+
+def test_a_platform_whose_investors_leave_fails_for_lack_of_funding():
+    model = small_market({"economy": {"shocks": [{"start": 2, "duration": 6, "funding_withdrawal": 0.6}]}})
+    step_to(model, 1)
+    assert all(p.is_active for p in model.platforms)
+    step_to(model, 6)
+    for_funding = [p for p in model.platforms if not p.is_active and p.capital >= 0]  # not for capital
+    assert for_funding
+    assert all(p.funding < model.config.platforms.min_funding_ratio * p.initial_funding for p in for_funding)
+
+
+def test_a_platform_override_applies_to_that_platform_only():
+    model = small_market(
+        {
+            "platforms": {
+                "policy": {"penalty": {"rule": "flat", "rate_daily": 0.002}},
+                "overrides": [{"platforms": [1], "set": {"penalty": {"rule": "none"}}}],
+            }
+        }
+    )
+    step_to(model, 6)
+    book = model.loans
+    live = book.view("state") == LIVE
+    plat = book.view("platform")
+    assert book.view("penalty")[live & (plat == 1)].max() == 0.0
+    assert book.view("penalty")[live & (plat == 0)].max() > 0.0
+    assert model.platforms[1].policy.penalty.rule == "none" and model.platforms[0].policy.penalty.rule == "flat"
+
+
+def test_a_scheduled_conduct_rule_applies_from_its_month(monkeypatch):
+    import sim.model
+
+    overdue = {}
+    collect = sim.model.collect_overdue
+
+    def count_then_collect(borrowers, book, platforms, terms, now, rec):
+        overdue[now.month] = int(((book.view("state") == LIVE) & (book.view("dpd") > 0)).sum())
+        collect(borrowers, book, platforms, terms, now, rec)
+
+    monkeypatch.setattr(sim.model, "collect_overdue", count_then_collect)
+    model = small_market({"regulator": {"schedule": [{"month": 4, "set": {"max_contacts_month": 1.0}}]}})
+    step_to(model, 6)
+    contacts = model.model_frame().set_index("month")["collection_contacts"]
+    assert contacts.loc[3] > 2 * overdue[3]  # standard conduct: 4 to 12 contacts a month per overdue loan
+    for month in (4, 5, 6):  # at most one contact a month per loan overdue at collection time
+        assert contacts.loc[month] <= overdue[month] + 1e-9
+    assert model.rules.max_contacts_month == 1.0
+
+
+def test_a_scheduled_platform_policy_applies_from_its_month():
+    model = small_market({"platforms": {"schedule": [{"month": 3, "set": {"reports_to_bureau": True}}]}})
+    reporting = {}
+    while model.month < 4:
+        model.step()
+        reporting[model.month] = [p.is_reporting for p in model.platforms]
+    assert not any(reporting[2]) and all(reporting[3]) and all(reporting[4])
+    pf = model.platform_frame()
+    assert not pf[pf["month"] == 2]["is_reporting"].any() and pf[pf["month"] == 3]["is_reporting"].all()
+
+
+def test_platform_early_warning_raises_the_cut_off_while_its_overdue_rate_is_above_the_line():
+    uw = {"early_warning": True, "early_warning_line": 0.0, "cutoff_step": 0.1, "max_cutoff": 0.5}
+    model = small_market({"platforms": {"policy": {"underwriting": uw}}})
+    step_to(model, 6)
+    pf = model.platform_frame()
+    p0 = pf[pf["platform"] == 0].set_index("month")["cutoff"]
+    assert p0.loc[-10] > -1.0  # every month above the line, it rose by the step ...
+    assert p0.iloc[-1] == pytest.approx(0.5)  # ... up to its ceiling
+    assert (p0.diff().dropna() >= -1e-12).all()
+
+
+def test_system_early_warning_tightens_lending_while_the_market_overdue_rate_is_above_its_line():
+    on = small_market({"regulator": {"early_warning": {"enabled": True, "overdue_line": 0.0, "cutoff_raise": 1.0}}})
+    off = small_market()
+    for m in (on, off):
+        step_to(m, 6)
+    assert on.regulator.is_tightening and not off.regulator.is_tightening
+    approval = {
+        k: m.model_frame().set_index("month")["approval_rate"].loc[1:].mean() for k, m in (("on", on), ("off", off))
+    }
+    assert approval["on"] < approval["off"] - 0.05
+
+
+def test_regime_switching_enters_a_recession_that_raises_unemployment():
+    always = small_market(
+        {"economy": {"regime_switching": {"enabled": True, "p_enter": 1.0, "p_exit": 0.0, "unemployment_delta": 0.05}}}
+    )
+    never = small_market({"economy": {"regime_switching": {"enabled": True, "p_enter": 0.0}}})
+    for m in (always, never):
+        step_to(m, 6)
+    a, n = (m.model_frame().set_index("month") for m in (always, never))
+    assert always.economy.in_recession and not never.economy.in_recession
+    assert np.allclose(a["unemployment_target"], 0.10) and np.allclose(n["unemployment_target"], 0.05)
+    assert a["unemployment_rate"].loc[1:].mean() > n["unemployment_rate"].loc[1:].mean() + 0.03
+
+
+# --------------------------------------------------------------------------- the regulator
+
+
+def test_inspections_fine_and_then_revoke_a_platform_that_breaks_the_conduct_rules():
+    model = small_market(
+        {
+            "platforms": {
+                "policy": {"collection": {"regime": "aggressive"}},
+                "overrides": [{"platforms": [0], "set": {"complies_with_conduct_rules": False}}],
+            },
+            "regulator": {
+                "inspection_base": 1.0,
+                "revoke_after_violations": 2,
+                "incident_tolerance": 1e6,  # only breached rules are violations here
+                "schedule": [{"month": 1, "set": {"ban_night_contact": True}}],
+            },
+        }
+    )
+    step_to(model, 3)
+    p0, others = model.platforms[0], model.platforms[1:]
+    assert p0.status == "revoked" and p0.failed_month == 2 and p0.violations == 2
+    assert all(p.is_active and p.violations == 0 for p in others)  # they comply: no breach to find
+    frame = model.model_frame().set_index("month")
+    assert frame.loc[1, "fines"] > 0 and frame.loc[2, "revocations"] == 1
+    assert p0.flows.originations == 0
+
+
+def test_the_apr_cap_is_the_lower_of_the_absolute_cap_and_the_lpr_multiple():
+    low = small_market({"regulator": {"apr_cap_annual": 0.36, "apr_cap_lpr_multiple": 6.0}})
+    assert low.regulator.apr_cap(0.0385) == pytest.approx(0.231)
+    assert low.regulator.apr_cap(0.10) == pytest.approx(0.36)
+    step_to(low, 3)
+    assert 0 < low.loans.view("apr").max() <= 0.231 + 1e-12  # every loan priced within 6 x LPR
+    free = small_market({"regulator": {"apr_cap_annual": 0.36}})
+    step_to(free, 3)
+    assert free.loans.view("apr").max() > 0.231
+
+
+def test_the_penalty_cap_binds_a_penalty_charged_on_the_whole_outstanding_loan():
+    penalty = {"rule": "flat", "rate_daily": 0.01, "applies_to": "outstanding"}
+    ratios = {}
+    for cap in (0.12, 1.0):
+        model = small_market({"platforms": {"policy": {"penalty": penalty}}, "regulator": {"penalty_cap_annual": cap}})
+        step_to(model, 3)
+        book = model.loans
+        over = (book.view("state") == LIVE) & (book.view("dpd") > 0)
+        accrued = book.view("penalty_growth")[over] * np.maximum(
+            book.view("due_principal")[over] + book.view("due_interest")[over], 1.0
+        )
+        base = book.view("principal")[over] + book.view("due_interest")[over]
+        ratios[cap] = (accrued / base).max()
+    assert ratios[0.12] <= 0.12 * 30 / 365 + 1e-12  # at most the cap's 30 days, on the outstanding base
+    assert ratios[1.0] > 0.12 * 30 / 365  # without the cap the rate's 30% a month applies

@@ -157,14 +157,30 @@ def test_run_py_validate_writes_a_folder_that_report_and_reproduce_accept(tmp_pa
         "-j",
         "2",
         "--no-progress",
-        "--no-claims",
         "--out",
         str(out),
     )
     assert done.returncode in (0, 1), done.stderr  # at this size facts may fail; the folder is what is tested
     assert "| fact | claim |" in done.stdout
-    for name in ("manifest.json", "outcomes.parquet", "summary.md", "validation.md", "facts.csv", "targets.csv"):
+    for name in (
+        "manifest.json",
+        "outcomes.parquet",
+        "summary.md",
+        "validation.md",
+        "facts.csv",
+        "targets.csv",
+        "claims.csv",
+    ):
         assert (out / name).is_file(), name
+    # the target and claim tables: every row measured, in the units it claims
+    targets, claims = pd.read_csv(out / "targets.csv"), pd.read_csv(out / "claims.csv")
+    assert len(targets) == len(v.targets()) and targets["measured"].between(0, 1).all()
+    assert targets["ci_low"].le(targets["measured"]).all() and targets["measured"].le(targets["ci_high"]).all()
+    assert len(claims) == len(v.claims()) and claims["model"].notna().all(), (out / "claims.csv").read_text()
+    ratio = claims.set_index("claim").loc["overdue amount up 8x"]
+    assert ratio["ratio"] and ratio["model"] > 0 and ratio["claimed"] == "8x"
+    facts = pd.read_csv(out / "facts.csv")
+    assert len(facts) == len(v.contrasts()) and set(facts["fact"]) == set(range(1, 10))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "validation" and "validation.md" in manifest["files"]
     report = cli("report", str(out))
