@@ -736,6 +736,14 @@ class ForbearanceMandate(Section):
         "2020 forbearance (St. Louis Fed 2021)",
     )
     holiday_months: int = P(3, 1, 24, "most months of payment holiday per loan", "2020 programmes: 3-6 months")
+    max_dpd: int = P(
+        30,
+        0,
+        720,
+        "latest days past due at which a loan can enter a holiday (30: current or in its first month of arrears)",
+        "2020 programmes covered borrowers hit by the shock, current or in early arrears; status frozen, not "
+        "cleared (CARES Act s. 4021); a late-stage loan would only have its charge-off postponed",
+    )
 
 
 class EarlyWarning(Section):

@@ -50,6 +50,7 @@ def collect_repayments(
     state = book.view("state")
     live = state == LIVE
     dpd_before = book.view("dpd").copy()
+    grant_holidays(borrowers, book, live, now, rec)
     bill = book.bill(live)
     rec.ledger.interest_billed += nonzero_total(bill.interest)
     rec.flows.interest_accrued += nonzero_total(bill.interest)
@@ -96,6 +97,27 @@ def collect_repayments(
 
     _close_repaid(book, platforms, live, rec)
     return Billing(dpd_before, bill.on_holiday, live)
+
+
+def grant_holidays(borrowers: BorrowerState, book: LoanBook, live: np.ndarray, now: Month, rec: Records) -> None:
+    """A forbearance mandate in a declared shock: the loans of borrowers without a job get a payment holiday
+    from this month's bill on (once per loan), if they are at most ``max_dpd`` days past due.
+
+    Granted before billing, so a borrower who lost their job is not billed in the month they would
+    first miss a payment; a loan already behind keeps its days past due (frozen, not cleared).
+    """
+    mandate = now.rules.forbearance
+    if not (mandate.enabled and now.econ.in_declared_shock):
+        return
+    eligible = (
+        live
+        & ~borrowers.is_employed[book.view("borrower")]
+        & ~book.view("had_holiday")
+        & (book.view("dpd") <= mandate.max_dpd)
+    )
+    book.holiday_left[: book.n][eligible] = mandate.holiday_months
+    book.had_holiday[: book.n] |= eligible
+    rec.flows.holidays += int(eligible.sum())
 
 
 def _withholds(

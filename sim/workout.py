@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def restructure_and_charge_off(
     borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> None:
-    """Phase 9: forbearance mandates, restructuring offers, charge-offs, recovery countdown.
+    """Phase 9: restructuring offers, charge-offs, recovery countdown.
 
     Restructuring waives penalties and past-due interest and puts past-due principal back on
     schedule over a longer term (``extension``: term + N months; ``instalment``: at least N
@@ -29,19 +29,12 @@ def restructure_and_charge_off(
 
     Draws: 1 uniform per restructuring-eligible loan.
     """
-    cfg, rules, econ, rng = now.config.platforms, now.rules, now.econ, now.rng
+    cfg, rng = now.config.platforms, now.rng
     flows, ledger, cumulative = rec.flows, rec.ledger, rec.cumulative
     state = book.view("state")
     live = state == LIVE
     borrower = book.view("borrower")
     plat = book.view("platform")
-    fm = rules.forbearance
-    if fm.enabled and econ.in_declared_shock:
-        eligible = live & ~borrowers.is_employed[borrower] & ~book.view("had_holiday")
-        book.holiday_left[: book.n][eligible] = fm.holiday_months
-        book.had_holiday[: book.n] |= eligible
-        flows.holidays += int(eligible.sum())
-
     dpd = book.view("dpd")
     hardship = ~borrowers.is_employed | borrowers.is_in_hardship
     pol = terms.restructuring

@@ -38,29 +38,35 @@ def loans_by_id(model: LendingMarket, *fields: str) -> pd.DataFrame:
 
 
 def test_a_loan_on_a_payment_holiday_accrues_no_penalty_and_does_not_age_in_any_holiday_month():
+    months = 3
     model = LendingMarket(
         config(
             {
                 "economy": {"shocks": [{"start": 2, "duration": 12, "unemployment_delta": 0.15, "income_factor": 0.8}]},
-                "regulator": {"forbearance": {"enabled": True, "holiday_months": 3}},
+                "regulator": {"forbearance": {"enabled": True, "holiday_months": months}},
                 "platforms": {"policy": {"penalty": {"rule": "flat", "rate_daily": 0.002}}},
             }
         ),
         seed=2,
     )
-    checked = {1: 0, 2: 0, 3: 0}  # loans checked in the holiday month with this many months left
+    checked = dict.fromkeys(range(1, months + 1), 0)  # overdue loans checked in their 1st, 2nd, 3rd holiday month
     while model.month < model.config.months:
-        before = loans_by_id(model, "holiday_left", "penalty", "dpd")
+        before = loans_by_id(model, "holiday_left", "had_holiday", "penalty", "dpd")
         model.step()
-        after = loans_by_id(model, "penalty", "dpd")
-        on_holiday = before[(before["state"] == LIVE) & (before["holiday_left"] > 0)]
-        both = on_holiday.join(after.add_suffix("_after"), how="inner")
+        after = loans_by_id(model, "holiday_left", "had_holiday", "penalty", "dpd").add_suffix("_after")
+        both = before[before["state"] == LIVE].join(after, how="inner")
         both = both[both["state_after"] == LIVE]
+        # on holiday this month: granted now (its first holiday month), or with holiday months left
+        granted_now = ~both["had_holiday"] & both["had_holiday_after"]
+        holiday = both[granted_now | (both["holiday_left"] > 0)]
         # a borrower may still pay on holiday, so penalties can fall; they must not grow
-        assert (both["penalty_after"] <= both["penalty"]).all(), f"penalty accrued on holiday in month {model.month}"
-        assert (both["dpd_after"] == both["dpd"]).all(), f"days past due moved on holiday in month {model.month}"
-        for left in checked:
-            checked[left] += int(((both["holiday_left"] == left) & (both["dpd"] > 0)).sum())
+        assert (holiday["penalty_after"] <= holiday["penalty"]).all(), (
+            f"penalty accrued on holiday in month {model.month}"
+        )
+        assert (holiday["dpd_after"] == holiday["dpd"]).all(), f"days past due moved on holiday in month {model.month}"
+        nth = np.where(granted_now[holiday.index], 1, months + 1 - holiday["holiday_left"])
+        for n in checked:
+            checked[n] += int(((nth == n) & (holiday["dpd"] > 0)).sum())
     assert all(n > 10 for n in checked.values()), checked  # overdue loans in every holiday month, the last included
 
 
