@@ -117,6 +117,17 @@ def test_size_bounds_are_enforced():
     assert not _result([-1.0, -2.0, -3.0, -4.0], min_effect=3.0, direction=-1).holds
 
 
+def test_size_bounds_hold_for_the_whole_interval_not_just_the_point_estimate():
+    # mean -25% ("by under a third" on the point estimate), but the interval reaches -40%: not shown
+    wide = _result([-0.05, -0.45, -0.10, -0.40], direction=-1, relative=(-1 / 3, None), control=1.0)
+    assert wide.relative_change == pytest.approx(-0.25)
+    assert wide.relative_interval[0] < -1 / 3 and not wide.holds and "interval" in wide.reason
+    narrow = _result([-0.24, -0.26, -0.25, -0.25], direction=-1, relative=(-1 / 3, None), control=1.0)
+    assert narrow.holds
+    # "by half or more": the interval's near edge must be beyond -50% too
+    assert not _result([-0.45, -0.75, -0.5, -0.7], direction=-1, relative=(None, -0.5)).holds
+
+
 def test_no_large_change_claims_need_the_whole_interval_inside_the_bound():
     assert _result([-0.01, 0.01, -0.02, 0.0], direction=0, relative=(-0.05, None)).holds
     assert not _result([-0.04, -0.08, -0.03, -0.06], direction=0, relative=(-0.05, None)).holds
