@@ -129,12 +129,13 @@ class EconomyConfig(Section):
         "monthly re-employment probability at the baseline unemployment rate",
         "mean unemployment spell about 4 months",
     )
-    job_finding_elasticity: float = P(
-        1.0,
+    separation_share: float = P(
+        0.25,
         0.0,
-        5.0,
-        "elasticity of job finding to unemployment: f = f0 (u0/u)^e",
-        "job finding falls in recessions (Shimer 2012)",
+        1.0,
+        "share of the rise in unemployment (log odds) carried by more separations; job finding carries the rest",
+        "Shimer (2012): the job-finding rate accounts for three quarters of unemployment fluctuations, "
+        "separations for one quarter; Elsby, Michaels & Solon (2009): layoffs rise in recessions",
     )
     job_loss_risk_gradient: float = P(
         0.8,
@@ -143,11 +144,83 @@ class EconomyConfig(Section):
         "job-loss hazard multiplier exp(-g z) by latent creditworthiness z",
         "riskier borrowers have less stable jobs",
     )
-    benefit_replacement: float = P(
-        0.3, 0.0, 1.0, "income of the unemployed as a share of their wage", "China unemployment insurance is low"
+    scar_loss: float = P(
+        0.10,
+        0.0,
+        0.9,
+        "permanent fall of the wage at re-employment after a job loss, in a calm labour market (fraction)",
+        "Davis & von Wachter (2011): displaced workers lose 1.4 years of earnings in present value when "
+        "unemployment is below 6% - about 10% a year for 20 years once the spell itself is counted",
     )
-    income_noise_sd: float = P(
-        0.1, 0.0, 1.0, "s.d. of the monthly transitory log-income shock", "PSID-type estimates 0.1-0.2"
+    scar_cyclicality: float = P(
+        1.0,
+        0.0,
+        5.0,
+        "rise of the scar, as a multiple of scar_loss, in a slack labour market (slack 1)",
+        "Davis & von Wachter (2011): the loss doubles (2.8 years) when unemployment is above 8%",
+    )
+    slack_gap: float = P(
+        0.03,
+        0.001,
+        0.5,
+        "rise of the unemployment target above its baseline at which the labour market counts as fully slack "
+        "(slack = rise / gap, clipped to [0, 1])",
+        "Davis & von Wachter (2011) compare displacement at unemployment below 6% and above 8%",
+    )
+    income_transitory_sd: float = P(
+        0.10,
+        0.0,
+        1.0,
+        "s.d. of the monthly transitory log-income shock (i.i.d. month to month)",
+        "a log s.d. of 0.1 a month: checking-account data show month-to-month income swings larger than "
+        "year-to-year ones (JPMorgan Chase Institute 2015); annual transitory variances from surveys are "
+        "mostly measurement error and do not disaggregate",
+    )
+    income_permanent_sd: float = P(
+        0.035,
+        0.0,
+        1.0,
+        "s.d. of the monthly permanent (random-walk) log-wage shock, in a calm labour market",
+        "an annual permanent variance of 0.01 (Carroll et al. 2017, cstwMPC) is 0.00125 a month under "
+        "time aggregation (x 36/289)",
+    )
+    income_risk_cyclicality: float = P(
+        0.75,
+        0.0,
+        5.0,
+        "rise of the permanent shock's s.d., as a share, in a slack labour market (slack 1)",
+        "Storesletten, Telmer & Yaron (2004): the s.d. of idiosyncratic shocks rises from 0.12 to 0.21 "
+        "from peak to trough",
+    )
+    benefit_coverage: float = P(
+        0.10,
+        0.0,
+        1.0,
+        "probability a job loser receives unemployment insurance for the spell",
+        "2.3 million UI recipients against 23-26 million surveyed unemployed, 2019Q4-2020Q1 (MoHRSS, NBS)",
+    )
+    benefit_monthly: float = P(
+        1800.0,
+        0.0,
+        1e6,
+        "unemployment-insurance benefit (CNY a month, at today's prices)",
+        "average benefit CNY 1,814 a month in 2023 (MoHRSS); set between the local dibao and minimum wage "
+        "(UI Regulations 1999, art. 18)",
+    )
+    benefit_months: int = P(
+        12,
+        0,
+        120,
+        "most months a covered job loser receives the benefit",
+        "UI Regulations (1999), art. 17: 12 months for 1-5 years of contributions (18 and 24 for longer)",
+    )
+    jobless_income_share: float = P(
+        0.10,
+        0.0,
+        1.0,
+        "income of an unemployed borrower from odd jobs and household transfers, as a share of their wage",
+        "calibration: about 200 million Chinese in flexible employment (NBS 2021) - the jobless take odd "
+        "jobs; no direct estimate for borrowers",
     )
     shocks: list[Shock] = D([], "scheduled shocks", "scenario choice")
     regime_switching: RegimeSwitching = D(RegimeSwitching, "stochastic recessions", "scenario choice")
@@ -184,11 +257,32 @@ class BorrowerConfig(Section):
         0.05, 0.0, 1.0, "s.d. of the essentials share across borrowers, besides risk type", "calibration"
     )
     essentials_risk_loading: float = P(
-        0.12,
+        0.26,
         0.0,
         1.0,
         "fall of the essentials share per unit of latent creditworthiness: riskier types have thinner margins",
         "calibration to the baseline M3+ level",
+    )
+    essentials_cut_unemployed: float = P(
+        0.06,
+        0.0,
+        1.0,
+        "fall of essential spending while unemployed (fraction)",
+        "Ganong & Noel (2019): spending falls 6% at the start of unemployment",
+    )
+    essentials_cut_no_benefit: float = P(
+        0.12,
+        0.0,
+        1.0,
+        "further fall of essential spending while unemployed without a benefit (fraction)",
+        "Ganong & Noel (2019): spending falls a further 12% when unemployment insurance runs out",
+    )
+    commitment_adjust_monthly: float = P(
+        1 / 12,
+        0.0,
+        1.0,
+        "monthly speed at which essential spending adjusts to a permanent change in the wage",
+        "consumption commitments (rent, schooling) re-contract about once a year (Chetty & Szeidl 2007)",
     )
     savings_months: float = P(
         1.0,
@@ -204,7 +298,11 @@ class BorrowerConfig(Section):
         0.3, 0.0, 1.0, "share of the unspent monthly surplus saved while savings are below target", "calibration"
     )
     savings_drawdown: float = P(
-        0.5, 0.0, 1.0, "share of savings a borrower will use for debt payments in a month", "calibration"
+        1.0,
+        0.0,
+        1.0,
+        "share of savings a borrower will use for debt payments in a month",
+        "calibration: a thin buffer is there to be used",
     )
     expense_shock_monthly: float = P(
         0.01,
@@ -228,7 +326,63 @@ class BorrowerConfig(Section):
     )
     literacy_sd: float = P(0.2, 0.0, 1.0, "s.d. of financial literacy", "calibration")
     demand_monthly: float = P(
-        0.06, 0.0, 1.0, "monthly probability of applying for consumption credit", "calibration to the book size"
+        0.06,
+        0.0,
+        1.0,
+        "monthly probability of applying for consumption credit without a pressing need",
+        "calibration to the book size",
+    )
+    need_apply: float = P(
+        0.3,
+        0.0,
+        1.0,
+        "probability a borrower whose spending this month exceeds income and the savings they will draw applies "
+        "for a loan to cover the gap",
+        "Fed SHED 2023: of adults who could not cover a $400 expense with cash, most would borrow or sell "
+        "something; calibration",
+    )
+    reference_apr: float = P(
+        0.24,
+        0.0,
+        5.0,
+        "price a first-time borrower expects (annual); later, the APR of their last loan",
+        "the 24% line of the 2015 private-lending interpretation, which online lenders advertise under",
+    )
+    take_up_elasticity: float = P(
+        1.1,
+        0.0,
+        10.0,
+        "elasticity of accepting an approved offer to its APR above the borrower's reference price "
+        "(below it, take-up is certain)",
+        "Karlan & Zinman (2008): demand flat below the standard rate, steep above the prior rate; Karlan & "
+        "Zinman (2019, Mexico): dollars-borrowed elasticity -1.1 in the first year",
+    )
+    instalment_target: float = P(
+        0.3,
+        0.0,
+        10.0,
+        "largest instalment of a new loan a borrower asks for, as a share of income: longer terms and lower "
+        "rates allow larger loans",
+        "Karlan & Zinman (2008): loan size responds far more to maturity than to rate (liquidity constraints); "
+        "Attanasio, Goldberg & Kyriazidou (2008); calibration",
+    )
+    informal_rate_monthly: float = P(
+        0.02,
+        0.0,
+        1.0,
+        "monthly interest on informal credit (private lenders, arrears on bills) taken when no platform lends",
+        "Zinman (2010): borrowers rationed by a rate cap turn to overdrafts and late bills; private lending in "
+        "China was enforceable up to 24% a year (2015 interpretation)",
+    )
+    informal_term_months: int = P(
+        6, 1, 120, "months over which informal credit is repaid", "calibration: short informal loans"
+    )
+    informal_limit_months: float = P(
+        1.0,
+        0.0,
+        100.0,
+        "most informal credit a borrower can have outstanding, in months of wage",
+        "calibration: informal lenders lend small sums to people they know",
     )
     borrow_to_repay: float = P(
         0.4,
@@ -275,11 +429,30 @@ class BorrowerConfig(Section):
         "monthly probability of missing an affordable payment at literacy 0 (scaled by 1-literacy)",
         "Karlan, Morten & Zinman: reminders cut late payments",
     )
-    priority_noise: float = P(
-        1.0, 0.0, 10.0, "noise in repayment priorities at literacy 0 (scaled by 1-literacy)", "calibration"
+    allocation_noise: float = P(
+        0.5,
+        0.0,
+        10.0,
+        "s.d. of the log weight noise in how a borrower splits a short budget across loans, at literacy 0 "
+        "(scaled by 1-literacy)",
+        "Gathergood et al. (2019): balance matching explains about half the predictable variation; the rest "
+        "looks idiosyncratic",
+    )
+    optimiser_literacy: float = P(
+        0.75,
+        0.0,
+        1.01,
+        "literacy from which a borrower pays the costliest loans first instead of matching balances (1.01: nobody)",
+        "Gathergood et al. (2019): about 10% of people put all extra payments on the high-APR card; literacy "
+        "N(0.5, 0.2) puts 10% above 0.75",
     )
     willingness_mean: float = P(
-        1.0, -10.0, 10.0, "mean strategic-default threshold (higher = more willing to pay)", "calibration"
+        0.6,
+        -10.0,
+        10.0,
+        "mean strategic-default threshold (higher = more willing to pay)",
+        "calibration: strategic defaults 5-30% of defaults (Ganong & Noel 2023: 6%; Guiso, Sapienza & "
+        "Zingales 2013: 26% self-reported)",
     )
     willingness_sd: float = P(1.0, 0.0, 10.0, "s.d. of the strategic-default threshold", "calibration")
     willingness_risk_loading: float = P(
@@ -300,14 +473,26 @@ class BorrowerConfig(Section):
 class BehaviourConfig(Section):
     """Coefficients of borrowers' responses (priorities, strategic default, collection)."""
 
-    priority_pressure: float = P(
-        2.0, 0.0, 20.0, "repayment-priority weight of collection pressure", "specification: pressured loans first"
+    allocation_pressure: float = P(
+        1.0,
+        0.0,
+        20.0,
+        "log weight per unit of collection pressure when a borrower splits a short budget across loans",
+        "calibration: collection raises what is paid on the collected debt (Fedaseyeu 2013: each restriction "
+        "cuts recovery rates 9%)",
     )
-    priority_bureau: float = P(
-        1.0, 0.0, 20.0, "repayment-priority weight of a loan reported to the bureau", "specification"
+    allocation_reported: float = P(
+        0.5,
+        0.0,
+        20.0,
+        "log weight of a loan reported to the credit bureau when a borrower splits a short budget across loans",
+        "calibration: borrowers protect the record lenders see",
     )
-    priority_penalty: float = P(
-        20.0, 0.0, 500.0, "repayment-priority weight per unit of monthly penalty growth rate", "specification"
+    strategic_default: bool = D(
+        True,
+        "borrowers who can pay may withhold when the expected cost of not paying is low; false switches the "
+        "channel off (every missed payment is then a cash shortfall or inattention)",
+        "a switch for decompositions",
     )
     default_cost_base: float = P(1.0, -10.0, 10.0, "base cost of not paying an affordable loan", "calibration")
     default_cost_bureau: float = P(
@@ -321,23 +506,22 @@ class BehaviourConfig(Section):
     default_cost_legal: float = P(
         0.5, 0.0, 10.0, "extra cost from legal risk while the lender operates", "specification"
     )
-    default_cost_sunk: float = P(
-        1.3,
-        0.0,
-        20.0,
-        "cost reduction per month past due, up to default_cost_sunk_months (record already damaged, curing needs "
-        "all arrears)",
-        "debt overhang (Dobbie & Song 2015); calibration to roll rates",
-    )
-    default_cost_sunk_months: int = P(
-        3, 0, 120, "months past due beyond which the sunk-cost reduction stops growing", "calibration"
-    )
     herding: float = P(
-        20.0,
+        0.25,
         0.0,
-        200.0,
-        "cost reduction per unit of last month's default rate at the same platform",
-        "specification: peers' defaults",
+        10.0,
+        "fall of the cost of not paying (in willingness units) for a borrower who knows a strategic defaulter "
+        "at the same lender",
+        "Guiso, Sapienza & Zingales (2013): knowing someone who defaulted strategically raises the stated "
+        "intention by 82%; a shift of 0.25 s.d. raises a 1-5% withholding probability by 70-90%",
+    )
+    peer_reach: float = P(
+        10.0,
+        0.0,
+        1000.0,
+        "fellow borrowers of the same lender whose repayment a borrower hears of each month; the chance of "
+        "knowing a strategic defaulter is 1 - (1 - s)^reach at last month's strategic rate s",
+        "calibration: no direct estimate",
     )
     failure_discount: float = P(
         3.0,
@@ -356,15 +540,28 @@ class BehaviourConfig(Section):
     pressure_third_party: float = P(0.3, 0.0, 1.0, "extra pressure from third-party contacts", "calibration")
     pressure_night: float = P(0.15, 0.0, 1.0, "extra pressure from night contacts", "calibration")
     mobilisation: float = P(
-        1.0,
+        2.0,
         0.0,
         24.0,
-        "stock of help a borrower can raise from family and friends, in months of wage; "
-        "collection pressure taps it (share = pressure)",
+        "stock of help a borrower can raise from family and friends, in months of wage; a share "
+        "(help_unpressed) is there for any debt due, collection pressure taps the rest (share = pressure)",
         "Fedaseyeu (2013): collection raises recoveries",
     )
+    help_unpressed: float = P(
+        0.3,
+        0.0,
+        1.0,
+        "share of the family-help stock a borrower raises to pay debt due without collection pressure (pressure "
+        "raises it towards the whole stock)",
+        "calibration: family and friends are the first lenders of last resort - a used-up stock is what turns a "
+        "run of bad months into default, while a single bad month is tided over",
+    )
     support_replenish_monthly: float = P(
-        0.03, 0.0, 1.0, "monthly recovery of the used help stock towards its full size", "calibration"
+        0.01,
+        0.0,
+        1.0,
+        "monthly recovery of the used help stock towards its full size",
+        "calibration: help is given once, and rebuilt over years",
     )
     pressure_borrow_push: float = P(
         0.5, 0.0, 5.0, "rise of the borrow-to-repay probability per unit pressure for who cannot pay", "specification"
@@ -529,11 +726,25 @@ class UnderwritingConfig(Section):
         "s.d. of the platform's scoring error (information asymmetry)",
         "calibration; better credit evaluation lowers it",
     )
+    scoring_noise_persistence: float = P(
+        0.8,
+        0.0,
+        1.0,
+        "share of the scoring error's variance that is the platform's lasting view of a borrower (the same at "
+        "every application); the rest is drawn afresh",
+        "calibration: what a lender cannot see of a borrower does not change between applications, so "
+        "reapplying rarely turns a rejection round",
+    )
     bureau_noise_reduction: float = P(
         0.5, 0.0, 1.0, "share of scoring noise removed for bureau members", "credit reporting reduces asymmetry"
     )
     bureau_flag_penalty: float = P(
-        2.0, 0.0, 20.0, "score penalty for an overdue or default record seen at the bureau", "calibration"
+        2.0,
+        0.0,
+        20.0,
+        "score penalty for a record the platform knows of: behind on or defaulted on one of its own loans, or "
+        "(for bureau members) an overdue, restructured or defaulted loan at the bureau",
+        "calibration: lenders rarely lend again to who is behind with them",
     )
     verifies_income: bool = D(
         True,
@@ -702,6 +913,21 @@ class PlatformsConfig(Section):
         720,
         "days past due at which a loan is charged off (multiple of 30)",
         "US card issuers at 180 (sources.md)",
+    )
+    accelerate_at_default: bool = D(
+        True,
+        "call a loan in when it crosses 90 days past due: all its principal falls due, and it stays past due until "
+        "paid in full",
+        "acceleration clauses (提前到期) are standard in Chinese consumer-loan contracts; lenders report such loans "
+        "as non-performing until settled",
+    )
+    instalment_tolerance: float = P(
+        0.9,
+        0.01,
+        1.0,
+        "share of an instalment whose payment counts as paying it when days past due are counted",
+        "FFIEC Uniform Retail Credit Classification Policy (2000): a payment of 90% or more of the contractual "
+        "payment may be counted as a full payment",
     )
     term_months: list[int] = D([3, 6, 12, 24], "loan terms offered (months)", "Chinese online consumer loans")
     term_weights: list[float] = D([0.2, 0.3, 0.35, 0.15], "share of applications choosing each term", "calibration")

@@ -34,11 +34,14 @@ def account_delinquency(
     """Phase 7: days past due, penalties, cures and rolls between buckets.
 
     Days past due count from the oldest unpaid instalment (contractual delinquency), with
-    payments going to penalty first. So a loan still owing past-due amounts after payment
-    enters M1 at 30 days; while its arrears (including penalty) keep growing its oldest
-    instalment stays unpaid and it moves 30 days further each month; if the borrower pays
-    the bill *and* last month's penalty, arrears stop growing and it stays; each full
-    instalment caught up takes 30 days off. Loans on a payment holiday do not move.
+    payments going to penalty first: each month the oldest unpaid instalment is 30 days older,
+    and every instalment the month's payment clears (to interest and principal) moves it one
+    instalment on. So a loan that pays nothing, or less than one instalment, rolls 30 days
+    further; one that pays one instalment stays where it is; each further instalment paid takes
+    30 days off; a loan with nothing left past due is current. A payment of at least
+    ``instalment_tolerance`` (90%) of an instalment counts as the instalment (the FFIEC rule).
+    A loan crossing 90 days is called in (``accelerate_at_default``): all its principal falls due
+    and it ages until paid in full. Loans on a payment holiday do not move.
 
     Draws: none.
     """
@@ -46,26 +49,34 @@ def account_delinquency(
     prev = billing.dpd_before
     arrears = book.view("due_principal") + book.view("due_interest") + book.view("penalty")
     is_over = live & (arrears > EPS)
-    last = book.view("arrears")
-    grew = arrears > last + EPS
-    caught_up = np.floor(np.maximum(last - arrears, 0.0) / np.maximum(book.view("instalment"), 1.0))
-    dpd = np.where(
-        prev == 0,
-        DAYS_PER_MONTH,
-        np.where(grew, prev + DAYS_PER_MONTH, np.maximum(prev - DAYS_PER_MONTH * caught_up, DAYS_PER_MONTH)),
-    )
+    tolerance = now.config.platforms.instalment_tolerance
+    cleared = np.floor(billing.paid_to_instalments / np.maximum(tolerance * book.view("instalment"), EPS) + 1e-9)
+    dpd = np.maximum(prev + DAYS_PER_MONTH * (1.0 - cleared), 0.0)
+    # a loan called in at default is all due: it ages until it is paid in full (or charged off)
+    dpd = np.where(book.view("is_accelerated"), prev + DAYS_PER_MONTH, dpd)
     # the holiday as billing saw it: the counter has already moved on (in the last holiday month it reads 0)
     on_holiday = billing.on_holiday
     dpd = np.where(is_over, dpd, 0)
     dpd = np.where(on_holiday, prev, dpd).astype(np.int16)
     book.dpd[: book.n] = np.where(live, dpd, book.view("dpd"))
+    book.withheld_able[: book.n] &= book.view("dpd") > 0  # a loan current again starts afresh
     book.arrears[: book.n] = np.where(live, arrears, 0.0)
 
     _accrue_penalties(book, terms, is_over & ~on_holiday, now.rules, now.econ, rec)
     # transitions are counted over the loans live at the start of the month, as their denominators are
     started = billing.was_live & (book.view("vintage") < now.month)
     _count_rolls_and_defaults(
-        borrowers, book, platforms, prev, live, started, now.month, rec.flows, rec.cumulative, rec.vintages
+        borrowers,
+        book,
+        platforms,
+        prev,
+        live,
+        started,
+        now.month,
+        rec.flows,
+        rec.cumulative,
+        rec.vintages,
+        now.config.platforms.accelerate_at_default,
     )
 
 
@@ -113,8 +124,10 @@ def _count_rolls_and_defaults(
     flows: MonthFlows,
     cumulative: Cumulative,
     vintages: VintageCounts,
+    accelerate: bool,
 ) -> None:
-    """Rolls and cures among loans live at the start of the month (``started``); new defaults (crossing 90 days)."""
+    """Rolls and cures among loans live at the start of the month (``started``); new defaults (crossing 90 days),
+    called in when ``accelerate``."""
     b_prev = bucket_of(prev)
     b_new = bucket_of(book.view("dpd"))
     for j in range(4):
@@ -124,12 +137,24 @@ def _count_rolls_and_defaults(
     flows.cures = int((started & (prev > 0) & cured).sum())
     new_default = live & (prev <= DEFAULT_DPD) & (book.view("dpd") > DEFAULT_DPD)
     flows.new_defaults = int(new_default.sum())
+    flows.strategic_defaults = int((new_default & book.view("withheld_able")).sum())
     flows.defaulters = int(np.unique(book.view("borrower")[new_default]).size)
     cumulative.defaults += flows.new_defaults
     book.has_defaulted[: book.n] |= new_default
+    if accelerate:
+        called = np.flatnonzero(new_default)
+        book.due_principal[called] = book.principal[called]
+        book.months_left[called] = 0
+        book.is_accelerated[called] = True
     reported_default = new_default & book.view("is_reported")
     borrowers.last_bureau_default[book.view("borrower")[reported_default]] = month
     plat = book.view("platform")
+    # every lender remembers who defaulted on it (its own book), reporting or not
+    np.bitwise_or.at(
+        borrowers.defaulted_with,
+        book.view("borrower")[new_default],
+        np.left_shift(np.uint64(1), plat[new_default].astype(np.uint64)),
+    )
     add_to_flows(platforms, plat[new_default], new_defaults=None)
     nd = np.bincount(plat[new_default], minlength=len(platforms))
     for p in platforms:

@@ -45,6 +45,9 @@ class Purpose(IntEnum):
     WILLINGNESS = 6
     START_EMPLOYMENT = 7
     PLATFORM_CAPITAL = 8
+    START_SPELL = 9
+    START_BENEFIT = 10
+    SCORE_ERROR_PERSISTENT = 11  # per borrower, sub = platform: a lender's lasting view of a borrower
     # the economy
     REGIME = 20
     # phase 2: regulation
@@ -54,6 +57,8 @@ class Purpose(IntEnum):
     INCOME_NOISE = 41
     EXPENSE_OCCURS = 42
     EXPENSE_SIZE = 43
+    INCOME_PERMANENT = 44
+    BENEFIT_COVERAGE = 45
     # phase 5: credit demand and origination (sub = application round)
     DEMAND = 50
     BORROW_TO_REPAY = 51
@@ -61,6 +66,8 @@ class Purpose(IntEnum):
     LOAN_TERM = 53
     PLATFORM_CHOICE = 54
     SCORING_ERROR = 55
+    OFFER_TAKE_UP = 56
+    NEED_APPLY = 57
     # phase 6: repayment (PRIORITY_NOISE is per loan)
     INATTENTION = 60
     PRIORITY_NOISE = 61

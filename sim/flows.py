@@ -33,6 +33,10 @@ class MonthFlows:
     recoveries: float = 0.0
     collected_overdue: float = 0.0  # paid on loans overdue at the start of the month
     strategic: int = 0  # payments withheld by borrowers who could pay
+    strategic_defaults: int = 0  # new defaults of loans withheld while able since they were last current
+    informal_borrowing: float = 0.0  # informal credit taken by applicants no platform served (CNY)
+    informal_interest: float = 0.0  # interest accrued on informal credit (CNY)
+    offers_declined: int = 0  # approved offers the applicant turned down as too dear
     interest_accrued: float = 0.0  # interest billed this month (loans on holiday accrue none)
     penalty_accrued: float = 0.0
     rolls: np.ndarray = field(
@@ -86,6 +90,9 @@ class Ledger:
     recovered: float = 0.0
     recovery_expired: float = 0.0
     borrower_paid: float = 0.0
+    informal_lent: float = 0.0  # informal credit: its balance is lent + interest - repaid
+    informal_interest: float = 0.0
+    informal_repaid: float = 0.0
 
 
 @dataclass(slots=True)

@@ -48,7 +48,9 @@ _FIELDS: dict[str, type] = {
     "is_reported": np.bool_,
     "is_restructured": np.bool_,
     "has_defaulted": np.bool_,
+    "is_accelerated": np.bool_,  # called in at default: all principal due
     "had_holiday": np.bool_,
+    "withheld_able": np.bool_,  # withheld by a borrower able to pay, since it was last current
 }
 
 

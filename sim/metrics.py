@@ -79,9 +79,15 @@ MODEL_COLUMNS = (
     "platform_profit",
     "hardship_share",
     "strategic_withholding",
+    "strategic_defaults",
     "restructured",
     "payment_holidays",
     "borrow_to_repay_loans",
+    "offers_declined",
+    "informal_borrowing",
+    "informal_interest",
+    "informal_debt",
+    "benefit_coverage",
 )
 
 PLATFORM_COLUMNS = (
@@ -263,9 +269,15 @@ def _flow_metrics(
         "platform_profit": float(sum(p.profit for p in platforms)),
         "hardship_share": float(borrowers.is_in_hardship.mean()),
         "strategic_withholding": int(flows.strategic),
+        "strategic_defaults": int(flows.strategic_defaults),
         "restructured": int(flows.restructured),
         "payment_holidays": int(flows.holidays),
         "borrow_to_repay_loans": int(flows.btr_loans),
+        "offers_declined": int(flows.offers_declined),
+        "informal_borrowing": float(flows.informal_borrowing),
+        "informal_interest": float(flows.informal_interest),
+        "informal_debt": float(borrowers.informal_debt.sum()),
+        "benefit_coverage": _share(int(borrowers.receives_benefit.sum()), int((~borrowers.is_employed).sum())),
     }
 
 

@@ -6,46 +6,59 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .draws import Purpose
+from .draws import CONSTRUCTION, Purpose
 from .loans import EPS, LIVE, LoanBook, annuity
 from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
+    from .config import BorrowerConfig
     from .flows import Month, Records
     from .platforms import Platform, PlatformTerms
+
+
+CONSUMPTION, NEED, TO_REPAY = 0, 1, 2  # why a borrower applies
 
 
 def originate_loans(
     borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> None:
-    """Phase 5: credit demand, applications, scoring, bureau checks, affordability, new loans.
+    """Phase 5: credit demand, applications, scoring, offers, take-up, new loans, and informal credit.
 
-    Borrowers apply for consumption credit, or - when short of cash last month - to repay
-    (borrowing to repay). Each applicant picks a platform by size and reputation; the platform
-    sees a noisy score (less noisy for bureau members, which also see bureau records and
-    reported loans elsewhere), prices by grade under the APR cap, checks the visible
-    debt-to-income and lends within its funds. A rejected applicant tries another platform, up to
-    ``application_rounds`` in the month.
+    Borrowers apply for consumption credit, to cover this month's spending beyond income and
+    savings (a need), or - when short of cash last month - to repay (borrowing to repay). Each
+    applicant picks a platform by size and reputation. The platform sees a score with an error
+    that is mostly its own lasting view of the borrower (persistent per borrower and platform,
+    less noisy for bureau members); it marks down an applicant it knows to be behind or in
+    default on its own book, and, if a bureau member, one with a bureau record; it prices by
+    grade under the APR cap, checks the visible debt-to-income and lends within its funds. A
+    consumption borrower sizes the loan by the instalment they will carry (so longer terms and
+    lower rates mean larger loans) and takes the offer with a probability that falls with its
+    price above what they expect to pay; a rejected or declining applicant tries another
+    platform, up to ``application_rounds`` in the month. Who still has a need or a shortfall
+    turns to informal credit, at its cost, up to its limit.
 
-    Draws: see ``_demand``; per application round (the sub-key), ``PLATFORM_CHOICE`` and ``SCORING_ERROR``
-    per applicant.
+    Draws: see ``_demand``; per application round (the sub-key), ``PLATFORM_CHOICE``,
+    ``SCORING_ERROR`` and ``OFFER_TAKE_UP`` per applicant; ``SCORE_ERROR_PERSISTENT`` per borrower and
+    platform (no month: the same every time the borrower applies there).
     """
     cfg, econ, flows = now.config, now.econ, rec.flows
     borrower_cfg = cfg.borrowers
     n = borrowers.n
-    wants, wants_btr, amount, term = _demand(borrowers, book, now)
+    wants, why, amount, term = _demand(borrowers, book, now)
     live = book.view("state") == LIVE
     lb = book.view("borrower")[live]
 
     stated_income = np.where(
         borrowers.is_employed, borrowers.income, borrowers.wage * econ.income_level
     )  # what an applicant declares
+    usual_income = borrowers.wage * econ.income_level
     # debt visible to each platform: its own loans, plus all reported loans for members
     inst = book.view("instalment")[live]
     loan_platform = book.view("platform")[live].astype(np.int64)
     reported = book.view("is_reported")[live]
     reported_inst = np.bincount(lb, weights=inst * reported, minlength=n)
+    own_record = _own_records(borrowers, book, live)
 
     budget = terms.lending_budget.copy()
     weight = terms.choice_weight.copy()
@@ -59,12 +72,7 @@ def originate_loans(
         u_pick = now.draws.uniform(Purpose.PLATFORM_CHOICE, applicants, round_)
         cw = np.cumsum(weight)
         k = np.minimum(np.searchsorted(cw / cw[-1], u_pick, side="right"), n_platforms - 1)
-        eps = now.draws.normal(Purpose.SCORING_ERROR, applicants, round_)
-        score = (
-            borrowers.creditworthiness[applicants]
-            + terms.scoring_noise_sd[k] * eps
-            - terms.bureau_flag_penalty[k] * borrowers.has_bureau_record[applicants]
-        )
+        score = _score(borrowers, applicants, k, terms, own_record, now, round_)
         apr_req = terms.apr_base[k] + terms.apr_slope[k] * np.maximum(terms.best_grade_score[k] - score, 0.0)
         # own-platform and own-reported instalments of each applicant at the chosen platform
         pos = np.full(n, -1)
@@ -77,45 +85,128 @@ def originate_loans(
         np.add.at(own_rep, pos[lb[match]], (inst * reported)[match])
         visible = own + terms.is_reporting[k] * (reported_inst[applicants] - own_rep)
         apr = np.minimum(apr_req, terms.apr_cap)
-        new_inst = annuity(amount[applicants], apr, term[applicants])
+        consumption = why[applicants] == CONSUMPTION
+        request = _request(amount[applicants], consumption, apr, term[applicants], usual_income[applicants], now)
+        new_inst = annuity(request, apr, term[applicants])
         income_checked = np.where(terms.verifies_income[k], borrowers.income[applicants], stated_income[applicants])
         ok = (
             (score >= terms.cutoff[k])
             & ((apr_req <= terms.apr_cap) | terms.lends_at_cap[k])
             & (visible + new_inst <= terms.dti_limit[k] * income_checked)
         )
-        ok &= _within_budget(np.where(ok, amount[applicants], 0.0), k, budget)
+        take = ~consumption | _takes_offer(apr, borrowers.reference_apr[applicants], applicants, round_, now)
+        flows.offers_declined += int((ok & ~take).sum())
+        ok &= take
+        ok &= _within_budget(np.where(ok, request, 0.0), k, budget)
         idx = applicants[ok]
         if len(idx):
-            new = idx, k[ok], amount[idx], apr[ok], term[idx], terms.is_reporting[k[ok]], wants_btr[idx]
+            new = idx, k[ok], request[ok], apr[ok], term[idx], terms.is_reporting[k[ok]], why[idx]
             _book_new_loans(book, platforms, *new, borrowers, now.month, rec)
-            budget -= np.bincount(k[ok], weights=amount[idx], minlength=n_platforms)
+            budget -= np.bincount(k[ok], weights=request[ok], minlength=n_platforms)
             weight = weight * (budget > 0)
         applicants = applicants[~ok]
+    _informal_credit(borrowers, applicants[why[applicants] != CONSUMPTION], amount, usual_income, borrower_cfg, rec)
+
+
+def _request(
+    desired: np.ndarray, consumption: np.ndarray, apr: np.ndarray, term: np.ndarray, income: np.ndarray, now: Month
+) -> np.ndarray:
+    """The amount asked for: a consumption borrower asks for what the instalment they will carry buys at this
+    price and term (longer terms and lower rates, larger loans); a need is asked for in full."""
+    per_yuan = np.maximum(annuity(np.ones(len(apr)), apr, term), 1e-12)
+    affordable = now.config.borrowers.instalment_target * income / per_yuan
+    return np.where(consumption, np.minimum(desired, affordable), desired)
+
+
+def _takes_offer(apr: np.ndarray, reference: np.ndarray, applicants: np.ndarray, round_: int, now: Month) -> np.ndarray:
+    """Take-up of an approved offer: certain at or below the price the borrower expects, falling with
+    elasticity ``take_up_elasticity`` above it (Karlan & Zinman 2008)."""
+    u = now.draws.uniform(Purpose.OFFER_TAKE_UP, applicants, round_)
+    ratio = apr / np.maximum(reference, 1e-9)
+    return u < np.minimum(1.0, ratio**-now.config.borrowers.take_up_elasticity)
+
+
+def _own_records(borrowers: BorrowerState, book: LoanBook, live: np.ndarray) -> np.ndarray:
+    """What each platform knows of its own book, per borrower as bits by platform: behind on one of its loans
+    now, or defaulted on one of them before."""
+    behind = live & (book.view("dpd") > 0)
+    record = borrowers.defaulted_with.copy()
+    bits = np.left_shift(np.uint64(1), book.view("platform")[behind].astype(np.uint64))
+    np.bitwise_or.at(record, book.view("borrower")[behind], bits)
+    return record
+
+
+def _score(
+    borrowers: BorrowerState,
+    applicants: np.ndarray,
+    k: np.ndarray,
+    terms: PlatformTerms,
+    own_record: np.ndarray,
+    now: Month,
+    round_: int,
+) -> np.ndarray:
+    """The score platform ``k`` sees of each applicant: creditworthiness plus its scoring error - mostly its
+    lasting view of the borrower, partly fresh - less the penalty for a record it knows of."""
+    persistence = terms.scoring_noise_persistence[k]
+    lasting = now.draws.draws.normal(Purpose.SCORE_ERROR_PERSISTENT, CONSTRUCTION, applicants, k)
+    fresh = now.draws.normal(Purpose.SCORING_ERROR, applicants, round_)
+    error = np.sqrt(persistence) * lasting + np.sqrt(1.0 - persistence) * fresh
+    knows_own = ((own_record[applicants] >> k.astype(np.uint64)) & np.uint64(1)).astype(bool)
+    flagged = knows_own | (terms.is_reporting[k] & borrowers.has_bureau_record[applicants])
+    return (
+        borrowers.creditworthiness[applicants]
+        + terms.scoring_noise_sd[k] * error
+        - terms.bureau_flag_penalty[k] * flagged
+    )
+
+
+def _informal_credit(
+    borrowers: BorrowerState,
+    unserved: np.ndarray,
+    amount: np.ndarray,
+    usual_income: np.ndarray,
+    cfg: BorrowerConfig,
+    rec: Records,
+) -> None:
+    """Applicants with a need or a shortfall whom no platform served borrow informally, up to the limit."""
+    room = np.maximum(cfg.informal_limit_months * usual_income[unserved] - borrowers.informal_debt[unserved], 0.0)
+    take = np.minimum(amount[unserved], room)
+    borrowers.informal_debt[unserved] += take
+    borrowers.btr_cash[unserved] += take  # cash for this month, like a loan taken to repay
+    rec.flows.informal_borrowing += float(take.sum())
+    rec.ledger.informal_lent += float(take.sum())
 
 
 def _demand(
     borrowers: BorrowerState, book: LoanBook, now: Month
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Who applies this month, who of them to repay other loans, for how much and how long.
+    """Who applies this month and why (consumption, a need, to repay), for how much and how long.
 
-    Also refreshes what the bureau shows of each borrower and the highest collection pressure on
-    them, which push borrowers who cannot pay towards borrowing elsewhere.
+    A need is this month's spending (essentials and unexpected expenses) beyond income and the
+    savings the borrower will draw. A borrower who sees they will be short for the debt falling due
+    this month, or who left debt unpaid last month, may borrow to repay (before missing a payment,
+    as the borrowing-to-repay cycle works, or after). Also refreshes
+    what the bureau shows of each borrower (a reported loan behind, a reported loan restructured
+    - the record keeps it - or a reported default within the record period) and the highest
+    collection pressure on them, which pushes borrowers who cannot pay towards borrowing
+    elsewhere.
 
-    Draws: ``DEMAND`` and ``BORROW_TO_REPAY`` per borrower; ``LOAN_AMOUNT`` and ``LOAN_TERM`` per applicant.
+    Draws: ``DEMAND``, ``NEED_APPLY`` and ``BORROW_TO_REPAY`` per borrower; ``LOAN_AMOUNT`` and
+    ``LOAN_TERM`` per applicant.
     """
     cfg, econ, month = now.config, now.econ, now.month
     borrower_cfg = cfg.borrowers
     n = borrowers.n
     who = np.arange(n)
     u_demand = now.draws.uniform(Purpose.DEMAND, who)
+    u_need = now.draws.uniform(Purpose.NEED_APPLY, who)
     u_btr = now.draws.uniform(Purpose.BORROW_TO_REPAY, who)
     live = book.view("state") == LIVE
     borrower = book.view("borrower")
     lb = borrower[live]
     n_loans = np.bincount(lb, minlength=n)
-    over_reported = live & book.view("is_reported") & (book.view("dpd") > 0)
-    borrowers.has_bureau_record = (np.bincount(borrower[over_reported], minlength=n) > 0) | (
+    on_record = live & book.view("is_reported") & ((book.view("dpd") > 0) | book.view("is_restructured"))
+    borrowers.has_bureau_record = (np.bincount(borrower[on_record], minlength=n) > 0) | (
         month - borrowers.last_bureau_default < now.rules.bureau_record_months
     )
     pressure_b = np.zeros(n)
@@ -127,8 +218,19 @@ def _demand(
         0.0,
         1.0,
     )
-    wants_btr = (borrowers.shortfall > EPS) & (u_btr < p_btr)
-    wants = (wants_btr | (u_demand < borrower_cfg.demand_monthly)) & (n_loans < borrower_cfg.max_loans)
+    # this month's spending beyond income and the savings the borrower will draw, and the debt falling due
+    gap = (
+        borrowers.essential_spending
+        + borrowers.expense
+        - borrowers.income
+        - borrower_cfg.savings_drawdown * borrowers.savings
+    )
+    falling_due = _falling_due(book, live, n)
+    short_for_debt = np.maximum(gap + falling_due, 0.0) * (falling_due > EPS)
+    wants_btr = ((short_for_debt > EPS) | (borrowers.shortfall > EPS)) & (u_btr < p_btr)
+    wants_need = (gap > EPS) & (u_need < borrower_cfg.need_apply)
+    wants = (wants_btr | wants_need | (u_demand < borrower_cfg.demand_monthly)) & (n_loans < borrower_cfg.max_loans)
+    why = np.where(wants_btr, TO_REPAY, np.where(wants_need, NEED, CONSUMPTION)).astype(np.int8)
     # amounts and terms, for applicants only (zero for the others)
     applicants = np.flatnonzero(wants)
     wage_now = borrowers.wage[applicants] * econ.income_level
@@ -136,21 +238,30 @@ def _demand(
     consumption_amount = wage_now * (
         borrower_cfg.loan_income_min + span * now.draws.uniform(Purpose.LOAN_AMOUNT, applicants)
     )
-    btr_amount = np.clip(
-        borrower_cfg.btr_amount_cover * borrowers.shortfall[applicants],
-        borrower_cfg.btr_amount_min * wage_now,
-        borrower_cfg.loan_income_max * wage_now,
+    needed = np.where(
+        why[applicants] == TO_REPAY,
+        borrower_cfg.btr_amount_cover * np.maximum(short_for_debt[applicants], borrowers.shortfall[applicants]),
+        gap[applicants],
     )
+    need_amount = np.clip(needed, borrower_cfg.btr_amount_min * wage_now, borrower_cfg.loan_income_max * wage_now)
     amount = np.zeros(n)
-    amount[applicants] = np.where(wants_btr[applicants], btr_amount, consumption_amount)
+    amount[applicants] = np.where(why[applicants] == CONSUMPTION, consumption_amount, need_amount)
     terms = np.asarray(cfg.platforms.term_months)
     cum = np.cumsum(cfg.platforms.term_weights)
     u_term = now.draws.uniform(Purpose.LOAN_TERM, applicants)
     term = np.zeros(n, dtype=terms.dtype)
     term[applicants] = terms[np.minimum(np.searchsorted(cum / cum[-1], u_term, side="right"), len(terms) - 1)]
     if borrower_cfg.btr_term_months is not None:
-        term = np.where(wants_btr, borrower_cfg.btr_term_months, term)
-    return wants, wants_btr, amount, term
+        term = np.where(why == TO_REPAY, borrower_cfg.btr_term_months, term)
+    return wants, why, amount, term
+
+
+def _falling_due(book: LoanBook, live: np.ndarray, n: int) -> np.ndarray:
+    """Per borrower, what their live loans will ask this month: arrears and penalties, and the instalment of
+    each loan still running and not on a payment holiday."""
+    running = live & (book.view("months_left") > 0) & (book.view("holiday_left") == 0)
+    due = np.where(live, book.overdue_amount(), 0.0) + np.where(running, book.view("instalment"), 0.0)
+    return np.bincount(book.view("borrower"), weights=due, minlength=n)
 
 
 def _within_budget(amount: np.ndarray, platform: np.ndarray, budget: np.ndarray) -> np.ndarray:
@@ -173,7 +284,7 @@ def _book_new_loans(
     apr: np.ndarray,
     term: np.ndarray,
     reported: np.ndarray,
-    is_btr: np.ndarray,
+    why: np.ndarray,
     borrowers: BorrowerState,
     month: int,
     rec: Records,
@@ -181,16 +292,18 @@ def _book_new_loans(
     flows, ledger, cumulative, vintages = rec.flows, rec.ledger, rec.cumulative, rec.vintages
     # a borrower takes at most one loan a month, so its number is the count of its earlier loans
     book.add(idx, k, amount, apr, term, month, reported, seq=borrowers.loans_taken[idx])
+    borrowers.reference_apr[idx] = apr  # the next offer is judged against this price
     borrowers.loans_taken[idx] += 1
     # borrowing-to-repay proceeds are cash for this month's payments; consumption loans are spent
-    np.add.at(borrowers.btr_cash, idx[is_btr], amount[is_btr])
+    cash = why != CONSUMPTION
+    np.add.at(borrowers.btr_cash, idx[cash], amount[cash])
     add_to_flows(platforms, k, originations=None, originated_amount=amount)
     flows.originations += len(idx)
     cumulative.originations += len(idx)
     flows.origination_amount += float(amount.sum())
-    flows.btr_loans += int(is_btr.sum())
+    flows.btr_loans += int((why == TO_REPAY).sum())
     ledger.lent += float(amount.sum())
     vintages.add_originations(month, len(idx))
 
 
-__all__ = ["originate_loans"]
+__all__ = ["CONSUMPTION", "NEED", "TO_REPAY", "originate_loans"]

@@ -102,6 +102,7 @@ class Platform(mesa.Agent):
         self.prev_originations = 0.0  # the month before
         self.overdue_rate = 0.0  # last month's, by count
         self.default_rate = 0.0  # last month's new defaults / live loans
+        self.strategic_rate = 0.0  # last month's loans withheld by borrowers able to pay / live loans
         self.book = 0.0  # principal outstanding
         self.live_loans = 0
         self.profit = 0.0
@@ -266,7 +267,8 @@ class PlatformTerms:
     is_serviced: np.ndarray  # bool: its book is collected (active, or a servicer took it over)
     cutoff: np.ndarray  # score cut-off in force, with the regulator's tightening and the collection outlook
     scoring_noise_sd: np.ndarray  # s.d. of its scoring error (less for bureau members)
-    bureau_flag_penalty: np.ndarray  # score penalty for a bureau record (0 for non-members)
+    scoring_noise_persistence: np.ndarray  # share of the error's variance that is persistent per borrower
+    bureau_flag_penalty: np.ndarray  # score penalty for a record it knows of (own book; the bureau's for members)
     dti_limit: np.ndarray
     verifies_income: np.ndarray
     lends_at_cap: np.ndarray
@@ -276,7 +278,7 @@ class PlatformTerms:
     lending_budget: np.ndarray  # CNY it can lend this month
     choice_weight: np.ndarray  # weight in applicants' choice (share x reputation, 0 without budget)
     apr_cap: float  # the regulator's cap in force
-    peer_default_rate: np.ndarray  # last month's new defaults / live loans (borrowers' herding)
+    peer_strategic_rate: np.ndarray  # last month's loans withheld while able / live loans (borrowers' herding)
     distress: np.ndarray  # borrowers' view of its distress, 0 to 1
     collectors: tuple[Conduct | None, ...]  # conduct its overdue book meets: its own, a servicer's, or none
     penalty: tuple[PenaltyConfig, ...]
@@ -356,7 +358,8 @@ def set_platform_terms(
         scoring_noise_sd=np.array(
             [u.scoring_noise_sd * (1.0 - u.bureau_noise_reduction * m) for u, m in zip(uw, member)]
         ),
-        bureau_flag_penalty=np.array([u.bureau_flag_penalty for u in uw]) * member,
+        scoring_noise_persistence=np.array([u.scoring_noise_persistence for u in uw]),
+        bureau_flag_penalty=np.array([u.bureau_flag_penalty for u in uw]),
         dti_limit=np.array([u.dti_limit for u in uw]),
         verifies_income=np.array([u.verifies_income for u in uw]),
         lends_at_cap=np.array([u.lends_at_cap for u in uw]),
@@ -366,7 +369,7 @@ def set_platform_terms(
         lending_budget=budget,
         choice_weight=each(lambda p: p.share * p.reputation) * (budget > 0),
         apr_cap=regulator.apr_cap(econ.benchmark_rate),
-        peer_default_rate=each(lambda p: p.default_rate),
+        peer_strategic_rate=each(lambda p: p.strategic_rate),
         distress=each(lambda p: p.distress),
         collectors=collectors,
         penalty=tuple(p.policy.penalty for p in platforms),

@@ -162,35 +162,33 @@ def harassment_probability(
 # --------------------------------------------------------------------------- repayment
 
 
-def repayment_priority(
+def allocation_weights(
+    balance: np.ndarray,
     pressure: np.ndarray,
     is_reported: np.ndarray,
-    penalty_growth: np.ndarray,
     literacy: np.ndarray,
     noise: np.ndarray,
-    priority_noise: float,
+    allocation_noise: float,
     behaviour: BehaviourConfig,
 ) -> np.ndarray:
-    """Order in which a borrower pays their loans: higher first.
+    """How a borrower who cannot pay everything splits the budget: weights proportional to balances.
 
-    Loans under heavier collection pressure, reported to the bureau and growing faster with
-    penalties come first (docs/specification.md); low literacy adds noise to the choice.
+    Balance matching (Gathergood, Mahoney, Stewart & Weber 2019): people repay each debt roughly
+    in proportion to its share of what they owe, not by price. Collection pressure and a loan
+    reported to the bureau tilt the split towards that loan (log weights ``allocation_pressure``
+    and ``allocation_reported``); low literacy adds log-normal noise.
     """
-    return (
-        behaviour.priority_pressure * pressure
-        + behaviour.priority_bureau * is_reported
-        + behaviour.priority_penalty * penalty_growth
-        + priority_noise * (1.0 - literacy) * noise
+    log_tilt = (
+        behaviour.allocation_pressure * pressure
+        + behaviour.allocation_reported * is_reported
+        + allocation_noise * (1.0 - literacy) * noise
     )
+    return np.maximum(balance, 0.0) * np.exp(log_tilt)
 
 
 @njit(cache=True)
-def _payment_order(
-    borrower: np.ndarray, neg_priority: np.ndarray, n_borrowers: int
-) -> np.ndarray:  # pragma: no cover - compiled
-    # counting sort by borrower (stable: loan order within a borrower), then a stable insertion
-    # sort of each borrower's few loans by -priority: O(loans), the permutation of
-    # np.lexsort((-priority, borrower)) exactly
+def _by_borrower(borrower: np.ndarray, n_borrowers: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    # counting sort by borrower, stable (loan order within a borrower): the permutation and block starts
     start = np.zeros(n_borrowers + 1, np.int64)
     for i in range(borrower.size):
         start[borrower[i] + 1] += 1
@@ -202,96 +200,188 @@ def _payment_order(
         b = borrower[i]
         order[fill[b]] = i
         fill[b] += 1
+    return order, start
+
+
+@njit(cache=True)
+def _allocate(
+    budget: np.ndarray,
+    due: np.ndarray,
+    borrower: np.ndarray,
+    weight: np.ndarray,
+    tier: np.ndarray,
+    cost: np.ndarray,
+    optimiser: np.ndarray,
+    n_borrowers: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    order, start = _by_borrower(borrower, n_borrowers)
+    paid = np.zeros(due.size)
+    rows = np.empty(due.size, np.int64)
+    capped = np.zeros(due.size, np.bool_)
     for b in range(n_borrowers):
         lo, hi = start[b], start[b + 1]
-        for j in range(lo + 1, hi):
-            row = order[j]
-            key = neg_priority[row]
-            k = j - 1
-            while k >= lo and neg_priority[order[k]] > key:
-                order[k + 1] = order[k]
-                k -= 1
-            order[k + 1] = row
-    return order
+        if lo == hi:
+            continue
+        left = budget[b]
+        total = 0.0
+        for j in range(lo, hi):
+            total += due[order[j]]
+        if left >= total:
+            for j in range(lo, hi):
+                paid[order[j]] = due[order[j]]
+            continue
+        for t in range(2):  # tier 0 (live loans) is served before tier 1 (balances in recovery)
+            if left <= 0.0:
+                break
+            m = 0
+            for j in range(lo, hi):
+                r = order[j]
+                if tier[r] == t and due[r] > 0.0:
+                    rows[m] = r
+                    m += 1
+            if m == 0:
+                continue
+            if optimiser[b]:
+                # the costliest first (stable insertion sort by descending cost), each paid in full while cash lasts
+                for i in range(1, m):
+                    r = rows[i]
+                    k = i - 1
+                    while k >= 0 and cost[rows[k]] < cost[r]:
+                        rows[k + 1] = rows[k]
+                        k -= 1
+                    rows[k + 1] = r
+                for i in range(m):
+                    x = min(left, due[rows[i]])
+                    paid[rows[i]] = x
+                    left -= x
+                continue
+            # balance matching by water-filling: shares by weight; a loan whose share exceeds what is due is
+            # paid in full and the rest shared again among the others
+            for i in range(m):
+                capped[rows[i]] = False
+            while True:
+                w_sum = 0.0
+                n_open = 0
+                for i in range(m):
+                    if not capped[rows[i]]:
+                        w_sum += weight[rows[i]]
+                        n_open += 1
+                if n_open == 0 or left <= 0.0:
+                    break
+                newly = False
+                for i in range(m):
+                    r = rows[i]
+                    if capped[r]:
+                        continue
+                    share = left * (weight[r] / w_sum if w_sum > 0.0 else 1.0 / n_open)
+                    if share >= due[r]:
+                        capped[r] = True
+                        paid[r] = due[r]
+                        newly = True
+                if newly:
+                    left = budget[b]
+                    for i in range(m):
+                        if capped[rows[i]]:
+                            left -= paid[rows[i]]
+                    for j in range(lo, hi):  # and what the earlier tier took
+                        r = order[j]
+                        if tier[r] < t:
+                            left -= paid[r]
+                    continue
+                for i in range(m):
+                    r = rows[i]
+                    if not capped[r]:
+                        paid[r] = left * (weight[r] / w_sum if w_sum > 0.0 else 1.0 / n_open)
+                left = 0.0
+                break
+    return paid
 
 
-def payment_order(borrower: np.ndarray, priority: np.ndarray, n_borrowers: int) -> np.ndarray:
-    """Loans sorted by borrower, then by descending priority, ties in loan order.
+def allocate_payments(
+    budget: np.ndarray,
+    due: np.ndarray,
+    borrower: np.ndarray,
+    weight: np.ndarray,
+    tier: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    optimiser: np.ndarray | None = None,
+) -> np.ndarray:
+    """Split each borrower's budget across their loans.
 
-    The same permutation as ``np.lexsort((-priority, borrower))`` (a test checks it), in linear
-    time: the lexsort was a fifth of a month at 100k borrowers (docs/performance.md).
-    """
-    return _payment_order(
-        np.ascontiguousarray(borrower, dtype=np.int64), -np.asarray(priority, dtype=np.float64), n_borrowers
-    )
-
-
-def allocate_payments(budget: np.ndarray, due: np.ndarray, borrower: np.ndarray, priority: np.ndarray) -> np.ndarray:
-    """Split each borrower's budget across their loans in priority order.
-
-    Loans are sorted by borrower and, within a borrower, by descending priority; a loan is paid
-    in full while the cumulative amount due before it fits in the budget, partly at the margin,
-    and not at all after. Ties keep loan order (stable sort), so the result is deterministic.
+    A borrower who can pay everything due pays it. One who cannot serves live loans (tier 0)
+    before balances in recovery (tier 1); within a tier, a balance matcher splits the cash in
+    proportion to ``weight`` (see :func:`allocation_weights`), paying in full any loan whose
+    share would exceed what it owes and sharing the rest again (water-filling); an
+    ``optimiser`` pays the loans in descending ``cost`` (the costliest debt first), each in full
+    while cash lasts. Deterministic; O(loans) for the few loans a borrower holds.
 
     Args:
         budget: cash each borrower can put towards debt, by borrower.
         due: amount due on each loan (0 for loans not to be paid this month).
         borrower: borrower index of each loan.
-        priority: repayment priority of each loan.
+        weight: balance-matching weight of each loan (>= 0; all zero: equal shares).
+        tier: 0 or 1 per loan (default all 0).
+        cost: what not paying a loan costs, for optimisers (default all 0).
+        optimiser: per borrower, whether they pay the costliest loan first (default nobody).
 
     Returns:
-        Amount paid on each loan, 0 <= paid <= due.
+        Amount paid on each loan, 0 <= paid <= due, and per borrower sum(paid) = min(budget, sum(due)).
     """
-    if due.size == 0:
+    n = due.size
+    if n == 0:
         return np.zeros(0)
-    order = payment_order(borrower, priority, int(budget.size))
-    b_sorted = borrower[order]
-    due_sorted = due[order]
-    cum = np.cumsum(due_sorted)
-    # cumulative due of the same borrower's earlier loans: subtract the running total at the
-    # start of each borrower's block
-    starts = np.flatnonzero(np.r_[True, b_sorted[1:] != b_sorted[:-1]])
-    block_start_cum = (cum - due_sorted)[starts]
-    block_id = np.cumsum(np.r_[True, b_sorted[1:] != b_sorted[:-1]]) - 1
-    due_before = cum - due_sorted - block_start_cum[block_id]
-    paid_sorted = np.clip(budget[b_sorted] - due_before, 0.0, due_sorted)
-    paid = np.empty_like(paid_sorted)
-    paid[order] = paid_sorted
-    return paid
+    n_b = int(budget.size)
+    return _allocate(
+        np.ascontiguousarray(budget, dtype=np.float64),
+        np.ascontiguousarray(due, dtype=np.float64),
+        np.ascontiguousarray(borrower, dtype=np.int64),
+        np.ascontiguousarray(weight, dtype=np.float64),
+        np.zeros(n, np.int8) if tier is None else np.ascontiguousarray(tier, dtype=np.int8),
+        np.zeros(n) if cost is None else np.ascontiguousarray(cost, dtype=np.float64),
+        np.zeros(n_b, np.bool_) if optimiser is None else np.ascontiguousarray(optimiser, dtype=np.bool_),
+        n_b,
+    )
+
+
+def knows_strategic_defaulter(strategic_rate: np.ndarray, reach: float) -> np.ndarray:
+    """Probability a borrower knows a strategic defaulter among the ``reach`` fellow borrowers they hear of."""
+    return -np.expm1(reach * np.log1p(-np.clip(strategic_rate, 0.0, 1.0 - 1e-12)))
 
 
 def strategic_default(
     due: np.ndarray,
-    income: np.ndarray,
+    usual_income: np.ndarray,
     willingness: np.ndarray,
     is_reported: np.ndarray,
     pressure: np.ndarray,
     lender_operating: np.ndarray,
-    peer_default_rate: np.ndarray,
+    peer_strategic_rate: np.ndarray,
     unserviced: np.ndarray,
     lender_distress: np.ndarray,
-    days_past_due: np.ndarray,
     behaviour: BehaviourConfig,
 ) -> np.ndarray:
     """Whether a borrower withholds a payment they could make (per loan).
 
     Not paying costs more when the loan is reported to the bureau, under collection pressure and
-    while the lender operates (legal risk); it costs less when peers at the same lender default
-    (herding), when the lender is distressed, and most when it has failed and nobody services the
-    loan (the 2018 P2P pattern), and the more months the loan is behind (debt overhang: the record
-    is damaged already and curing needs all arrears). The benefit is the payment kept, relative
-    to income. A borrower
-    withholds when benefit exceeds cost plus their own willingness-to-pay threshold.
+    while the lender operates (legal risk): enforcement. It costs less where the sources put
+    strategic default: when the lender is distressed, and most when it has failed and nobody
+    services the loan (the 2018 P2P pattern), and when the borrower knows a fellow borrower of the
+    same lender who withheld while able (Guiso, Sapienza & Zingales 2013). How long the loan has
+    been behind does not enter: arrears are a cash-flow matter, not a reason to stop paying.
+    The benefit is the payment kept, relative to the borrower's usual income. A borrower withholds when benefit
+    exceeds cost plus their own willingness-to-pay threshold; nobody does when
+    ``behaviour.strategic_default`` is off.
     """
+    if not behaviour.strategic_default:
+        return np.zeros(due.shape, dtype=bool)
     cost = (
         behaviour.default_cost_base
         + behaviour.default_cost_bureau * is_reported
         + behaviour.default_cost_pressure * pressure
         + behaviour.default_cost_legal * lender_operating
-        - behaviour.herding * peer_default_rate
+        - behaviour.herding * knows_strategic_defaulter(peer_strategic_rate, behaviour.peer_reach)
         - behaviour.failure_discount * unserviced
         - behaviour.distress_discount * lender_distress
-        - behaviour.default_cost_sunk * np.minimum(days_past_due // DAYS_PER_MONTH, behaviour.default_cost_sunk_months)
     )
-    benefit = behaviour.benefit_per_income * due / np.maximum(income, 1.0)
+    benefit = behaviour.benefit_per_income * due / np.maximum(usual_income, 1.0)
     return benefit > cost + willingness

@@ -14,14 +14,10 @@ from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
-    from .config import BehaviourConfig, ScenarioConfig
+    from .config import BehaviourConfig, BorrowerConfig, ScenarioConfig
     from .economy import EconomyState
     from .flows import Month, Records
     from .platforms import Platform, PlatformTerms
-
-# Charged-off loans in recovery are paid after every live loan: their priority is lowered by more
-# than any priority a live loan can have.
-RECOVERY_PRIORITY_DROP = 1e6
 
 
 @dataclass(frozen=True)
@@ -31,17 +27,23 @@ class Billing:
     dpd_before: np.ndarray  # days past due before this month's payments
     on_holiday: np.ndarray  # on a payment holiday this month, its last holiday month included
     was_live: np.ndarray  # live before this month's payments (this month's new loans included)
+    paid_to_instalments: np.ndarray  # paid this month to interest and principal (what clears instalments)
 
 
 def collect_repayments(
     borrowers: BorrowerState, book: LoanBook, platforms: list[Platform], terms: PlatformTerms, now: Month, rec: Records
 ) -> Billing:
-    """Phase 6: billing, each borrower's cash and its allocation across loans, strategic default.
+    """Phase 6: billing, each borrower's cash and its allocation across debts, strategic default.
 
-    Cash for debt is this month's surplus over essentials, part of savings, any
+    Cash for debt is this month's surplus over essential spending, part of savings, any
     borrowing-to-repay proceeds and, under collection pressure, money raised from family or by
-    cutting consumption below essentials (hardship). Inattentive borrowers (fewer with literacy
-    and reminders) miss the month. Charged-off loans in recovery are paid last.
+    cutting consumption below essentials (hardship). Informal credit is serviced first (its
+    lenders are family, friends and private lenders close at hand). Inattentive borrowers (fewer
+    with literacy and reminders) miss the month; a borrower may withhold a payment they could make
+    (strategic default, :func:`sim.policies.strategic_default`). A borrower who cannot pay every
+    platform loan splits the cash in proportion to balances (balance matching,
+    :func:`sim.policies.allocate_payments`); the most literate pay the costliest loans first.
+    Charged-off loans in recovery are paid after live loans.
 
     Draws: ``INATTENTION`` per borrower; ``PRIORITY_NOISE`` per live or recovering loan (keyed by borrower
     and loan number).
@@ -68,37 +70,73 @@ def collect_repayments(
     )
     due = np.where(live, book.overdue_amount(), 0.0)
     borrower = book.view("borrower")
-    withhold = live & _withholds(borrowers, book, terms, due, dpd_before, behaviour)
+    withhold = live & _withholds(borrowers, book, terms, due, econ.income_level, behaviour)
     pay_due = np.where(withhold | inattentive[borrower], 0.0, due)
     pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
 
+    informal_due = _informal_due(borrowers, borrower_cfg, rec)
     need = np.bincount(borrower, weights=pay_due, minlength=n)
-    cash = _cash_for_debt(borrowers, cfg, econ, need)
-    budget = cash.budget
+    cash = _cash_for_debt(borrowers, cfg, econ, need + informal_due)
+    informal_paid = np.minimum(informal_due, cash.budget)
+    _book_informal(borrowers, informal_paid, rec)
+    budget = cash.budget - informal_paid
 
-    priority = np.full(book.n, -np.inf)
-    priority[rows] = policies.repayment_priority(
+    weight = policies.allocation_weights(
+        np.where(live, book.owed(), book.view("recovery_balance"))[rows],
         book.view("pressure")[rows],
         book.view("is_reported")[rows],
-        book.view("penalty_growth")[rows],
         borrowers.literacy[borrower[rows]],
         noise,
-        borrower_cfg.priority_noise,
+        borrower_cfg.allocation_noise,
         behaviour,
     )
-    priority[recovering] -= RECOVERY_PRIORITY_DROP
+    # an optimiser pays first where not paying costs most: penalty growth, then the contract rate
+    cost = book.view("penalty_growth")[rows] + book.view("apr")[rows] / 12.0
+    optimiser = borrowers.literacy >= borrower_cfg.optimiser_literacy
     paid = np.zeros(book.n)
-    paid[rows] = policies.allocate_payments(budget, pay_due[rows], borrower[rows], priority[rows])
+    paid[rows] = policies.allocate_payments(
+        budget, pay_due[rows], borrower[rows], weight, recovering[rows].astype(np.int8), cost, optimiser
+    )
 
-    _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
-    _settle_budgets(borrowers, cfg, econ, borrower, paid, cash)
+    to_instalments = _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
+    spent = np.bincount(borrower, weights=paid, minlength=n) + informal_paid
+    _settle_budgets(borrowers, cfg, econ, spent, cash)
     unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
     borrowers.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
-    can_pay = budget >= need - EPS
-    rec.flows.strategic += int((withhold & can_pay[borrower]).sum())
+    # withheld while able: the borrower's own means covered everything due, this loan included
+    withheld_due = np.bincount(borrower, weights=np.where(withhold, due, 0.0), minlength=n)
+    able = cash.own - informal_paid >= need + withheld_due - EPS
+    strategic = withhold & able[borrower]
+    book.withheld_able[: book.n] |= strategic
+    rec.flows.strategic += int(strategic.sum())
+    _set_strategic_rates(platforms, plat, live, strategic)
 
     _close_repaid(book, platforms, live, rec)
-    return Billing(dpd_before, bill.on_holiday, live)
+    return Billing(dpd_before, bill.on_holiday, live, to_instalments)
+
+
+def _set_strategic_rates(platforms: list[Platform], plat: np.ndarray, live: np.ndarray, strategic: np.ndarray) -> None:
+    """Each platform's share of live loans withheld while able this month: what its borrowers hear of next month."""
+    k = len(platforms)
+    withheld = np.bincount(plat[strategic], minlength=k)
+    loans = np.bincount(plat[live], minlength=k)
+    for p in platforms:
+        p.strategic_rate = withheld[p.index] / max(loans[p.index], 1)
+
+
+def _informal_due(borrowers: BorrowerState, cfg: BorrowerConfig, rec: Records) -> np.ndarray:
+    """Interest accrues on informal debt; this month's repayment is the interest and a share of the balance."""
+    debt = borrowers.informal_debt
+    interest = debt * cfg.informal_rate_monthly
+    borrowers.informal_debt = debt + interest
+    rec.ledger.informal_interest += float(interest.sum())
+    rec.flows.informal_interest += float(interest.sum())
+    return np.minimum(interest + debt / cfg.informal_term_months, borrowers.informal_debt)
+
+
+def _book_informal(borrowers: BorrowerState, paid: np.ndarray, rec: Records) -> None:
+    borrowers.informal_debt = np.maximum(borrowers.informal_debt - paid, 0.0)
+    rec.ledger.informal_repaid += float(paid.sum())
 
 
 def grant_holidays(borrowers: BorrowerState, book: LoanBook, live: np.ndarray, now: Month, rec: Records) -> None:
@@ -127,23 +165,26 @@ def _withholds(
     book: LoanBook,
     terms: PlatformTerms,
     due: np.ndarray,
-    dpd_before: np.ndarray,
+    econ_level: float,
     behaviour: BehaviourConfig,
 ) -> np.ndarray:
-    """Per loan, whether its borrower would withhold the payment even if they could make it (strategic default)."""
+    """Per loan, whether its borrower would withhold the payment even if they could make it (strategic default).
+
+    The payment is weighed against the borrower's usual pay, not this month's income: withholding because a
+    month's income has fallen away is a cash-flow matter, and whether they can pay is judged on their cash.
+    """
     plat, borrower = book.view("platform"), book.view("borrower")
     operating = terms.is_active[plat]
     return policies.strategic_default(
         due,
-        borrowers.income[borrower],
+        borrowers.wage[borrower] * econ_level,
         borrowers.willingness[borrower],
         book.view("is_reported"),
         book.view("pressure"),
         operating,
-        terms.peer_default_rate[plat],
+        terms.peer_strategic_rate[plat],
         ~terms.is_serviced[plat],
         terms.distress[plat] * operating,
-        dpd_before,
         behaviour,
     )
 
@@ -156,8 +197,9 @@ def _book_payments(
     recovering: np.ndarray,
     dpd_before: np.ndarray,
     rec: Records,
-) -> None:
-    """Apply payments (live loans through the contract order, recovering loans against their balance) and book them."""
+) -> np.ndarray:
+    """Apply payments (live loans through the contract order, recovering loans against their balance) and book
+    them; returns what went to interest and principal per loan."""
     paid_live = np.where(live, paid, 0.0)
     was_overdue = live & (dpd_before > 0)
     to_penalty, to_interest, to_principal = book.apply_payments(paid_live)
@@ -181,6 +223,7 @@ def _book_payments(
     rec.ledger.recovered += nonzero_total(recovered)
     rec.ledger.borrower_paid += nonzero_total(paid)
     rec.cumulative.recoveries += nonzero_total(recovered)
+    return to_interest + to_principal
 
 
 def _close_repaid(book: LoanBook, platforms: list[Platform], live: np.ndarray, rec: Records) -> None:
@@ -209,12 +252,13 @@ class Cash:
     help_stock: np.ndarray  # family help the borrower could raise at full pressure
     mobilised: np.ndarray  # family help raised this month
     budget: np.ndarray  # all of it: what the borrower can put towards debt
+    own: np.ndarray  # the borrower's own means: surplus, savings drawn and loan proceeds (no family help)
 
 
 def _cash_for_debt(borrowers: BorrowerState, cfg: ScenarioConfig, econ: EconomyState, need: np.ndarray) -> Cash:
     """The surplus over essentials, part of savings, borrow-to-repay proceeds and, under pressure, family help."""
     behaviour, borrower_cfg = cfg.behaviour, cfg.borrowers
-    essentials = borrowers.essentials * econ.price_level + borrowers.expense
+    essentials = borrowers.essential_spending + borrowers.expense
     surplus = borrowers.income - essentials
     borrowers.savings = borrowers.savings + np.minimum(surplus, 0.0)
     hardship = borrowers.savings < 0
@@ -222,17 +266,16 @@ def _cash_for_debt(borrowers: BorrowerState, cfg: ScenarioConfig, econ: EconomyS
     btr_cash = borrowers.btr_cash
     base_budget = np.maximum(surplus, 0.0) + borrower_cfg.savings_drawdown * borrowers.savings + btr_cash
     help_stock = behaviour.mobilisation * borrowers.support * borrowers.wage * econ.income_level
-    mobilisable = np.minimum(borrowers.max_pressure, 1.0) * help_stock
+    mobilisable = np.minimum(np.maximum(borrowers.max_pressure, behaviour.help_unpressed), 1.0) * help_stock
     mobilised = np.clip(need - base_budget, 0.0, mobilisable)
-    return Cash(surplus, hardship, btr_cash, help_stock, mobilised, base_budget + mobilised)
+    return Cash(surplus, hardship, btr_cash, help_stock, mobilised, base_budget + mobilised, base_budget)
 
 
 def _settle_budgets(
     borrowers: BorrowerState,
     cfg: ScenarioConfig,
     econ: EconomyState,
-    borrower: np.ndarray,
-    paid: np.ndarray,
+    spent: np.ndarray,
     cash: Cash,
 ) -> None:
     """What was left: unspent surplus partly saved, unspent loan proceeds kept, savings and family help drawn."""
@@ -245,7 +288,6 @@ def _settle_budgets(
         cash.help_stock,
         cash.hardship,
     )
-    spent = np.bincount(borrower, weights=paid, minlength=n)
     from_income = np.minimum(spent, np.maximum(surplus, 0.0))
     rest = spent - from_income
     from_btr = np.minimum(rest, btr_cash)
@@ -267,4 +309,4 @@ def _settle_budgets(
     borrowers.btr_cash[:] = 0.0  # proceeds are used (or saved) within the month
 
 
-__all__ = ["Billing", "RECOVERY_PRIORITY_DROP", "collect_repayments"]
+__all__ = ["Billing", "collect_repayments"]

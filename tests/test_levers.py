@@ -67,9 +67,10 @@ def test_borrow_to_repay_term_applies_to_borrow_to_repay_loans_only(monkeypatch)
     terms = []
     book_new_loans = origination._book_new_loans
 
-    def spy(book, platforms, idx, k, amount, apr, term, reported, is_btr, *rest):
+    def spy(book, platforms, idx, k, amount, apr, term, reported, why, *rest):
+        is_btr = np.asarray(why) == origination.TO_REPAY
         terms.append((np.asarray(term)[is_btr], np.asarray(term)[~is_btr]))
-        book_new_loans(book, platforms, idx, k, amount, apr, term, reported, is_btr, *rest)
+        book_new_loans(book, platforms, idx, k, amount, apr, term, reported, why, *rest)
 
     monkeypatch.setattr(origination, "_book_new_loans", spy)
     LendingMarket(cfg, seed=11).run()

@@ -490,11 +490,11 @@ def test_unserviced_book_is_more_overdue_than_serviced_book(failure_runs):
 # --------------------------------------------------------------------------- bugs found while testing
 
 
-def test_penalty_growth_changes_repayment_priorities():
+def test_who_optimises_changes_how_short_budgets_are_split():
     base = {"borrowers.count": 3000, "months": 12, "burn_in": 6}
     frames = []
-    for weight in (0.0, 500.0):
-        cfg = ScenarioConfig().with_overrides({**base, "behaviour.priority_penalty": weight})
+    for threshold in (1.01, 0.0):  # nobody pays the costliest loan first / everybody does
+        cfg = ScenarioConfig().with_overrides({**base, "borrowers.optimiser_literacy": threshold})
         frames.append(LendingMarket(cfg, seed=3).run().model_frame())
     assert not frames[0].equals(frames[1])
 

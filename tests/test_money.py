@@ -35,6 +35,7 @@ def _stocks(model: LendingMarket) -> dict:
         "interest": float(book.view("due_interest")[live].sum()),
         "penalty": float(book.view("penalty")[live].sum()),
         "recovery": float(book.view("recovery_balance")[recovering].sum()),
+        "informal": float(model.borrower_state.informal_debt.sum()),
         "principal_k": np.bincount(plat[live], weights=book.view("principal")[live], minlength=k),
         "capital_k": np.array([p.capital for p in model.platforms]),
         "ledger": dataclasses.asdict(model.ledger),
@@ -81,6 +82,13 @@ def check_money(model: LendingMarket, before: dict) -> dict:
     )
     charged = led["charged_off"] + led["interest_charged_off"] + led["penalty_charged_off"]
     _close(now["recovery"], charged - led["recovered"] - led["recovery_expired"], scale, f"{where}: in recovery")
+    # informal credit outside the platforms: its balance is what was lent plus interest less what was repaid
+    _close(
+        now["informal"],
+        led["informal_lent"] + led["informal_interest"] - led["informal_repaid"],
+        scale,
+        f"{where}: informal credit",
+    )
     # what borrowers paid is what the book received
     _close(
         led["borrower_paid"],

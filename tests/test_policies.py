@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 
 from sim import policies
-from sim.config import BehaviourConfig, CollectionConduct, PenaltyConfig, RegulatorRules
+from sim.config import BehaviourConfig, RegulatorRules
 from sim.policies import (
     COLLECTION_PRESETS,
     allocate_payments,
+    allocation_weights,
     collection_pressure,
     harassment_probability,
-    penalty_accrual,
-    practised_conduct,
-    repayment_priority,
     strategic_default,
 )
 
@@ -25,20 +23,20 @@ RULES = RegulatorRules()  # penalty cap 100% a year: does not bind the default r
 # --------------------------------------------------------------------------- allocate_payments
 
 
-def test_allocate_payments_hand_example_two_borrowers_three_loans():
+def test_allocate_payments_matches_balances_hand_example():
     # loans interleaved across borrowers to check the grouping
     borrower = np.array([0, 1, 0, 1, 0, 1])
     due = np.array([100.0, 30.0, 50.0, 30.0, 80.0, 30.0])
-    priority = np.array([1.0, 0.0, 3.0, 0.0, 2.0, 0.0])  # borrower 1: a three-way tie
+    weight = np.array([1.0, 1.0, 1.0, 1.0, 2.0, 1.0])
     budget = np.array([170.0, 45.0])
-    paid = allocate_payments(budget, due, borrower, priority)
-    # borrower 0 pays loan 2 (priority 3) 50, loan 4 (priority 2) 80, then loan 0 gets the last 40;
-    # borrower 1's tie keeps loan order: loan 1 in full, loan 3 the remaining 15, loan 5 nothing
-    np.testing.assert_allclose(paid, [40.0, 30.0, 50.0, 15.0, 80.0, 0.0], rtol=0, atol=1e-12)
+    paid = allocate_payments(budget, due, borrower, weight)
+    # borrower 0: shares 42.5 / 42.5 / 85 by weight; loan 4 owes only 80, so it is paid in full and the
+    # other 90 is shared again, 45 each; borrower 1: equal weights, 15 each
+    np.testing.assert_allclose(paid, [45.0, 15.0, 45.0, 15.0, 80.0, 15.0], rtol=0, atol=1e-12)
 
 
 def test_allocate_payments_budget_covers_everything():
-    paid = allocate_payments(np.array([1e9]), np.array([1.0, 2.0, 3.0]), np.zeros(3, dtype=int), np.zeros(3))
+    paid = allocate_payments(np.array([1e9]), np.array([1.0, 2.0, 3.0]), np.zeros(3, dtype=int), np.ones(3))
     np.testing.assert_array_equal(paid, [1.0, 2.0, 3.0])
 
 
@@ -48,13 +46,28 @@ def test_allocate_payments_zero_budget_and_empty_input():
     assert allocate_payments(np.array([10.0]), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)).size == 0
 
 
-def test_allocate_payments_ties_are_deterministic_and_follow_loan_order():
-    borrower = np.zeros(5, dtype=int)
-    due = np.full(5, 10.0)
-    paid = allocate_payments(np.array([25.0]), due, borrower, np.zeros(5))
-    np.testing.assert_array_equal(paid, [10.0, 10.0, 5.0, 0.0, 0.0])
-    again = allocate_payments(np.array([25.0]), due, borrower, np.zeros(5))
-    np.testing.assert_array_equal(paid, again)
+def test_allocate_payments_zero_weights_share_equally():
+    paid = allocate_payments(np.array([30.0]), np.full(3, 50.0), np.zeros(3, dtype=int), np.zeros(3))
+    np.testing.assert_allclose(paid, [10.0, 10.0, 10.0])
+
+
+def test_allocate_payments_serves_live_loans_before_recoveries():
+    due = np.array([40.0, 40.0, 100.0])
+    tier = np.array([1, 0, 0])  # the first is a balance in recovery
+    paid = allocate_payments(np.array([120.0]), due, np.zeros(3, dtype=int), np.ones(3), tier)
+    np.testing.assert_allclose(paid, [0.0, 40.0, 80.0])  # live loans share the 120 (40 capped, 80 to the other)
+    paid = allocate_payments(np.array([150.0]), due, np.zeros(3, dtype=int), np.ones(3), tier)
+    np.testing.assert_allclose(paid, [10.0, 40.0, 100.0])  # the recovery gets what live loans leave
+
+
+def test_optimisers_pay_the_costliest_loan_first():
+    due = np.array([50.0, 50.0, 50.0])
+    cost = np.array([0.01, 0.05, 0.02])
+    borrower = np.zeros(3, dtype=int)
+    paid = allocate_payments(np.array([70.0]), due, borrower, np.ones(3), None, cost, np.array([True]))
+    np.testing.assert_allclose(paid, [0.0, 50.0, 20.0])
+    matched = allocate_payments(np.array([70.0]), due, borrower, np.ones(3), None, cost, np.array([False]))
+    np.testing.assert_allclose(matched, [70 / 3] * 3)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -63,165 +76,31 @@ def test_allocate_payments_properties_on_random_books(seed):
     n_b, n_l = 30, 200
     borrower = rng.integers(0, n_b, n_l)
     due = np.where(rng.random(n_l) < 0.2, 0.0, rng.exponential(100.0, n_l))
-    priority = rng.integers(0, 4, n_l).astype(float)  # many ties
+    weight = np.where(rng.random(n_l) < 0.1, 0.0, rng.exponential(1.0, n_l))
+    tier = (rng.random(n_l) < 0.2).astype(np.int8)
     budget = rng.exponential(150.0, n_b)
-    paid = allocate_payments(budget, due, borrower, priority)
+    optimiser = rng.random(n_b) < 0.2
+    paid = allocate_payments(budget, due, borrower, weight, tier, rng.random(n_l), optimiser)
     assert paid.shape == due.shape
     assert (paid >= 0).all()
     assert (paid <= due + 1e-9).all()
     per_b = np.bincount(borrower, weights=paid, minlength=n_b)
     need = np.bincount(borrower, weights=due, minlength=n_b)
-    assert (per_b <= budget + 1e-9).all()
-    # budget is used up to what is due: min(budget, need)
+    # the budget is used up to what is due: min(budget, need)
     np.testing.assert_allclose(per_b, np.minimum(budget, need), rtol=1e-9, atol=1e-9)
-    for b in range(n_b):
-        idx = np.flatnonzero(borrower == b)
-        # at most one loan per borrower is paid partly
-        partial = (paid[idx] > 1e-9) & (paid[idx] < due[idx] - 1e-9)
-        assert partial.sum() <= 1
-        # a loan receives money only if every higher-priority loan of the borrower is paid in full
-        for i in idx:
-            if paid[i] > 1e-9:
-                higher = idx[priority[idx] > priority[i]]
-                np.testing.assert_allclose(paid[higher], due[higher], rtol=1e-12, atol=1e-9)
+    # a balance matcher's loans not paid in full get the same amount per unit of weight (within their tier)
+    for b in np.flatnonzero(~optimiser):
+        for t in (0, 1):
+            open_ = (borrower == b) & (tier == t) & (due > 0) & (paid < due - 1e-9) & (weight > 0)
+            if open_.sum() >= 2 and paid[open_].sum() > 0:
+                ratio = paid[open_] / weight[open_]
+                np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)
+    # no recovery is paid while a live loan of the same borrower is short
+    short_live = np.bincount(borrower, weights=(tier == 0) & (paid < due - 1e-9), minlength=n_b) > 0
+    assert (paid[(tier == 1) & short_live[borrower]] == 0).all()
 
 
-# --------------------------------------------------------------------------- penalties
-
-
-def accrue(rule: str, overdue, penalty=None, dpd=None, apr=None, rules=RULES, benchmark=0.0385, **cfg_kwargs):
-    overdue = np.asarray(overdue, dtype=np.float64)
-    penalty = np.zeros_like(overdue) if penalty is None else np.asarray(penalty, dtype=np.float64)
-    dpd = np.full(overdue.shape, 30) if dpd is None else np.asarray(dpd)
-    apr = np.full(overdue.shape, 0.24) if apr is None else np.asarray(apr, dtype=np.float64)
-    cfg = PenaltyConfig(rule=rule, **cfg_kwargs)
-    return penalty_accrual(cfg, overdue, penalty, dpd, apr, benchmark, rules)
-
-
-def test_penalty_rule_none_accrues_nothing():
-    np.testing.assert_array_equal(accrue("none", [100.0, 5000.0], penalty=[10.0, 0.0]), [0.0, 0.0])
-
-
-def test_penalty_flat_is_overdue_times_daily_rate_times_30():
-    acc = accrue("flat", [1000.0, 200.0], penalty=[500.0, 0.0], rate_daily=0.0005)
-    np.testing.assert_allclose(acc, [1000.0 * 0.0005 * 30, 200.0 * 0.0005 * 30], rtol=1e-12)
-
-
-def test_penalty_compounding_exceeds_flat_and_charges_penalty_on_penalty():
-    flat = accrue("flat", [1000.0], rate_daily=0.001)
-    comp0 = accrue("compounding", [1000.0], penalty=[0.0], rate_daily=0.001)
-    comp = accrue("compounding", [1000.0], penalty=[300.0], rate_daily=0.001)
-    assert comp0[0] > flat[0]
-    np.testing.assert_allclose(comp0, 1000.0 * (1.001**30 - 1.0), rtol=1e-12)
-    np.testing.assert_allclose(comp, 1300.0 * (1.001**30 - 1.0), rtol=1e-12)
-    assert comp[0] > comp0[0]
-
-
-def test_penalty_compounding_is_flat_when_the_regulator_bans_compounding():
-    no_comp = RULES.model_copy(update={"allow_compounding": False})
-    comp = accrue("compounding", [1000.0, 50.0], penalty=[300.0, 20.0], rate_daily=0.001, rules=no_comp)
-    flat = accrue("flat", [1000.0, 50.0], penalty=[300.0, 20.0], rate_daily=0.001, rules=no_comp)
-    np.testing.assert_allclose(comp, flat, rtol=1e-12)
-
-
-def test_penalty_tiered_picks_tier_by_days_past_due():
-    tiers = [
-        {"min_dpd": 61, "rate_daily": 0.0008},
-        {"min_dpd": 0, "rate_daily": 0.0003},
-        {"min_dpd": 31, "rate_daily": 0.0005},
-    ]  # deliberately unsorted
-    acc = accrue("tiered", [1000.0] * 4, dpd=[30, 60, 90, 150], tiers=tiers)
-    np.testing.assert_allclose(acc, 1000.0 * 30 * np.array([0.0003, 0.0005, 0.0008, 0.0008]), rtol=1e-12)
-
-
-def test_penalty_tiered_applies_amount_factor():
-    acc = accrue(
-        "tiered",
-        [500.0, 5000.0],
-        dpd=[30, 30],
-        tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
-        amount_tiers=[{"min_amount": 0.0, "factor": 1.0}, {"min_amount": 1000.0, "factor": 0.5}],
-    )
-    np.testing.assert_allclose(acc, [500.0 * 0.0004 * 30, 5000.0 * 0.0002 * 30], rtol=1e-12)
-
-
-def test_penalty_benchmark_multiple_of_contract_apr():
-    acc = accrue("benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=1.5, basis="contract")
-    np.testing.assert_allclose(acc, 1.5 * np.array([0.24, 0.12]) / 365.0 * 30 * 1000.0, rtol=1e-12)
-
-
-def test_penalty_benchmark_multiple_of_benchmark_rate():
-    acc = accrue(
-        "benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=4.0, basis="benchmark", benchmark=0.0385
-    )
-    np.testing.assert_allclose(acc, 4.0 * 0.0385 / 365.0 * 30 * 1000.0, rtol=1e-12)
-
-
-@pytest.mark.parametrize(
-    "rule, kwargs",
-    [
-        ("flat", {"rate_daily": 0.002}),
-        ("compounding", {"rate_daily": 0.002}),
-        ("tiered", {"tiers": [{"min_dpd": 0, "rate_daily": 0.002}]}),
-        ("benchmark_multiple", {"multiple": 10.0}),
-    ],
-)
-def test_regulator_penalty_cap_clips_every_rule(rule, kwargs):
-    capped = RULES.model_copy(update={"penalty_cap_annual": 0.1, "allow_compounding": False})
-    acc = accrue(rule, [1000.0], penalty=[0.0], rules=capped, **kwargs)
-    np.testing.assert_allclose(acc, 1000.0 * 0.1 / 365.0 * 30, rtol=1e-12)
-    uncapped = accrue(rule, [1000.0], penalty=[0.0], **kwargs)
-    assert uncapped[0] > acc[0]
-
-
-def test_regulator_penalty_cap_clips_compounding_rate_too():
-    capped = RULES.model_copy(update={"penalty_cap_annual": 0.1})
-    acc = accrue("compounding", [1000.0], penalty=[200.0], rate_daily=0.002, rules=capped)
-    np.testing.assert_allclose(acc, 1200.0 * ((1 + 0.1 / 365.0) ** 30 - 1.0), rtol=1e-12)
-
-
-# --------------------------------------------------------------------------- conduct
-
-STRICT_RULES = RULES.model_copy(update={"max_contacts_month": 6.0, "ban_third_party": True, "ban_night_contact": True})
-
-
-def test_complying_platform_clips_contacts_and_drops_banned_practices():
-    c = practised_conduct(COLLECTION_PRESETS["aggressive"], STRICT_RULES, complies=True)
-    np.testing.assert_array_equal(c.contacts_by_bucket, [6.0, 6.0, 6.0, 6.0])
-    assert not c.third_party and not c.night_contact
-    assert c.breaches == 0
-
-
-def test_non_complying_platform_keeps_its_conduct_and_counts_breaches():
-    intended = COLLECTION_PRESETS["aggressive"]
-    c = practised_conduct(intended, STRICT_RULES, complies=False)
-    np.testing.assert_array_equal(c.contacts_by_bucket, intended.contacts_by_bucket)
-    assert c.third_party and c.night_contact
-    assert c.breaches == 3  # contact cap, third parties, night contact
-
-
-def test_non_complying_platform_breaches_only_rules_in_force():
-    only_cap = RULES.model_copy(update={"max_contacts_month": 20.0})
-    c = practised_conduct(COLLECTION_PRESETS["aggressive"], only_cap, complies=False)
-    assert c.breaches == 1
-    assert practised_conduct(COLLECTION_PRESETS["aggressive"], RULES, complies=False).breaches == 0
-    assert practised_conduct(COLLECTION_PRESETS["regulated"], STRICT_RULES, complies=False).breaches == 0
-
-
-def test_contacts_under_the_cap_are_unchanged():
-    intended = CollectionConduct(contacts_by_bucket=[1.0, 2.0, 9.0, 3.0])
-    c = practised_conduct(intended, STRICT_RULES, complies=True)
-    np.testing.assert_array_equal(c.contacts_by_bucket, [1.0, 2.0, 6.0, 3.0])
-
-
-def test_regulated_preset_obeys_the_conduct_rules():
-    reg = COLLECTION_PRESETS["regulated"]
-    assert max(reg.contacts_by_bucket) <= 6 and not reg.third_party and not reg.night_contact
-
-
-def test_custom_regime_uses_custom_conduct():
-    custom = CollectionConduct(contacts_by_bucket=[0.0, 1.0, 2.0, 3.0])
-    assert policies.collection_conduct("custom", custom) is custom
+def test_policy_presets_are_returned_as_configured():
     assert policies.collection_conduct("soft", None) is COLLECTION_PRESETS["soft"]
 
 
@@ -231,23 +110,22 @@ N = 4001
 WILLINGNESS = np.linspace(-6.0, 6.0, N)
 
 
-def withholding_share(**changes) -> float:
+def withholding_share(behaviour: BehaviourConfig = B, **changes) -> float:
     """Share of a population (willingness spread evenly) that withholds an affordable payment."""
     args = {
         "due": np.full(N, 1000.0),
-        "income": np.full(N, 2000.0),
+        "usual_income": np.full(N, 2000.0),
         "willingness": WILLINGNESS,
         "is_reported": np.zeros(N, dtype=bool),
         "pressure": np.zeros(N),
         "lender_operating": np.ones(N, dtype=bool),
-        "peer_default_rate": np.zeros(N),
+        "peer_strategic_rate": np.zeros(N),
         "unserviced": np.zeros(N, dtype=bool),
         "lender_distress": np.zeros(N),
-        "days_past_due": np.zeros(N, dtype=np.int16),
     }
     for key, value in changes.items():
         args[key] = np.full(N, value, dtype=args[key].dtype)
-    return float(strategic_default(**args, behaviour=B).mean())
+    return float(strategic_default(**args, behaviour=behaviour).mean())
 
 
 def test_strategic_default_baseline_is_interior():
@@ -269,22 +147,30 @@ def test_failed_unserviced_lender_raises_strategic_default():
     assert failed > withholding_share(lender_operating=False) > base
 
 
-def test_herding_raises_strategic_default():
-    assert withholding_share(peer_default_rate=0.05) > withholding_share()
+def test_herding_follows_observed_strategic_default():
+    base = withholding_share()
+    assert withholding_share(peer_strategic_rate=0.05) > withholding_share(peer_strategic_rate=0.01) > base
+    # the shift is at most what knowing a strategic defaulter for sure gives: herding willingness units
+    per_unit = (N - 1) / 12.0 / N  # share of the population per willingness unit
+    assert withholding_share(peer_strategic_rate=1.0) - base == pytest.approx(B.herding * per_unit, abs=2 / N)
+
+
+def test_knowing_a_strategic_defaulter():
+    k = policies.knows_strategic_defaulter(np.array([0.0, 0.1, 1.0]), 10.0)
+    np.testing.assert_allclose(k, [0.0, 1 - 0.9**10, 1.0])
 
 
 def test_lender_distress_raises_strategic_default():
     assert withholding_share(lender_distress=0.8) > withholding_share()
 
 
-def test_months_behind_raise_strategic_default_up_to_three():
-    shares = [withholding_share(days_past_due=d) for d in (0, 30, 60, 90, 150)]
-    assert shares[0] < shares[1] < shares[2] < shares[3]
-    assert shares[3] == shares[4]  # the sunk-cost effect stops at three months
-
-
 def test_larger_payment_relative_to_income_raises_strategic_default():
     assert withholding_share(due=1800.0) > withholding_share(due=200.0)
+
+
+def test_strategic_default_switched_off_withholds_nothing():
+    off = BehaviourConfig(strategic_default=False)
+    assert withholding_share(off, lender_operating=False, unserviced=True, peer_strategic_rate=0.5) == 0.0
 
 
 # --------------------------------------------------------------------------- pressure, harassment, priority
@@ -317,32 +203,15 @@ def test_harassment_probability_rises_with_bad_conduct_and_stays_a_probability()
     assert (harassment_probability(contacts, t, t, extreme) <= 1.0).all()
 
 
-def test_repayment_priority_favours_pressure_bureau_and_penalty_growth():
-    lit, noise = np.ones(4), np.zeros(4)
-    prio = repayment_priority(
-        np.array([0.0, 0.5, 0.0, 0.0]),
-        np.array([False, False, True, False]),
-        np.array([0.0, 0.0, 0.0, 0.02]),
-        lit,
-        noise,
-        1.0,
-        B,
-    )
-    assert (prio[1:] > prio[0]).all()
+def test_allocation_weights_tilt_balances_towards_pressure_and_reporting():
+    lit, noise = np.ones(3), np.zeros(3)
+    balances = np.array([100.0, 100.0, 100.0])
+    w = allocation_weights(balances, np.array([0.0, 0.5, 0.0]), np.array([False, False, True]), lit, noise, 1.0, B)
+    assert w[0] == 100.0 and (w[1:] > w[0]).all()
+    # proportional to balances otherwise
+    flat = np.zeros(2, dtype=bool)
+    w2 = allocation_weights(np.array([100.0, 300.0]), np.zeros(2), flat, np.ones(2), np.zeros(2), 1.0, B)
+    assert w2[1] == 3 * w2[0]
     # noise matters only for the less literate
-    low = repayment_priority(
-        np.zeros(2), np.zeros(2, dtype=bool), np.zeros(2), np.array([1.0, 0.0]), np.array([3.0, 3.0]), 1.0, B
-    )
-    assert low[0] == 0.0 and low[1] == 3.0
-
-
-@pytest.mark.parametrize("seed", range(10))
-def test_payment_order_is_the_lexsort_permutation(seed):
-    # the linear-time kernel must give exactly np.lexsort((-priority, borrower)), ties included,
-    # so that optimising it left every run bit-identical
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 200))
-    m = int(rng.integers(0, 2000))
-    borrower = rng.integers(0, n, m).astype(np.int32)
-    priority = rng.choice([0.0, 1.0, 2.0, -np.inf, 0.5], m) if seed % 2 else rng.standard_normal(m)
-    assert np.array_equal(policies.payment_order(borrower, priority, n), np.lexsort((-priority, borrower)))
+    low = allocation_weights(np.ones(2), np.zeros(2), flat, np.array([1.0, 0.0]), np.ones(2), 0.5, B)
+    assert low[0] == 1.0 and low[1] == pytest.approx(np.exp(0.5))
