@@ -453,6 +453,89 @@ def claims() -> list[Claim]:
     ]
 
 
+# --------------------------------------------------------------------------- policy effects
+
+STRATEGIC_OFF = (("behaviour.strategic_default", False),)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A policy lever's effect on an outcome: the paired difference and its interval, a magnitude to read
+    against the literature rather than a claim to pass. ``channel`` names what the arms hold fixed
+    (``strategic default off``: the same contrast with no borrower withholding while able, to show how
+    much of an effect runs through willingness rather than cash)."""
+
+    policy: str
+    control: Arm
+    treated: Arm
+    outcome: OutcomeSpec
+    channel: str = "all channels"
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        return (self.control, self.treated)
+
+
+def _without_strategic(arm: Arm) -> Arm:
+    return Arm(arm.scenario, arm.shock, arm.overrides + STRATEGIC_OFF)
+
+
+def effects() -> list[Effect]:
+    """The levers a policy reader asks about, each on the outcomes it is meant to move; restructuring,
+    forbearance and bureau reporting also with the strategic channel switched off."""
+    rec = "shocks/recession.yaml"
+    compounding = Arm("policies/penalty_compounding.yaml")
+    levers = [
+        (
+            "restructuring",
+            RECESSION,
+            Arm("policies/restructuring.yaml", shock=rec),
+            True,
+            [outcome("losses"), outcome("cum_default_rate"), peak("overdue_balance_rate")],
+        ),
+        (
+            "forbearance",
+            RECESSION,
+            Arm("policies/forbearance.yaml", shock=rec),
+            True,
+            [outcome("losses"), outcome("cum_default_rate"), peak("overdue_balance_rate")],
+        ),
+        (
+            "penalty cap",
+            compounding,
+            Arm("policies/penalty_cap.yaml"),
+            False,
+            [outcome("cum_default_rate"), outcome("losses")],
+        ),
+        (
+            "APR cap 24%",
+            BASE,
+            Arm("policies/apr_cap_lpr.yaml"),
+            False,
+            [
+                outcome("cum_default_rate"),
+                mean("origination_amount", 13),
+                mean("overdue_balance_rate", 13),
+                total("informal_borrowing", 13),
+            ],
+        ),
+        (
+            "bureau reporting",
+            BASE,
+            Arm("policies/bureau_reporting.yaml"),
+            True,
+            [mean("overdue_balance_rate", 13), outcome("cum_default_rate")],
+        ),
+    ]
+    out = []
+    for policy, control, treated, decompose, outcomes in levers:
+        out += [Effect(policy, control, treated, o) for o in outcomes]
+        if decompose:
+            off = (_without_strategic(control), _without_strategic(treated))
+            out += [Effect(policy, *off, o, "strategic default off") for o in outcomes]
+    return out
+
+
 # --------------------------------------------------------------------------- the plan
 
 
@@ -478,6 +561,8 @@ def validation_plan(
         if include_claims:
             arms += [a for c in claims() for a in (c.control, c.treated) if a is not None]
             specs += [c.outcome for c in claims()]
+            arms += [a for e in effects() for a in e.arms]
+            specs += [e.outcome for e in effects()]
     size = {"borrowers.count": borrowers, "months": months}
     unique_arms = list(dict.fromkeys(arms))
     unique_outcomes = list({s.key: s for s in specs}.values())
@@ -505,6 +590,7 @@ class Evaluation:
     results: list[Result]
     targets: pd.DataFrame
     claims: pd.DataFrame | None
+    effects: pd.DataFrame | None
     replications: int
     borrowers: int
     months: int
@@ -600,15 +686,53 @@ def evaluate(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader) -> Eva
             }
         )
     size = plan.cells[0].config
+    effect_rows = _effect_rows(outcomes, cells)
     return Evaluation(
         results,
         pd.DataFrame(target_rows, columns=["target", "range", "measured", "ci_low", "ci_high", "holds", "source"]),
         pd.DataFrame(claim_rows) if claim_rows else None,
+        pd.DataFrame(effect_rows) if effect_rows else None,
         plan.replications,
         size.borrowers.count,
         size.months,
         plan.master_seed,
     )
+
+
+def _effect_rows(outcomes: pd.DataFrame, cells: set[str]) -> list[dict]:
+    rows = []
+    for e in effects():
+        if not {a.cell_id for a in e.arms} <= cells or e.outcome.key not in outcomes:
+            continue
+        both = pd.concat(
+            {
+                "c": _by_replication(outcomes, e.control, e.outcome.key),
+                "t": _by_replication(outcomes, e.treated, e.outcome.key),
+            },
+            axis=1,
+            join="inner",
+        )
+        iv = t_interval((both["t"] - both["c"]).to_numpy())
+        base = float(both["c"].mean())
+        scale = abs(base) if base else float("nan")
+        rows.append(
+            {
+                "policy": e.policy,
+                "channel": e.channel,
+                "outcome": describe(e.outcome),
+                "control": e.control.label,
+                "treated": e.treated.label,
+                "control_mean": base,
+                "treated_mean": float(both["t"].mean()),
+                "difference": iv.mean,
+                "ci_low": iv.low,
+                "ci_high": iv.high,
+                "relative": iv.mean / scale,
+                "relative_low": iv.low / scale,
+                "relative_high": iv.high / scale,
+            }
+        )
+    return rows
 
 
 def evaluate_folder(folder: Path | str) -> Evaluation:
@@ -698,6 +822,17 @@ def report_markdown(ev: Evaluation) -> str:
             else:
                 value = f"{row.model:+.1%} ({row.ci_low:+.1%}, {row.ci_high:+.1%})"
             lines.append(f"| {row.claim} | {row.claimed} | {value} | {row.scenario} | {row.note} |")
+    if ev.effects is not None:
+        lines += [
+            "",
+            "| policy | channels | outcome | control | treated | control mean | relative change (95% CI) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in ev.effects.itertuples():
+            lines.append(
+                f"| {row.policy} | {row.channel} | {row.outcome} | {row.control} | {row.treated} | "
+                f"{row.control_mean:.4g} | {row.relative:+.1%} ({row.relative_low:+.1%}, {row.relative_high:+.1%}) |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -711,6 +846,8 @@ def validation_files(plan: Plan, outcomes: pd.DataFrame, read_model: ModelReader
     }
     if ev.claims is not None:
         files["claims.csv"] = ev.claims.to_csv(index=False, lineterminator="\n")
+    if ev.effects is not None:
+        files["effects.csv"] = ev.effects.to_csv(index=False, lineterminator="\n")
     return files
 
 
@@ -718,12 +855,14 @@ __all__ = [
     "Arm",
     "Claim",
     "Contrast",
+    "Effect",
     "Evaluation",
     "MASTER_SEED",
     "Result",
     "Target",
     "claims",
     "contrasts",
+    "effects",
     "evaluate",
     "evaluate_folder",
     "format_value",

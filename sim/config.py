@@ -961,7 +961,14 @@ class ForbearanceMandate(Section):
         "payment holidays for unemployed borrowers during declared shocks",
         "2020 forbearance (St. Louis Fed 2021)",
     )
-    holiday_months: int = P(3, 1, 24, "most months of payment holiday per loan", "2020 programmes: 3-6 months")
+    holiday_months: int = P(3, 1, 24, "months of payment holiday a grant gives", "2020 programmes: 3-6 months")
+    max_holiday_months: int = P(
+        12,
+        1,
+        120,
+        "most months of holiday per loan: a grant is renewed while the borrower is still unemployed",
+        "CARES Act s. 4022 (2020): forbearance for up to 180 days, extended by up to 180 more on request",
+    )
     max_dpd: int = P(
         30,
         0,

@@ -32,6 +32,7 @@ _FIELDS: dict[str, type] = {
     "dpd": np.int16,
     "months_left": np.int16,
     "holiday_left": np.int8,
+    "holiday_months": np.int16,  # months of holiday granted so far
     "principal": np.float64,
     "original_principal": np.float64,
     "apr": np.float64,

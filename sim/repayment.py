@@ -37,8 +37,9 @@ def collect_repayments(
 
     Cash for debt is this month's surplus over essential spending, part of savings, any
     borrowing-to-repay proceeds and, under collection pressure, money raised from family or by
-    cutting consumption below essentials (hardship). Informal credit is serviced first (its
-    lenders are family, friends and private lenders close at hand). Inattentive borrowers (fewer
+    cutting consumption below essentials (hardship). Informal credit is repaid from what platform
+    loans leave (relatives, private lenders and unpaid bills wait; a platform reports and
+    collects). Inattentive borrowers (fewer
     with literacy and reminders) miss the month; a borrower may withhold a payment they could make
     (strategic default, :func:`sim.policies.strategic_default`). A borrower who cannot pay every
     platform loan splits the cash in proportion to balances (balance matching,
@@ -77,9 +78,7 @@ def collect_repayments(
     informal_due = _informal_due(borrowers, borrower_cfg, rec)
     need = np.bincount(borrower, weights=pay_due, minlength=n)
     cash = _cash_for_debt(borrowers, cfg, econ, need + informal_due)
-    informal_paid = np.minimum(informal_due, cash.budget)
-    _book_informal(borrowers, informal_paid, rec)
-    budget = cash.budget - informal_paid
+    budget = cash.budget
 
     weight = policies.allocation_weights(
         np.where(live, book.owed(), book.view("recovery_balance"))[rows],
@@ -98,14 +97,18 @@ def collect_repayments(
         budget, pay_due[rows], borrower[rows], weight, recovering[rows].astype(np.int8), cost, optimiser
     )
 
+    # informal credit is repaid from what platform loans leave: its lenders wait, where a platform collects
+    paid_platforms = np.bincount(borrower, weights=paid, minlength=n)
+    informal_paid = np.clip(budget - paid_platforms, 0.0, informal_due)
+    _book_informal(borrowers, informal_paid, rec)
     to_instalments = _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
-    spent = np.bincount(borrower, weights=paid, minlength=n) + informal_paid
+    spent = paid_platforms + informal_paid
     _settle_budgets(borrowers, cfg, econ, spent, cash)
     unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
     borrowers.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
     # withheld while able: the borrower's own means covered everything due, this loan included
     withheld_due = np.bincount(borrower, weights=np.where(withhold, due, 0.0), minlength=n)
-    able = cash.own - informal_paid >= need + withheld_due - EPS
+    able = cash.own >= need + withheld_due - EPS
     strategic = withhold & able[borrower]
     book.withheld_able[: book.n] |= strategic
     rec.flows.strategic += int(strategic.sum())
@@ -141,7 +144,8 @@ def _book_informal(borrowers: BorrowerState, paid: np.ndarray, rec: Records) -> 
 
 def grant_holidays(borrowers: BorrowerState, book: LoanBook, live: np.ndarray, now: Month, rec: Records) -> None:
     """A forbearance mandate in a declared shock: the loans of borrowers without a job get a payment holiday
-    from this month's bill on (once per loan), if they are at most ``max_dpd`` days past due.
+    of ``holiday_months`` from this month's bill on, if they are at most ``max_dpd`` days past due, renewed
+    in its last month while the borrower is still without a job, up to ``max_holiday_months`` in all.
 
     Granted before billing, so a borrower who lost their job is not billed in the month they would
     first miss a payment; a loan already behind keeps its days past due (frozen, not cleared).
@@ -149,13 +153,16 @@ def grant_holidays(borrowers: BorrowerState, book: LoanBook, live: np.ndarray, n
     mandate = now.rules.forbearance
     if not (mandate.enabled and now.econ.in_declared_shock):
         return
-    eligible = (
-        live
-        & ~borrowers.is_employed[book.view("borrower")]
-        & ~book.view("had_holiday")
-        & (book.view("dpd") <= mandate.max_dpd)
+    jobless = live & ~borrowers.is_employed[book.view("borrower")]
+    eligible = jobless & ~book.view("had_holiday") & (book.view("dpd") <= mandate.max_dpd)
+    renewed = (
+        jobless
+        & (book.view("holiday_left") == 1)
+        & (book.view("holiday_months") + mandate.holiday_months <= mandate.max_holiday_months)
     )
-    book.holiday_left[: book.n][eligible] = mandate.holiday_months
+    granted = eligible | renewed
+    book.holiday_left[: book.n][granted] += mandate.holiday_months
+    book.holiday_months[: book.n][granted] += mandate.holiday_months
     book.had_holiday[: book.n] |= eligible
     rec.flows.holidays += int(eligible.sum())
 
