@@ -35,8 +35,9 @@ def originate_loans(
     consumption borrower sizes the loan by the instalment they will carry (so longer terms and
     lower rates mean larger loans) and takes the offer with a probability that falls with its
     price above what they expect to pay; a rejected or declining applicant tries another
-    platform, up to ``application_rounds`` in the month. Who still has a need or a shortfall
-    turns to informal credit, at its cost, up to its limit.
+    platform, up to ``application_rounds`` in the month. Who still has a spending need turns to
+    informal credit, at its cost, up to its limit; who was short for debt goes without (an
+    informal lender does not refinance a platform's arrears).
 
     Draws: see ``_demand``; per application round (the sub-key), ``PLATFORM_CHOICE``,
     ``SCORING_ERROR`` and ``OFFER_TAKE_UP`` per applicant; ``SCORE_ERROR_PERSISTENT`` per borrower and
@@ -105,7 +106,7 @@ def originate_loans(
             budget -= np.bincount(k[ok], weights=request[ok], minlength=n_platforms)
             weight = weight * (budget > 0)
         applicants = applicants[~ok]
-    _informal_credit(borrowers, applicants[why[applicants] != CONSUMPTION], amount, usual_income, borrower_cfg, rec)
+    _informal_credit(borrowers, applicants[why[applicants] == NEED], amount, usual_income, borrower_cfg, rec)
 
 
 def _request(
@@ -168,7 +169,7 @@ def _informal_credit(
     cfg: BorrowerConfig,
     rec: Records,
 ) -> None:
-    """Applicants with a need or a shortfall whom no platform served borrow informally, up to the limit."""
+    """Applicants with a spending need whom no platform served borrow informally, up to the limit."""
     room = np.maximum(cfg.informal_limit_months * usual_income[unserved] - borrowers.informal_debt[unserved], 0.0)
     take = np.minimum(amount[unserved], room)
     borrowers.informal_debt[unserved] += take
@@ -183,9 +184,8 @@ def _demand(
     """Who applies this month and why (consumption, a need, to repay), for how much and how long.
 
     A need is this month's spending (essentials and unexpected expenses) beyond income and the
-    savings the borrower will draw. A borrower who sees they will be short for the debt falling due
-    this month, or who left debt unpaid last month, may borrow to repay (before missing a payment,
-    as the borrowing-to-repay cycle works, or after). Also refreshes
+    savings the borrower will draw; a shortfall is debt left unpaid last month, which a borrower may
+    borrow to repay. Also refreshes
     what the bureau shows of each borrower (a reported loan behind, a reported loan restructured
     - the record keeps it - or a reported default within the record period) and the highest
     collection pressure on them, which pushes borrowers who cannot pay towards borrowing
@@ -225,9 +225,7 @@ def _demand(
         - borrowers.income
         - borrower_cfg.savings_drawdown * borrowers.savings
     )
-    falling_due = _falling_due(book, live, n)
-    short_for_debt = np.maximum(gap + falling_due, 0.0) * (falling_due > EPS)
-    wants_btr = ((short_for_debt > EPS) | (borrowers.shortfall > EPS)) & (u_btr < p_btr)
+    wants_btr = (borrowers.shortfall > EPS) & (u_btr < p_btr)
     wants_need = (gap > EPS) & (u_need < borrower_cfg.need_apply)
     wants = (wants_btr | wants_need | (u_demand < borrower_cfg.demand_monthly)) & (n_loans < borrower_cfg.max_loans)
     why = np.where(wants_btr, TO_REPAY, np.where(wants_need, NEED, CONSUMPTION)).astype(np.int8)
@@ -240,7 +238,7 @@ def _demand(
     )
     needed = np.where(
         why[applicants] == TO_REPAY,
-        borrower_cfg.btr_amount_cover * np.maximum(short_for_debt[applicants], borrowers.shortfall[applicants]),
+        borrower_cfg.btr_amount_cover * borrowers.shortfall[applicants],
         gap[applicants],
     )
     need_amount = np.clip(needed, borrower_cfg.btr_amount_min * wage_now, borrower_cfg.loan_income_max * wage_now)
@@ -254,14 +252,6 @@ def _demand(
     if borrower_cfg.btr_term_months is not None:
         term = np.where(why == TO_REPAY, borrower_cfg.btr_term_months, term)
     return wants, why, amount, term
-
-
-def _falling_due(book: LoanBook, live: np.ndarray, n: int) -> np.ndarray:
-    """Per borrower, what their live loans will ask this month: arrears and penalties, and the instalment of
-    each loan still running and not on a payment holiday."""
-    running = live & (book.view("months_left") > 0) & (book.view("holiday_left") == 0)
-    due = np.where(live, book.overdue_amount(), 0.0) + np.where(running, book.view("instalment"), 0.0)
-    return np.bincount(book.view("borrower"), weights=due, minlength=n)
 
 
 def _within_budget(amount: np.ndarray, platform: np.ndarray, budget: np.ndarray) -> np.ndarray:
