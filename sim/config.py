@@ -958,7 +958,8 @@ class PlatformsConfig(Section):
 class ForbearanceMandate(Section):
     enabled: bool = D(
         False,
-        "payment holidays for unemployed borrowers during declared shocks",
+        "payment holidays, on request, for borrowers in hardship (jobless, or short of essentials and debts) "
+        "during declared shocks",
         "2020 forbearance (St. Louis Fed 2021)",
     )
     holiday_months: int = P(3, 1, 24, "months of payment holiday a grant gives", "2020 programmes: 3-6 months")
@@ -966,8 +967,15 @@ class ForbearanceMandate(Section):
         12,
         1,
         120,
-        "most months of holiday per loan: a grant is renewed while the borrower is still unemployed",
+        "most months of holiday per loan: a grant is renewed while the borrower's hardship lasts",
         "CARES Act s. 4022 (2020): forbearance for up to 180 days, extended by up to 180 more on request",
+    )
+    keep_paying: bool = D(
+        True,
+        "a holiday is an option: a borrower whose income this month covers more than their other debts pays "
+        "the suspended instalment anyway (a prepayment of principal); false suspends every payment",
+        "Cherry, Jiang, Matvos, Piskorski & Seru (2021, BPEA): a fifth of US borrowers in forbearance kept "
+        "making full payments - forbearance worked as a credit line drawn when needed",
     )
     max_dpd: int = P(
         30,

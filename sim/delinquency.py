@@ -41,7 +41,8 @@ def account_delinquency(
     30 days off; a loan with nothing left past due is current. A payment of at least
     ``instalment_tolerance`` (90%) of an instalment counts as the instalment (the FFIEC rule).
     A loan crossing 90 days is called in (``accelerate_at_default``): all its principal falls due
-    and it ages until paid in full. Loans on a payment holiday do not move.
+    and it ages until paid in full. Loans on a payment holiday do not move, unless their arrears
+    are paid off: then they are current.
 
     Draws: none.
     """
@@ -57,7 +58,9 @@ def account_delinquency(
     # the holiday as billing saw it: the counter has already moved on (in the last holiday month it reads 0)
     on_holiday = billing.on_holiday
     dpd = np.where(is_over, dpd, 0)
-    dpd = np.where(on_holiday, prev, dpd).astype(np.int16)
+    # a holiday freezes the status it found, unless the arrears are paid off (CARES Act s. 4021: reported
+    # as it was, or current once brought current)
+    dpd = np.where(on_holiday & is_over, prev, dpd).astype(np.int16)
     book.dpd[: book.n] = np.where(live, dpd, book.view("dpd"))
     book.withheld_able[: book.n] &= book.view("dpd") > 0  # a loan current again starts afresh
     book.arrears[: book.n] = np.where(live, arrears, 0.0)

@@ -46,7 +46,7 @@ def originate_loans(
     cfg, econ, flows = now.config, now.econ, rec.flows
     borrower_cfg = cfg.borrowers
     n = borrowers.n
-    wants, why, amount, term = _demand(borrowers, book, now)
+    wants, why, amount, term, at_limit = _demand(borrowers, book, now)
     live = book.view("state") == LIVE
     lb = book.view("borrower")[live]
 
@@ -106,7 +106,8 @@ def originate_loans(
             budget -= np.bincount(k[ok], weights=request[ok], minlength=n_platforms)
             weight = weight * (budget > 0)
         applicants = applicants[~ok]
-    _informal_credit(borrowers, applicants[why[applicants] == NEED], amount, usual_income, borrower_cfg, rec)
+    unserved = np.concatenate([applicants[why[applicants] == NEED], np.flatnonzero(at_limit)])
+    _informal_credit(borrowers, unserved, amount, usual_income, borrower_cfg, rec)
 
 
 def _request(
@@ -129,8 +130,9 @@ def _takes_offer(apr: np.ndarray, reference: np.ndarray, applicants: np.ndarray,
 
 def _own_records(borrowers: BorrowerState, book: LoanBook, live: np.ndarray) -> np.ndarray:
     """What each platform knows of its own book, per borrower as bits by platform: behind on one of its loans
-    now, or defaulted on one of them before."""
-    behind = live & (book.view("dpd") > 0)
+    now or on a payment holiday with it (a holiday is reported as current, CARES Act s. 4021, but the lender
+    granting it knows), or defaulted on one of them before."""
+    behind = live & ((book.view("dpd") > 0) | (book.view("holiday_left") > 0))
     record = borrowers.defaulted_with.copy()
     bits = np.left_shift(np.uint64(1), book.view("platform")[behind].astype(np.uint64))
     np.bitwise_or.at(record, book.view("borrower")[behind], bits)
@@ -180,8 +182,9 @@ def _informal_credit(
 
 def _demand(
     borrowers: BorrowerState, book: LoanBook, now: Month
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Who applies this month and why (consumption, a need, to repay), for how much and how long.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who applies this month and why (consumption, a need, to repay), for how much and how long; and who
+    has a need but already holds ``max_loans`` loans, and so goes straight to the outside option.
 
     A need is this month's spending (essentials and unexpected expenses) beyond income and the
     savings the borrower will draw; a shortfall is debt left unpaid last month, which a borrower may
@@ -192,7 +195,7 @@ def _demand(
     elsewhere.
 
     Draws: ``DEMAND``, ``NEED_APPLY`` and ``BORROW_TO_REPAY`` per borrower; ``LOAN_AMOUNT`` and
-    ``LOAN_TERM`` per applicant.
+    ``LOAN_TERM`` per applicant and per borrower with a need at the loan limit.
     """
     cfg, econ, month = now.config, now.econ, now.month
     borrower_cfg = cfg.borrowers
@@ -227,10 +230,13 @@ def _demand(
     )
     wants_btr = (borrowers.shortfall > EPS) & (u_btr < p_btr)
     wants_need = (gap > EPS) & (u_need < borrower_cfg.need_apply)
-    wants = (wants_btr | wants_need | (u_demand < borrower_cfg.demand_monthly)) & (n_loans < borrower_cfg.max_loans)
+    can_apply = n_loans < borrower_cfg.max_loans
+    wants = (wants_btr | wants_need | (u_demand < borrower_cfg.demand_monthly)) & can_apply
     why = np.where(wants_btr, TO_REPAY, np.where(wants_need, NEED, CONSUMPTION)).astype(np.int8)
-    # amounts and terms, for applicants only (zero for the others)
-    applicants = np.flatnonzero(wants)
+    # a need no platform may serve (the loan limit is a rule, like a refusal) is met informally if at all
+    at_limit = wants_need & ~wants_btr & ~can_apply
+    # amounts and terms, for those who seek credit only (zero for the others)
+    applicants = np.flatnonzero(wants | at_limit)
     wage_now = borrowers.wage[applicants] * econ.income_level
     span = borrower_cfg.loan_income_max - borrower_cfg.loan_income_min
     consumption_amount = wage_now * (
@@ -251,7 +257,7 @@ def _demand(
     term[applicants] = terms[np.minimum(np.searchsorted(cum / cum[-1], u_term, side="right"), len(terms) - 1)]
     if borrower_cfg.btr_term_months is not None:
         term = np.where(why == TO_REPAY, borrower_cfg.btr_term_months, term)
-    return wants, why, amount, term
+    return wants, why, amount, term, at_limit
 
 
 def _within_budget(amount: np.ndarray, platform: np.ndarray, budget: np.ndarray) -> np.ndarray:

@@ -103,6 +103,8 @@ def collect_repayments(
     _book_informal(borrowers, informal_paid, rec)
     to_instalments = _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
     spent = paid_platforms + informal_paid
+    if rules.forbearance.keep_paying:
+        spent += _pay_on_holiday(book, platforms, bill.on_holiday, cash.surplus - spent, rec)
     _settle_budgets(borrowers, cfg, econ, spent, cash)
     unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
     borrowers.shortfall = np.bincount(borrower, weights=unpaid, minlength=n)
@@ -127,6 +129,29 @@ def _set_strategic_rates(platforms: list[Platform], plat: np.ndarray, live: np.n
         p.strategic_rate = withheld[p.index] / max(loans[p.index], 1)
 
 
+def _pay_on_holiday(
+    book: LoanBook, platforms: list[Platform], on_holiday: np.ndarray, left: np.ndarray, rec: Records
+) -> np.ndarray:
+    """Who still has income left this month pays the instalments a holiday suspended, as prepaid principal.
+
+    Only this month's income counts (not savings or family help): the holiday exists to spare the
+    buffers of a borrower who cannot pay, while one who can keeps paying down the loan rather than
+    meet the whole debt when the holiday ends. Returns what each borrower paid.
+    """
+    n = left.size
+    borrower = book.view("borrower")
+    principal = book.view("principal")
+    ask = np.where(on_holiday, np.minimum(book.view("instalment"), principal - book.view("due_principal")), 0.0)
+    asked = np.bincount(borrower, weights=ask, minlength=n)
+    share = np.divide(np.maximum(left, 0.0), asked, out=np.zeros(n), where=asked > EPS)
+    paid = ask * np.minimum(share, 1.0)[borrower]
+    principal -= paid
+    add_to_flows(platforms, book.view("platform"), principal_repaid=paid)
+    rec.ledger.repaid += nonzero_total(paid)
+    rec.ledger.borrower_paid += nonzero_total(paid)
+    return np.bincount(borrower, weights=paid, minlength=n)
+
+
 def _informal_due(borrowers: BorrowerState, cfg: BorrowerConfig, rec: Records) -> np.ndarray:
     """Interest accrues on informal debt; this month's repayment is the interest and a share of the balance."""
     debt = borrowers.informal_debt
@@ -143,20 +168,24 @@ def _book_informal(borrowers: BorrowerState, paid: np.ndarray, rec: Records) -> 
 
 
 def grant_holidays(borrowers: BorrowerState, book: LoanBook, live: np.ndarray, now: Month, rec: Records) -> None:
-    """A forbearance mandate in a declared shock: the loans of borrowers without a job get a payment holiday
-    of ``holiday_months`` from this month's bill on, if they are at most ``max_dpd`` days past due, renewed
-    in its last month while the borrower is still without a job, up to ``max_holiday_months`` in all.
+    """A forbearance mandate in a declared shock: the loans of borrowers in hardship - without a job, or
+    unable last month to meet essentials and debts from income and savings - get a payment holiday of
+    ``holiday_months`` from this month's bill on, if they are at most ``max_dpd`` days past due, renewed in
+    its last month while the hardship lasts, up to ``max_holiday_months`` in all.
 
-    Granted before billing, so a borrower who lost their job is not billed in the month they would
-    first miss a payment; a loan already behind keeps its days past due (frozen, not cleared).
+    Hardship is what the borrower attests, not what the lender verifies (CARES Act s. 4022: forbearance on
+    request for a hardship due, directly or indirectly, to the emergency); with ``keep_paying`` the holiday
+    is drawn like a credit line. Granted before billing, so a borrower who lost their job is not billed in
+    the month they would first miss a payment; a loan already behind keeps its days past due (frozen, not
+    cleared).
     """
     mandate = now.rules.forbearance
     if not (mandate.enabled and now.econ.in_declared_shock):
         return
-    jobless = live & ~borrowers.is_employed[book.view("borrower")]
-    eligible = jobless & ~book.view("had_holiday") & (book.view("dpd") <= mandate.max_dpd)
+    hit = live & (~borrowers.is_employed | borrowers.is_in_hardship)[book.view("borrower")]
+    eligible = hit & ~book.view("had_holiday") & (book.view("dpd") <= mandate.max_dpd)
     renewed = (
-        jobless
+        hit
         & (book.view("holiday_left") == 1)
         & (book.view("holiday_months") + mandate.holiday_months <= mandate.max_holiday_months)
     )
