@@ -13,7 +13,7 @@ A sensitivity spec (``scenarios/sensitivity/*.yaml``) reads like a sweep spec wi
     replications: 2                # each point is the mean of R seeded runs (common random numbers)
     master_seed: 41
     overrides: {borrowers.count: 3000, months: 48}
-    outcomes: [peak_overdue_rate, cum_default_rate]
+    outcomes: [peak_overdue_balance_rate, cum_default_rate]
 
 The design comes from :func:`analysis.sensitivity.unit_sample` (model-free, so the analysis can
 regenerate it from the manifest) and is mapped onto each range exactly as sweeps map theirs

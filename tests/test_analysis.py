@@ -41,7 +41,7 @@ from experiments.spec import load_comparison, load_sweep
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
 SMALL = {"borrowers.count": 400, "months": 12, "burn_in": 6}
-OUTCOMES_SPEC = ["peak_overdue_rate", "cum_default_rate", "losses", "complaints"]
+OUTCOMES_SPEC = ["peak_overdue_balance_rate", "cum_default_rate", "losses", "complaints"]
 
 
 def write_yaml(path: Path, data: dict) -> Path:
@@ -99,7 +99,7 @@ def sweep(tmp_path_factory) -> Path:
             "replications": 2,
             "master_seed": 9,
             "overrides": SMALL,
-            "outcomes": ["peak_overdue_rate", "losses"],
+            "outcomes": ["peak_overdue_balance_rate", "losses"],
         },
     )
     loaded, plan = load_sweep(spec)
@@ -246,7 +246,8 @@ def test_forest_plot_has_one_panel_per_outcome_with_the_paired_intervals(compari
         "bureau_reporting / early_shock",
         "bureau_reporting / none",
     ]
-    row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["policy"] == "bureau_reporting")]
+    summary = res.summary
+    row = summary[(summary["outcome"] == "peak_overdue_balance_rate") & (summary["policy"] == "bureau_reporting")]
     points = first.collections[-1].get_offsets()
     assert sorted(points[:, 0]) == sorted(row["diff_mean"])
     assert png_is_drawn(save_figure(fig, tmp_path / "forest")[0])
@@ -320,7 +321,7 @@ def test_sweep_heatmap_has_a_cell_per_grid_point(sweep, tmp_path):
         res.outcomes,
         "regulator.bureau_mandate_share",
         "platforms.policy.collection.regime",
-        ["peak_overdue_rate", "losses"],
+        ["peak_overdue_balance_rate", "losses"],
     )
     axes = [ax for ax in visible_axes(fig) if ax.images]
     assert len(axes) == 2
@@ -328,7 +329,7 @@ def test_sweep_heatmap_has_a_cell_per_grid_point(sweep, tmp_path):
     assert grid.shape == (2, 3) and not np.ma.is_masked(grid)
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["0", "0.5", "1"]
     expected = res.outcomes.groupby(["platforms.policy.collection.regime", "regulator.bureau_mandate_share"])[
-        "peak_overdue_rate"
+        "peak_overdue_balance_rate"
     ].mean()
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["standard", "regulated"]
     assert grid[0, 2] == pytest.approx(expected[("standard", 1.0)])
@@ -403,9 +404,8 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
     assert sorted(p.name for p in written.figures) == sorted(f"{n}.{e}" for n in names for e in ("png", "svg"))
     for outcome in OUTCOMES_SPEC:
         assert f'<h3 id="summary-{outcome}">' in page
-    row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["cell"] == "baseline__none")].iloc[
-        0
-    ]
+    summary = res.summary
+    row = summary[(summary["outcome"] == "peak_overdue_balance_rate") & (summary["cell"] == "baseline__none")].iloc[0]
     assert f"{100 * row['mean']:.2f}%" in page
     diff = res.summary[(res.summary["outcome"] == "losses") & (res.summary["cell"] == "bureau_reporting__early_shock")]
     assert f"{diff['diff_mean'].iloc[0]:+,.0f}" in page

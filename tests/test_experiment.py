@@ -40,8 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
 SMALL = {"borrowers.count": 400, "months": 12, "burn_in": 6}
 OUTCOMES = [
-    "peak_overdue_rate",
-    {"name": "overdue_rate_at", "month": 6},
+    "peak_overdue_balance_rate",
+    {"name": "overdue_balance_rate_at", "month": 6},
     "cum_default_rate",
     "losses",
     "credit_supply",
@@ -77,7 +77,7 @@ def sweep_spec(**changes) -> dict:
         "replications": 3,
         "master_seed": 9,
         "overrides": {**SMALL, "economy.shocks[0].start": 2},
-        "outcomes": ["peak_overdue_rate", "cum_default_rate", "losses"],
+        "outcomes": ["peak_overdue_balance_rate", "cum_default_rate", "losses"],
         **changes,
     }
 
@@ -301,9 +301,9 @@ def _frame() -> pd.DataFrame:
 @pytest.mark.parametrize(
     "outcome, expected",
     [
-        ("peak_overdue_rate", 0.3),
-        ("mean_overdue_rate", 0.2125),
-        ({"name": "overdue_rate_at", "month": 3}, 0.2),
+        ("peak_overdue_balance_rate", 0.3),
+        ("mean_overdue_balance_rate", 0.2125),
+        ({"name": "overdue_balance_rate_at", "month": 3}, 0.2),
         ("cum_default_rate", 0.04),
         ("losses", 100.0 + 2.0 - 14.0),
         ("credit_supply", 2.5),
@@ -312,9 +312,9 @@ def _frame() -> pd.DataFrame:
         ({"name": "total", "column": "recoveries"}, 14.0),
         ("loss_rate", (100.0 + 2.0 - 14.0) / 10.0),
         # windows: months `from` to `to` after burn-in, both included
-        ({"name": "mean_overdue_rate", "from": 2}, 0.25),
-        ({"name": "mean_overdue_rate", "from": 2, "to": 3}, 0.25),
-        ({"name": "peak_overdue_rate", "to": 2}, 0.3),
+        ({"name": "mean_overdue_balance_rate", "from": 2}, 0.25),
+        ({"name": "mean_overdue_balance_rate", "from": 2, "to": 3}, 0.25),
+        ({"name": "peak_overdue_balance_rate", "to": 2}, 0.3),
         ({"name": "cum_default_rate", "to": 3}, 0.03),
         ({"name": "losses", "from": 4, "to": 4}, 41.0 - 5.0),
         ({"name": "total", "column": "complaints", "from": 3}, 5.0),
@@ -326,10 +326,10 @@ def test_outcomes_read_only_the_months_after_burn_in(outcome, expected):
 
 
 def test_an_outcome_window_is_written_from_and_to_in_a_spec(tmp_path):
-    spec = comparison_spec(outcomes=[{"name": "mean_overdue_rate", "from": 4, "to": 9}, "cum_default_rate"])
+    spec = comparison_spec(outcomes=[{"name": "mean_overdue_balance_rate", "from": 4, "to": 9}, "cum_default_rate"])
     _, plan = load_comparison(write_spec(tmp_path, "window.yaml", spec))
-    assert [o.key for o in plan.outcomes] == ["mean_overdue_rate_from4_to9", "cum_default_rate"]
-    assert plan.to_record()["outcomes"][0] == {"name": "mean_overdue_rate", "from": 4, "to": 9}
+    assert [o.key for o in plan.outcomes] == ["mean_overdue_balance_rate_from4_to9", "cum_default_rate"]
+    assert plan.to_record()["outcomes"][0] == {"name": "mean_overdue_balance_rate", "from": 4, "to": 9}
     assert Plan.from_record(plan.to_record()).outcomes == plan.outcomes
     for bad, words in (({"from": 9, "to": 4}, "the window is empty"), ({"to": 13}, "after the last month")):
         with pytest.raises(ConfigError, match=words):
@@ -381,10 +381,24 @@ BAD_COMPARISONS = {
     "unknown_outcome": (
         {"outcomes": ["peak_overdue"]},
         "outcomes[0]",
-        ["unknown outcome 'peak_overdue'", "peak_overdue_rate"],
+        ["unknown outcome 'peak_overdue'", "peak_overdue_balance_rate"],
     ),
-    "outcome_needs_month": ({"outcomes": ["overdue_rate_at"]}, "outcomes[0]", ["needs 'month'"]),
-    "month_after_horizon": ({"outcomes": [{"name": "overdue_rate_at", "month": 13}]}, "outcomes[0].month", ["1 to 12"]),
+    "renamed_outcome": (
+        {"outcomes": ["cum_default_rate", "peak_m3plus_rate"]},
+        "outcomes[1]",
+        ["'peak_m3plus_rate' is now called 'peak_m3plus_balance_rate'", "README.md"],
+    ),
+    "renamed_outcome_with_a_month": (
+        {"outcomes": [{"name": "overdue_rate_at", "month": 3}]},
+        "outcomes[0]",
+        ["now called 'overdue_balance_rate_at'"],
+    ),
+    "outcome_needs_month": ({"outcomes": ["overdue_balance_rate_at"]}, "outcomes[0]", ["needs 'month'"]),
+    "month_after_horizon": (
+        {"outcomes": [{"name": "overdue_balance_rate_at", "month": 13}]},
+        "outcomes[0].month",
+        ["1 to 12"],
+    ),
     "unknown_column": (
         {"outcomes": [{"name": "peak", "column": "overdue"}]},
         "outcomes[0]",
@@ -471,6 +485,16 @@ def test_cli_bad_spec_is_one_line_error_with_exit_code_2(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {spec}: parameters.regulator.penalty_capp: unknown key")
     assert not (tmp_path / "out").exists() and not partial_folder(tmp_path / "out").exists()
+
+
+def test_cli_refuses_an_old_outcome_name_with_the_new_one_and_exit_code_2(tmp_path):
+    spec = write_spec(tmp_path, "old.yaml", comparison_spec(outcomes=["peak_overdue_rate"]))
+    done = run_cli("compare", str(spec), "--dry-run")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: {spec}: outcomes[0]: outcome 'peak_overdue_rate' is now called 'peak_overdue_balance_rate' "
+        "(it is by balance; README.md, 'Outcomes', lists every outcome)"
+    ]
 
 
 def test_dry_run_prints_the_number_of_runs_and_writes_nothing(tmp_path):

@@ -89,7 +89,7 @@ def write_spec(folder: Path, **changes) -> Path:
         "replications": 2,
         "master_seed": 7,
         "overrides": {"borrowers.count": 400, "months": 12, "burn_in": 6},
-        "outcomes": ["peak_overdue_rate", "cum_default_rate"],
+        "outcomes": ["peak_overdue_balance_rate", "cum_default_rate"],
         **changes,
     }
     path = folder / "sens.yaml"
@@ -201,11 +201,11 @@ def test_cli_sensitivity_runs_the_design_averages_replications_and_writes_indice
     assert res.is_sensitivity and len(res.cells) == design_size("morris", 2, 2) == 6
     assert len(res.outcomes) == 12  # 6 points x 2 replications
     # The indices are those of the replication means, recomputed from the folder alone.
-    means = res.outcomes.groupby("cell")["peak_overdue_rate"].mean().reindex(res.cells["cell"]).to_numpy()
+    means = res.outcomes.groupby("cell")["peak_overdue_balance_rate"].mean().reindex(res.cells["cell"]).to_numpy()
     unit = unit_sample("morris", list(res.label_columns), 2, seed=7, levels=4)
     direct = morris_indices(unit, means, list(res.label_columns), seed=7)
     again = analyse_results(out)
-    got = again[again["outcome"] == "peak_overdue_rate"].reset_index(drop=True)
+    got = again[again["outcome"] == "peak_overdue_balance_rate"].reset_index(drop=True)
     np.testing.assert_allclose(got["mu_star"], direct["mu_star"])
     np.testing.assert_allclose(written["mu_star"], again["mu_star"], rtol=1e-5)
 
