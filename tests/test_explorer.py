@@ -23,7 +23,7 @@ from explorer.market import (
     levers_from_config,
     model_params,
 )
-from explorer.serve import server_command, server_env
+from explorer.serve import ExtraMissing, check_extra, server_command, server_env
 from sim.config import ConfigError
 from sim.model import LendingMarket
 from tests.scenario_files import scenario_files
@@ -275,3 +275,10 @@ def test_every_lever_is_documented_in_explorer_md() -> None:
         key = spec.key.split()[0]
         assert spec.name == "seed" or f"`{key}`" in text, key
     assert "![" in text and (REPO_ROOT / "docs" / "img" / "explorer.png").is_file()
+
+
+def test_a_missing_extra_is_one_line_saying_make_explore_installs_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "solara_assets", None)  # import of it raises ImportError
+    with pytest.raises(ExtraMissing) as err:
+        check_extra()
+    assert "make explore installs it" in str(err.value) and "\n" not in str(err.value)
