@@ -24,13 +24,24 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .style import shock_phrase
 from .tables import AnalysisError, Results, load, write_text_atomic
 
 GENERATOR = "lendsim report"
 _MD_MARK = f"<!-- {GENERATOR} -->"
 FIGURES_DIR = "figures"
 # Every figure name the report can write; only these are replaced or removed in figures/.
-FIGURE_NAMES = ("fan_overdue", "fan_m3plus", "forest", "roll_rates", "vintages", "sweep_heatmap", "sensitivity")
+FIGURE_NAMES = (
+    "fan_overdue",
+    "fan_m3plus",
+    "fan_credit_supply",
+    "fan_new_defaults",
+    "forest",
+    "roll_rates",
+    "vintages",
+    "sweep_heatmap",
+    "sensitivity",
+)
 
 
 @dataclass(frozen=True)
@@ -67,20 +78,24 @@ def figure_plan(results: Results) -> list[_Figure]:
 
     figs = []
     rates = {s["key"]: s["is_rate"] for s in results.outcome_specs}
+    better = {s["key"]: s.get("better") for s in results.outcome_specs}
     ref = results.reference
     reps = results.replications
     if results.kind == "comparison":
         shock = _stress_shock(results)
-        by_shock = results.cells["shock"].nunique() > 1
+        shocks = list(dict.fromkeys(results.cells["shock"]))
+        by_shock = len(shocks) > 1
 
         def one_shock(table: pd.DataFrame) -> pd.DataFrame:
             return table[table["shock"] == shock] if by_shock else table
 
-        where = f" under the shock '{shock}'" if by_shock else ""
+        # every title names the shock its figure shows (a figure copied into a memo must still say it)
+        where = " " + shock_phrase(shock)
+        fans = " " + (f"under each shock ({', '.join(shocks)})" if by_shock else shock_phrase(shocks[0]))
         figs += [
             _Figure(
                 "fan_overdue",
-                "Overdue rate over time, by policy",
+                f"Overdue rate over time, by policy{fans}",
                 f"M1+ overdue rate by balance, month by month after burn-in: median (line) and 5-95% band across "
                 f"the {reps} replications of each policy and shock; the dashed line is the median of the reference "
                 f"policy '{ref}' under the same shock; grey months are a declared shock.",
@@ -88,16 +103,32 @@ def figure_plan(results: Results) -> list[_Figure]:
             ),
             _Figure(
                 "fan_m3plus",
-                "90+ rate over time, by policy",
+                f"90+ rate over time, by policy{fans}",
                 "M3+ (more than 90 days overdue) rate by balance, as above.",
                 lambda: f.fan_chart(results.model, "m3plus_balance_rate", reference=ref),
             ),
             _Figure(
+                "fan_credit_supply",
+                f"Credit supply over time, by policy{fans}",
+                "Amount originated each month (CNY), as above: where a policy tightens lending, and when.",
+                lambda: f.fan_chart(results.model, "origination_amount", reference=ref),
+            ),
+            _Figure(
+                "fan_new_defaults",
+                f"New defaults over time, by policy{fans}",
+                "Loans reaching 90 days past due each month (a count), as above: when defaults arrive, not only "
+                "how many.",
+                lambda: f.fan_chart(results.model, "new_defaults", reference=ref),
+            ),
+            _Figure(
                 "forest",
-                f"Paired differences to {ref}",
+                f"Paired differences to {ref}{fans}",
                 f"Each policy minus '{ref}' under the same shock, per outcome: mean over the {reps} paired "
-                "replications (common random numbers) and its 95% t-interval; rates in percentage points.",
-                lambda: f.forest_plot(results.summary, is_rate=rates),
+                "replications (common random numbers) and its 95% t-interval; rates in percentage points. "
+                "Green is better and vermillion worse in the direction each outcome declares (the panel title "
+                "says which); grey, an outcome with no better direction. ▶/◀: above/below the reference; "
+                "filled: the interval excludes 0.",
+                lambda: f.forest_plot(results.summary, is_rate=rates, better=better),
             ),
             _Figure(
                 "roll_rates",
@@ -441,7 +472,36 @@ def _provenance(results: Results) -> list[tuple[str, str]]:
 
 def _spec_yaml(results: Results) -> str:
     data = results.spec if results.spec is not None else results.manifest.get("config")
+    data = _without_nulls(data)
+    if isinstance(data, dict):  # as a spec file writes them: a bare name, a bare file
+        for key, short in (("outcomes", "name"), ("policies", "file"), ("shocks", "file")):
+            if isinstance(data.get(key), list):
+                data[key] = [_short_item(item, short) for item in data[key]]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _short_item(item, key: str):
+    """``{name: losses}`` -> ``losses``, ``{file: f}`` -> ``f``, the no-shock ``{name: none}`` -> ``none``."""
+    if isinstance(item, dict) and list(item) == [key]:
+        return item[key]
+    if isinstance(item, dict) and item == {"name": "none"}:
+        return "none"
+    return item
+
+
+def _without_nulls(data, key: str | None = None):
+    """The spec without keys left unset (``month: null`` on every outcome reads as noise).
+
+    Values a user set stay: a null among ``overrides`` sets a key to null, and a null in a list
+    (``values: [null, 0.5]``) is a design point.
+    """
+    if isinstance(data, dict):
+        if key == "overrides":
+            return data
+        return {k: _without_nulls(v, k) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_without_nulls(v) for v in data]
+    return data
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:

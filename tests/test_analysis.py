@@ -223,7 +223,7 @@ def test_fan_chart_draws_a_panel_per_policy_and_shock_with_the_shock_shaded(comp
         "bureau_reporting / early_shock (n=3)",
     ]
     assert all(ax.get_xlabel() == "Month after burn-in" for ax in axes[2:])
-    assert axes[0].get_ylabel() == "Overdue rate, M1+ by balance (%)"
+    assert axes[0].get_ylabel().replace("\n", " ") == "Overdue rate, M1+ by balance (%)"
     spans = [[c for c in ax.get_children() if type(c).__name__ == "Rectangle" and c.get_alpha() == 0.25] for ax in axes]
     assert not spans[0] and not spans[1] and spans[2] and spans[3]
     x0, x1 = spans[2][0].get_x(), spans[2][0].get_x() + spans[2][0].get_width()
@@ -251,6 +251,57 @@ def test_forest_plot_has_one_panel_per_outcome_with_the_paired_intervals(compari
     points = first.collections[-1].get_offsets()
     assert sorted(points[:, 0]) == sorted(row["diff_mean"])
     assert png_is_drawn(save_figure(fig, tmp_path / "forest")[0])
+
+
+def _forest_summary() -> pd.DataFrame:
+    """Two policies, each lower than the reference on two outcomes: fewer defaults, less credit."""
+    rows = []
+    for policy, mean, lo, hi in (("cap", -0.02, -0.03, -0.01), ("ban", 0.01, -0.005, 0.025)):
+        for outcome, scale in (("cum_default_rate", 1.0), ("credit_supply", 1e5), ("overdue_amount_ratio", 1.0)):
+            rows.append(
+                {
+                    "cell": f"{policy}__none",
+                    "policy": policy,
+                    "shock": "recession",
+                    "outcome": outcome,
+                    "reference": "baseline",
+                    "diff_n": 4,
+                    "diff_mean": mean * scale,
+                    "diff_ci_low": lo * scale,
+                    "diff_ci_high": hi * scale,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_forest_plot_colours_say_better_or_worse_per_outcome_and_markers_keep_the_sign():
+    from matplotlib.colors import to_hex
+
+    from analysis.style import BETTER_COLOUR, NEUTRAL_COLOUR, WORSE_COLOUR
+
+    better = {"cum_default_rate": "lower", "credit_supply": "higher", "overdue_amount_ratio": None}
+    fig = forest_plot(_forest_summary(), better=better)
+    defaults, supply, ratio = visible_axes(fig)
+
+    def points(ax) -> dict[float, tuple[str, str]]:
+        """x of each marker -> (edge colour, marker kind: '>' or '<', where the triangle's tip points)."""
+        out = {}
+        for collection in ax.collections[1:]:  # the first is the error bars
+            vertices = collection.get_paths()[0].vertices
+            tip = vertices[np.abs(vertices[:, 1]) < 1e-9][0]
+            kind = ">" if tip[0] > 0 else "<"
+            for (x, _), edge in zip(collection.get_offsets(), collection.get_edgecolors()):
+                out[round(float(x), 6)] = (to_hex(edge), kind)
+        return out
+
+    # the same sign is good for defaults and bad for credit supply
+    assert points(defaults)[-0.02] == (BETTER_COLOUR.lower(), "<")
+    assert points(defaults)[0.01] == (WORSE_COLOUR.lower(), ">")
+    assert points(supply)[-2000.0] == (WORSE_COLOUR.lower(), "<")
+    assert points(supply)[1000.0] == (BETTER_COLOUR.lower(), ">")
+    assert {c for c, _ in points(ratio).values()} == {NEUTRAL_COLOUR.lower()}
+    assert defaults.get_title().replace("\n", " ") == "Cumulative default rate; lower is better"
+    assert "under the shock 'recession'" in fig._suptitle.get_text().replace("\n", " ")
 
 
 def test_forest_plot_refuses_a_sweep_summary(sweep):
@@ -396,7 +447,7 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
     assert "http://" not in page and "https://" not in page and "@import" not in page and "url(" not in page
 
     res = analysis.load(folder)
-    names = ["fan_overdue", "fan_m3plus", "forest", "roll_rates", "vintages"]
+    names = ["fan_overdue", "fan_m3plus", "fan_credit_supply", "fan_new_defaults", "forest", "roll_rates", "vintages"]
     for name in names:
         assert f'<figure id="fig-{name}">' in page
     images = [u for u in parser.urls if u.startswith("data:")]
@@ -411,6 +462,8 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
     assert f"{diff['diff_mean'].iloc[0]:+,.0f}" in page
     assert res.manifest["git"] is None or res.manifest["git"]["commit"] in page
     assert "master_seed: 5" in page  # the spec
+    spec_text = page[page.index('<section id="spec">') : page.index('<section id="provenance">')]
+    assert "null" not in spec_text and "- peak_overdue_balance_rate\n" in spec_text  # as a spec file writes it
 
     markdown = written.markdown.read_text(encoding="utf-8")
     for name in names:
@@ -422,6 +475,72 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
         Path("report.md"),
         *(Path("figures") / p.name for p in written.figures),
     }
+
+
+def _texts_outside_or_overlapping(fig: Figure) -> list[str]:
+    """Texts that leave the figure, and panel titles or axis labels that run into one another."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    frame = fig.bbox
+    bad = []
+    labels = []
+    # tick labels are placed by matplotlib (and those of ticks outside the view are never drawn)
+    ticks = {
+        id(t)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for t in axis.get_ticklabels(which="both") + [tick.label2 for tick in axis.get_major_ticks()]
+    }
+    for text in fig.findobj(lambda a: type(a).__name__ == "Text"):
+        if not text.get_visible() or not text.get_text().strip() or id(text) in ticks:
+            continue
+        box = text.get_window_extent(renderer)
+        if box.x0 < frame.x0 - 1 or box.x1 > frame.x1 + 1 or box.y0 < frame.y0 - 1 or box.y1 > frame.y1 + 1:
+            bad.append(f"outside the figure: {text.get_text()!r}")
+    for ax in fig.axes:
+        if ax.get_visible():
+            labels += [
+                (t.get_text(), t.get_window_extent(renderer)) for t in (ax.title, ax.yaxis.label) if t.get_text()
+            ]
+    for i, (a, box_a) in enumerate(labels):
+        for b, box_b in labels[i + 1 :]:
+            if box_a.overlaps(box_b):
+                bad.append(f"{a!r} runs into {b!r}")
+    return bad
+
+
+def test_every_report_figure_keeps_its_titles_and_labels_whole(comparison, tmp_path):
+    from analysis.report import figure_plan
+
+    folder = tmp_path / "copy"
+    shutil.copytree(comparison, folder)
+    # the longest outcome titles a report draws: windows and long labels
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for info in manifest["plan"]["outcome_info"]:
+        if info["key"] == "losses":
+            info["key"] = "credit_supply_from24_to48"  # "Credit supply (monthly originations), months 24-48"
+    summary = pd.read_csv(folder / "summary.csv")
+    summary["outcome"] = summary["outcome"].replace("losses", "credit_supply_from24_to48")
+    summary.to_csv(folder / "summary.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    res = analysis.load(folder)
+    for item in figure_plan(res):
+        assert _texts_outside_or_overlapping(item.build()) == [], item.name
+
+
+def test_every_comparison_figure_names_its_shock(comparison):
+    from analysis.report import figure_plan
+
+    res = analysis.load(comparison)
+    for item in figure_plan(res):
+        fig = item.build()
+        ticks = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+        text = " ".join([fig._suptitle.get_text()] + [ax.get_title() for ax in fig.axes] + ticks).replace("\n", " ")
+        assert "early_shock" in text, item.name  # in the figure's title, a panel's, or a row's name
+        assert "early_shock" in item.title, item.name  # and in the report's heading
 
 
 def test_report_is_reproducible_and_replaces_only_its_own_files(comparison, tmp_path):
