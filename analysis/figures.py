@@ -23,7 +23,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from .style import (
     BETTER_COLOUR,
@@ -78,6 +78,11 @@ def _shock_scope(table: pd.DataFrame) -> str:
     if "shock" in table and table["shock"].nunique() == 1:
         return " " + shock_phrase(str(table["shock"].iloc[0]))
     return ""
+
+
+def _by(panel_by: str | None) -> str:
+    """``, by <parameter>`` when panels are the levels of a swept parameter (policies and cells say themselves)."""
+    return f", by {panel_by}" if panel_by not in (None, "policy", "cell", "shock") else ""
 
 
 def _default_facets(model: pd.DataFrame) -> tuple[str | None, str | None]:
@@ -195,7 +200,10 @@ def fan_chart(
     scope = _shock_scope(data) if rows != "shock" and cols != "shock" else ""
     what = label(column, is_rate).rsplit(" (", 1)[0]
     band_text = f"median and {int(100 * lo_q)}-{int(100 * hi_q)}% band"
-    by = {"policy": "policy", "cell": "design point"}.get(cols or "", cols or "scenario")
+    names = {"policy": "policy", "shock": "shock", "cell": "design point"}
+    by = names.get(cols or "", cols or "scenario")
+    if rows and cols and rows != "shock":
+        by = f"{by} (columns) and {names.get(rows, rows)} (rows)"
     if single:
         suptitle(fig, f"{what}, month by month (one run){scope}")
     elif pooled:
@@ -251,8 +259,8 @@ def forest_plot(
     Returns:
         The figure.
     """
-    if "diff_mean" not in summary:
-        raise ValueError("forest_plot needs a comparison summary (with diff_mean); this is a sweep")
+    if "diff_mean" not in summary or "policy" not in summary:
+        raise ValueError("forest_plot needs a comparison summary (policies with diff_mean); this is a sweep")
     outcomes = list(outcomes) if outcomes is not None else _ordered(summary["outcome"])
     rows = summary[summary["diff_n"] > 0]
     reference = str(summary["reference"].dropna().iloc[0]) if summary["reference"].notna().any() else "reference"
@@ -293,6 +301,7 @@ def forest_plot(
         ax.set_yticks(y, names)
         ax.set_ylim(-0.6, len(part) - 0.4)
         ax.grid(axis="y", visible=False)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # compact amounts ("-1.25M") need room
         ax.xaxis.set_major_formatter(value_formatter(rate, diff=True))
         ax.set_xlabel(f"Δ vs {reference} {unit(outcome, rate, diff=True)}".strip())
         direction = directions.get(outcome)
@@ -431,7 +440,7 @@ def roll_rate_heatmap(
     bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     suptitle(
         fig,
-        f"Monthly transitions between delinquency buckets{_shock_scope(model)} "
+        f"Monthly transitions between delinquency buckets{_shock_scope(model)}{_by(panel_by)} "
         "(%, pooled over months after burn-in and runs)",
     )
     note = (
@@ -524,7 +533,8 @@ def vintage_curves(
     finish_grid(axes, len(values), n_cols, "Months on book")
     suptitle(
         fig,
-        f"Vintage curves{_shock_scope(vintages)}: cumulative default (90+ days) by months on book, cohorts of "
+        f"Vintage curves{_shock_scope(vintages)}{_by(panel_by)}: cumulative default (90+ days) by months on book, "
+        "cohorts of "
         f"{cohort_months} origination months (month 1 = first after burn-in)",
     )
     handles, labels = _legend_entries(axes)

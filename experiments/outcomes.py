@@ -188,6 +188,40 @@ RENAMED = {
     "peak_m3plus_rate": "peak_m3plus_balance_rate",
 }
 
+# Which direction is good for a statistic (mean, peak, final, total) of a model column, where it is
+# plain for borrowers and the market: fewer loans in arrears, defaults, write-offs, harassment and
+# complaints; more credit, cures and platforms. Columns left out (the benchmark rate, APRs, fines,
+# recoveries, ...) depend on the reader, and a forest plot draws them without a judgement.
+_COLUMN_BETTER: dict[str, Literal["lower", "higher"]] = {
+    **dict.fromkeys(
+        (
+            "overdue_rate",
+            "overdue_balance_rate",
+            "m1_rate",
+            "m2_rate",
+            "m3_rate",
+            "m3plus_rate",
+            "m3plus_balance_rate",
+            "new_defaults",
+            "default_rate",
+            "cum_default_rate",
+            "overdue_amount",
+            "charge_offs",
+            "writedowns",
+            "roll_current_m1",
+            "roll_m1_m2",
+            "roll_m2_m3",
+            "roll_m3_default",
+            "harassment_incidents",
+            "complaints",
+            "platform_failures",
+            "hardship_share",
+        ),
+        "lower",
+    ),
+    **dict.fromkeys(("origination_amount", "originations", "cure_rate", "platforms_active"), "higher"),
+}
+
 # Model columns that are not numbers a statistic can be taken of.
 _NON_NUMERIC = frozenset({"is_burn_in", "in_declared_shock"})
 _PARAMS = ("month", "column", "months_on_book")
@@ -286,7 +320,9 @@ class OutcomeSpec(Section):
 
     @property
     def better(self) -> str | None:
-        """Which direction is good (``lower``, ``higher``) or None."""
+        """Which direction is good (``lower``, ``higher``) or None; for a column statistic, the column's."""
+        if self.column is not None:
+            return _COLUMN_BETTER.get(self.column)
         return OUTCOMES[self.name].better
 
     def record(self) -> dict[str, Any]:

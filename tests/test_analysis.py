@@ -563,14 +563,31 @@ def test_report_is_reproducible_and_replaces_only_its_own_files(comparison, tmp_
     assert (folder / "report.html").read_text() == "<html>someone else's</html>"
 
 
-def test_report_of_a_sweep_has_the_sweep_heatmap(sweep, tmp_path):
+def test_report_of_a_sweep_has_the_sweep_heatmap_main_effects_and_the_decomposition(sweep, tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(sweep, folder)
     written = write_report(folder)
     page = written.html.read_text(encoding="utf-8")
     assert '<figure id="fig-sweep_heatmap">' in page and '<figure id="fig-forest">' not in page
+    assert '<figure id="fig-main_effects">' in page and '<section id="effects">' in page
+    assert "replication (shared seed)" in page and "Δ vs p000" in page
     assert all(png_is_drawn(p) for p in written.figures if p.suffix == ".png")
     assert set(p.stem for p in written.figures) <= set(FIGURE_NAMES)
+
+
+def test_sweep_figures_are_drawn_per_cell_or_per_level_never_pooled(sweep):
+    from analysis.report import figure_plan
+
+    res = analysis.load(sweep)
+    runs_per_cell = res.replications
+    figures = {item.name: item.build() for item in figure_plan(res)}
+    fan = [ax for ax in visible_axes(figures["fan_overdue"])]
+    assert len(fan) == len(res.cells) == 6  # a 3 x 2 grid: one panel a design point
+    assert all(ax.get_title().endswith(f"(n={runs_per_cell})") for ax in fan)
+    for name in ("roll_rates", "vintages"):
+        titles = [ax.get_title() for ax in visible_axes(figures[name]) if ax.get_title()]
+        assert len(titles) > 1 and not any("all runs" in t for t in titles), (name, titles)
+        assert all(t.endswith(f"(n={2 * runs_per_cell})") or t.endswith(f"(n={3 * runs_per_cell})") for t in titles)
 
 
 def test_cli_report_writes_the_report_and_a_bad_folder_is_a_one_line_error(comparison, tmp_path):

@@ -372,6 +372,43 @@ def test_summary_differences_are_paired_within_a_shock(comparison):
     assert "| package_2024 | recession | 3 |" in (out / "summary.md").read_text(encoding="utf-8")
 
 
+def test_a_grid_sweep_summary_pairs_every_cell_with_the_first_and_says_which_parameter_matters(sweep):
+    _, plan, out = sweep
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    summary = pd.read_csv(out / "summary.csv")
+    first, other = plan.cells[0].id, plan.cells[4].id
+    y = outcomes.pivot(index="replication", columns="cell", values="losses")
+    row = summary[(summary["cell"] == other) & (summary["outcome"] == "losses")].iloc[0]
+    assert row["reference"] == first and row["diff_n"] == 3
+    assert row["diff_mean"] == pytest.approx((y[other] - y[first]).mean(), rel=1e-12)
+    assert summary.loc[summary["cell"] == first, "diff_mean"].isna().all()
+
+    effects = pd.read_csv(out / "effects.csv")
+    regime = effects[(effects["outcome"] == "losses") & (effects["parameter"] == "platforms.policy.collection.regime")]
+    assert regime["level"].tolist() == ["standard", "regulated"] and regime["cells"].tolist() == [3, 3]
+    level = plan.label_columns.index("platforms.policy.collection.regime")
+    by_level = {
+        value: y[[c.id for c in plan.cells if list(c.labels.values())[level] == value]].mean(axis=1)
+        for value in ("standard", "regulated")
+    }
+    assert regime["diff_mean"].iloc[1] == pytest.approx((by_level["regulated"] - by_level["standard"]).mean())
+    variance = pd.read_csv(out / "variance.csv")
+    losses = variance[variance["outcome"] == "losses"]
+    assert losses["source"].tolist() == [
+        "regulator.bureau_mandate_share",
+        "platforms.policy.collection.regime",
+        "regulator.bureau_mandate_share x platforms.policy.collection.regime",
+        "replication",
+        "rest",
+    ]
+    assert losses["share"].sum() == pytest.approx(1.0)
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "# Which parameter matters more" in text and "| Δ vs p000 | 95% CI of Δ |" in text
+    files = hashes(out)
+    assert {"effects.csv", "variance.csv"} <= set(files)
+    assert files["effects.csv"] == sha256_file(out / "effects.csv")
+
+
 # --------------------------------------------------------------------------- bad specs
 
 BASE = str(SCENARIOS / "baseline.yaml")
