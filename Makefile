@@ -45,7 +45,7 @@ help:
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make explore    serve the interactive explorer on http://127.0.0.1:8765 (installs the [explore] extra)"
 	@echo "make test-browser  drive the explorer in headless Chromium (installs the extra and Debian's chromium)"
-	@echo "make docs-screenshot  the same test, saving docs/img/explorer.png"
+	@echo "make docs-screenshot  the same test, saving docs/img/explorer.png, explorer_ab.png, explorer_borrower.png"
 	@echo "make install    create .venv if missing and install lendsim into it"
 	@echo "make venv       create .venv if missing"
 	@echo "make clean      remove caches and build files (keeps .venv and results/)"
@@ -85,7 +85,7 @@ test-browser: $(EXPLORE_STAMP) chromium
 	LENDSIM_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_explorer_browser.py
 
 docs-screenshot: $(EXPLORE_STAMP) chromium
-	LENDSIM_REQUIRE_BROWSER=1 LENDSIM_SCREENSHOT=docs/img/explorer.png $(PY) -m pytest -q tests/test_explorer_browser.py
+	LENDSIM_REQUIRE_BROWSER=1 LENDSIM_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_explorer_browser.py
 
 # The demo is a small policy comparison (scenarios/comparisons/demo.yaml); it
 # prints its summary table and replaces its own folder, results/demo.
