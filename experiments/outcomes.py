@@ -248,6 +248,21 @@ class OutcomeSpec(Section):
         description="column name in the outputs (default from name and parameters)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        # An outcome's keys are listed in the README's outcome table, not in docs/model.md, where the
+        # generic unknown-key message sends a reader; name them here instead.
+        if isinstance(data, dict):
+            allowed = [f.alias or name for name, f in cls.model_fields.items()]
+            unknown = [k for k in data if k not in allowed and k not in cls.model_fields]
+            if unknown:
+                raise ValueError(
+                    f"unknown key {unknown[0]!r} in an outcome: an outcome takes {', '.join(allowed)} "
+                    "(README.md, 'Outcomes', says what each means)"
+                )
+        return data
+
     @model_validator(mode="after")
     def _known(self) -> OutcomeSpec:
         outcome = OUTCOMES.get(self.name)

@@ -431,6 +431,11 @@ BAD_COMPARISONS = {
         ["now called 'overdue_balance_rate_at'"],
     ),
     "outcome_needs_month": ({"outcomes": ["overdue_balance_rate_at"]}, "outcomes[0]", ["needs 'month'"]),
+    "unknown_outcome_key": (  # the window is from/to; the message lists an outcome's keys, not docs/model.md's
+        {"outcomes": [{"name": "credit_supply", "start": 24}]},
+        "outcomes[0]",
+        ["unknown key 'start' in an outcome", "from, to", "README.md, 'Outcomes'"],
+    ),
     "month_after_horizon": (
         {"outcomes": [{"name": "overdue_balance_rate_at", "month": 13}]},
         "outcomes[0].month",
