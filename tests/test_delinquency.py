@@ -120,3 +120,51 @@ def test_rolls_and_cures_count_loans_live_at_the_start_by_bucket():
     assert book.dpd[new] == 30
     np.testing.assert_array_equal(flows.rolls, [1, 1, 1, 1])
     assert flows.cures == 2
+
+
+def test_unpaid_penalty_alone_keeps_a_loan_overdue():
+    # payments go to penalty first, but a loan that paid its instalments and not its penalty is still behind
+    model = controlled_market()
+    book = model.loans
+    row = add_loan(model, dpd=30, penalty=40.0)
+    book.arrears[row] = 40.0
+    run_phase(model)
+    assert book.dpd[row] == 30 and book.arrears[row] == 40.0
+
+
+def test_each_instalment_caught_up_takes_30_days_off():
+    model = controlled_market()
+    book = model.loans
+    one = add_loan(model, borrower=0, dpd=120, due_principal=200.0)
+    two = add_loan(model, borrower=1, dpd=120, due_principal=200.0)
+    inst = book.instalment[one]
+    book.arrears[one] = 200.0 + 1.5 * inst  # one and a half instalments paid off: one counts
+    book.arrears[two] = 200.0 + 2 * inst + 1.0
+    run_phase(model)
+    assert book.dpd[one] == 90 and book.dpd[two] == 60
+
+
+def test_each_platforms_overdue_loans_accrue_under_its_own_rule_whichever_platforms_have_none():
+    model = controlled_market(platforms={"policy": FLAT})
+    book = model.loans
+    row = add_loan(model, platform=2, dpd=30, due_principal=200.0)  # platforms 0 and 1 have no overdue loan
+    run_phase(model)
+    assert book.penalty[row] == pytest.approx(200.0 * 0.001 * 30)
+
+
+def test_a_penalty_set_as_a_multiple_of_the_benchmark_rate_follows_the_months_benchmark():
+    rule = {"rule": "benchmark_multiple", "multiple": 4.0, "basis": "benchmark"}
+    model = controlled_market(platforms={"policy": {"penalty": rule}})
+    book = model.loans
+    row = add_loan(model, dpd=30, due_principal=1000.0)
+    now = run_phase(model)
+    assert book.penalty[row] == pytest.approx(1000.0 * 4.0 * now.econ.benchmark_rate / 365.0 * 30)
+
+
+def test_a_loan_that_defaulted_stays_marked_as_defaulted():
+    model = controlled_market()
+    book = model.loans
+    row = add_loan(model, dpd=150, due_principal=300.0)
+    book.has_defaulted[row] = True  # crossed 90 days two months ago
+    run_phase(model)
+    assert book.has_defaulted[row] and model.records.flows.new_defaults == 0
