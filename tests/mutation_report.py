@@ -4,7 +4,8 @@ Reads mutmut's results (``mutants/sim/*.py.meta``, written by ``make mutation``)
 judged equivalent (``tests/mutation_equivalent.toml``: each group says why), and prints the table of
 docs/testing.md: per module, mutants killed, survived (not judged equivalent), equivalent, timed out and
 not yet checked, and killed as a share of the non-equivalent mutants. ``--write`` replaces the table
-between the ``<!-- mutation-table -->`` markers of a Markdown file.
+between the ``<!-- mutation-table -->`` markers of a Markdown file, and the list of equivalent mutants
+between the ``<!-- mutation-equivalent -->`` markers if it has them.
 
 Mutant names number the mutations within a function, so a change to a function renumbers its mutants:
 after changing a mutated module, rerun ``make mutation`` and check the equivalent list (the script
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "tests" / "mutation_equivalent.toml"
 MARK_BEGIN, MARK_END = "<!-- mutation-table -->", "<!-- /mutation-table -->"
+EQUIV_BEGIN, EQUIV_END = "<!-- mutation-equivalent -->", "<!-- /mutation-equivalent -->"
 
 # mutmut's exit codes (mutmut/stats.py, 3.8): anything else is "suspicious"
 STATUS = {
@@ -60,6 +62,22 @@ def equivalent(path: Path = EQUIVALENT_FILE) -> dict[str, str]:
         return {}
     groups = tomllib.loads(path.read_text())["equivalent"]
     return {name: group["why"] for group in groups for name in group["mutants"]}
+
+
+def equivalent_list(path: Path = EQUIVALENT_FILE) -> str:
+    """The equivalent mutants as a Markdown list, one item per reason."""
+    if not path.exists():
+        return ""
+    items = []
+    for group in tomllib.loads(path.read_text())["equivalent"]:
+        names = ", ".join(f"`{name.removeprefix('sim.')}`" for name in group["mutants"])
+        items.append(f"- {group['why']} ({len(group['mutants'])}: {names})")
+    return "\n".join(items)
+
+
+def replace_between(doc: str, begin: str, end: str, text: str) -> str:
+    i, j = doc.index(begin) + len(begin), doc.index(end)
+    return doc[:i] + "\n" + text + "\n" + doc[j:]
 
 
 def module_of(name: str) -> str:
@@ -110,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     text, stale = table(status, equivalent())
     if args.write:
-        doc = args.write.read_text()
-        begin, end = doc.index(MARK_BEGIN) + len(MARK_BEGIN), doc.index(MARK_END)
-        args.write.write_text(doc[:begin] + "\n" + text + "\n" + doc[end:])
+        doc = replace_between(args.write.read_text(), MARK_BEGIN, MARK_END, text)
+        if EQUIV_BEGIN in doc:
+            doc = replace_between(doc, EQUIV_BEGIN, EQUIV_END, equivalent_list())
+        args.write.write_text(doc)
     print(text)
     for name in stale:
         print(f"listed as equivalent but not a surviving mutant: {name}", file=sys.stderr)

@@ -42,3 +42,11 @@ def test_the_equivalent_list_parses_and_says_why_for_each_mutant():
     equivalent = mutation_report.equivalent()
     assert equivalent and all(why.strip() for why in equivalent.values())
     assert all(name.startswith("sim.") and "__mutmut_" in name for name in equivalent)
+
+
+def test_the_equivalent_list_of_the_docs_has_one_item_per_reason():
+    text = mutation_report.equivalent_list()
+    groups = mutation_report.tomllib.loads(mutation_report.EQUIVALENT_FILE.read_text())["equivalent"]
+    assert text.count("\n- ") + 1 == len(groups)
+    doc = mutation_report.replace_between("a <!-- x --> old <!-- /x --> b", "<!-- x -->", "<!-- /x -->", "new")
+    assert doc == "a <!-- x -->\nnew\n<!-- /x --> b"
