@@ -79,6 +79,13 @@ def test_without_recovery_months_a_charged_off_loan_is_closed_at_once():
     assert model.loans.state[row] == CLOSED
 
 
+def test_with_one_recovery_month_a_charged_off_loan_is_in_recovery_for_that_month():
+    model = controlled_market(platforms={"recovery_months": 1})
+    row = add_loan(model, dpd=210, due_principal=300.0)
+    run_phase(model)
+    assert model.loans.state[row] == CHARGED_OFF and model.loans.recovery_months_left[row] == 1
+
+
 def test_recovery_months_count_down_and_the_unrecovered_balance_expires_at_the_end():
     model = controlled_market()
     book = model.loans
