@@ -168,3 +168,13 @@ def test_a_loan_that_defaulted_stays_marked_as_defaulted():
     book.has_defaulted[row] = True  # crossed 90 days two months ago
     run_phase(model)
     assert book.has_defaulted[row] and model.records.flows.new_defaults == 0
+
+
+def test_a_platforms_default_rate_is_its_new_defaults_over_its_live_loans_down_to_one_loan():
+    model = controlled_market()
+    book = model.loans
+    row = add_loan(model, platform=1, dpd=90, due_principal=300.0)
+    book.arrears[row] = 100.0  # grew: crosses 90 days
+    model.platforms[1].live_loans = 1
+    run_phase(model)
+    assert model.platforms[1].default_rate == 1.0
