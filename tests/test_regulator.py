@@ -119,3 +119,24 @@ def test_without_a_campaign_literacy_stays_and_nothing_is_spent():
     apply_regulation(model.regulator, bs, 1, 0.0, model.rng)
     np.testing.assert_array_equal(bs.literacy, before)
     assert model.regulator.education_cost == 0.0
+
+
+def test_each_platform_is_inspected_with_the_base_probability_plus_a_share_per_complaint_per_thousand_loans():
+    # every platform at 1 complaint per 1,000 live loans (a small book counts as 1,000): 0.1 + 0.15 x 1 = 0.25.
+    # Each breaches a rule, so each inspection is a violation; over 2,000 months the share inspected is within
+    # 0.045 of 0.25 (4.6 standard errors) whatever the draws.
+    model = market(
+        inspection_base=0.1,
+        inspection_per_complaint=0.15,
+        ban_night_contact=True,
+        fine_per_breach=0.0,
+        revoke_after_violations=1000,  # about 500 are expected
+    )
+    for k, (p, (live, complaints)) in enumerate(zip(model.platforms, [(1000, 1), (500, 1), (4000, 4), (2000, 2)] * 2)):
+        p.live_loans, p.flows.complaints = live, float(complaints)
+        breaching(model, k)
+    months, rng = 2000, np.random.default_rng(11)
+    for month in range(months):
+        model.regulator.supervise(model.platforms, rng, month)
+    shares = np.array([p.violations for p in model.platforms]) / months
+    np.testing.assert_allclose(shares, 0.25, atol=0.045)
