@@ -72,10 +72,11 @@ def test_harassment_beyond_the_tolerance_is_a_violation_only_where_conduct_rules
         model = market(inspection_base=1.0, incident_tolerance=1.0, ban_third_party=rules_in_force)
         p = model.platforms[0]
         p.conduct = practised_conduct(COLLECTION_PRESETS["standard"], model.regulator.rules, complies=True)
-        p.flows.incidents = 3.0  # 1.5 per 1,000 live loans, above a tolerance of 1
-        model.platforms[1].flows.incidents = 2.0  # exactly at the tolerance
+        p.live_loans = model.platforms[1].live_loans = 1000
+        p.flows.incidents = 1.5  # per 1,000 live loans, above a tolerance of 1
+        model.platforms[1].flows.incidents = 1.0  # exactly at the tolerance
         model.regulator.supervise(model.platforms, model.rng, 1)
-        fine = model.config.regulator.fine_per_incident * 3.0
+        fine = model.config.regulator.fine_per_incident * 1.5
         assert p.flows.fines == (pytest.approx(fine) if rules_in_force else 0.0), rules_in_force
         assert p.violations == int(rules_in_force) and model.platforms[1].violations == 0
 
@@ -140,3 +141,23 @@ def test_each_platform_is_inspected_with_the_base_probability_plus_a_share_per_c
         model.regulator.supervise(model.platforms, rng, month)
     shares = np.array([p.violations for p in model.platforms]) / months
     np.testing.assert_allclose(shares, 0.25, atol=0.045)
+
+
+def test_a_month_counts_every_fine_and_revocation_and_a_platform_that_escapes_inspection_shields_no_other():
+    model = market(inspection_base=0.0, inspection_per_complaint=1.0, ban_night_contact=True, revoke_after_violations=1)
+    for k in (0, 1, 2):
+        breaching(model, k)
+    model.platforms[1].flows.complaints = model.platforms[2].flows.complaints = 4.0  # certain inspections
+    model.regulator.supervise(model.platforms, model.rng, 1)  # platform 0 has no complaints: never inspected
+    reg = model.regulator
+    assert model.platforms[0].is_active and model.platforms[0].violations == 0
+    assert [p.status for p in model.platforms[1:3]] == ["revoked", "revoked"]
+    assert reg.inspections_month == 2 and reg.revocations_month == 2
+    assert reg.fines_month == pytest.approx(2 * model.config.regulator.fine_per_breach)
+
+
+def test_education_costs_add_up_over_the_months_of_a_campaign():
+    model = market(education_reach_monthly=1.0, education_cost_per_person=5.0)
+    for month in (1, 2):
+        apply_regulation(model.regulator, model.borrower_state, month, 0.0, model.rng)
+    assert model.regulator.education_cost == pytest.approx(2 * 5.0 * model.borrower_state.n)
