@@ -129,18 +129,24 @@ def test_a_platform_lends_no_more_than_its_budget_first_come_first_served():
 
 
 def test_a_rejected_applicant_tries_another_platform():
+    # everyone borrows to repay a shortfall of 500, so every round's loans are borrow-to-repay loans
     model = applicants(
         n_platforms=2,
-        borrowers={"application_rounds": 12},
+        borrowers={"application_rounds": 12, "demand_monthly": 0.0, "borrow_to_repay": 1.0},
         platforms={"overrides": [{"platforms": [1], "set": {"underwriting": {"cutoff": 5.0}}}]},
     )
-    model.borrower_state.creditworthiness[:] = 2.0  # above platform 0's cut-off, below platform 1's
+    bs = model.borrower_state
+    bs.creditworthiness[:] = 2.0  # above platform 0's cut-off, below platform 1's
+    bs.literacy[:] = 0.0
+    bs.shortfall[:] = 500.0
     run_phase(model)
     # one applicant in three picks platform 1 in a round; rejected there, they apply again (twelve times at most)
-    assert model.records.flows.originations == model.borrower_state.n
+    flows = model.records.flows
+    assert flows.originations == bs.n
     assert (model.loans.view("platform") == 0).all()
     # every round's loans are counted, not only the last round's
-    assert model.records.flows.origination_amount == pytest.approx(model.loans.view("principal").sum())
+    assert flows.origination_amount == pytest.approx(model.loans.view("principal").sum())
+    assert flows.btr_loans == bs.n
 
 
 def test_borrowers_at_the_loan_limit_do_not_apply():
