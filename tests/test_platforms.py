@@ -224,13 +224,14 @@ def test_weaker_collection_and_system_early_warning_raise_the_cut_off_in_force()
 def test_a_platform_without_budget_gets_no_applicants_and_the_weakest_platforms_close_in_a_shock():
     model = controlled_market(economy={"shocks": [{"start": 1, "duration": 1, "platform_closures": 2}]})
     plats = model.platforms
-    for q, capital in zip(plats, (100.0, 5.0, 50.0, 1.0, 60.0, 70.0, 80.0, 90.0)):
-        q.capital, q.book, q.funding, q.initial_funding = capital, 100.0, 1000.0, 1000.0  # 1 and 3 are the weakest
-    plats[2].funding = 0.0  # lends nothing: 50 of capital and no funding for a book of 100
+    # (capital, book): the weakest by capital ratio are 3 (0.01) and 1 (0.05), although 1 has much capital
+    for q, (capital, book) in zip(plats, [(100, 100), (50, 1000), (20, 10), (1, 100)] + [(60, 100)] * 4):
+        q.capital, q.book, q.funding, q.initial_funding = float(capital), float(book), 1000.0, 1000.0
+    plats[4].funding = 0.0  # lends nothing: 60 of capital and no funding for a book of 100
     terms, _ = open_month(model)
     assert [q.is_active for q in plats[:4]] == [True, False, True, False]
     assert model.records.flows.failures == 2
-    assert terms.choice_weight[1] == 0.0 and terms.choice_weight[3] == 0.0 and terms.choice_weight[2] == 0.0
+    assert terms.choice_weight[1] == 0.0 and terms.choice_weight[3] == 0.0 and terms.choice_weight[4] == 0.0
     assert terms.choice_weight[0] == pytest.approx(plats[0].share * plats[0].reputation)
     assert not terms.is_active[1] and terms.is_serviced[1]  # a servicer takes the book over by default
 
