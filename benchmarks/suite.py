@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from . import measure
+from . import measure, pairing
 from .reference_mesa import MarketSnapshot
 
 
@@ -40,6 +40,7 @@ class Plan:
     large_setups: int  # set-ups timed (the run's own plus setup-only children)
     comparison: tuple[int, int, int, int] | None  # (runs, borrowers, burn-in, months), None: not measured
     comparison_reps: int
+    pairing: tuple[int, int, int] | None = None  # (replications, borrowers, months) of the pairing benchmark
 
     @classmethod
     def full(cls) -> Plan:
@@ -59,6 +60,7 @@ class Plan:
             large_setups=3,
             comparison=(40, 10_000, 24, 36),
             comparison_reps=3,
+            pairing=(16, 5000, 60),
         )
 
     @classmethod
@@ -102,6 +104,7 @@ class Plan:
             large_setups=2,
             comparison=None,
             comparison_reps=0,
+            pairing=(3, 300, 6),
         )
 
 
@@ -177,6 +180,14 @@ def run_benchmarks(plan: Plan) -> dict:
             runs, borrowers, burn_in, months, (1, 2), plan.comparison_reps
         )
 
+    if plan.pairing:
+        reps, borrowers, months = plan.pairing
+        _log(
+            f"pairing: baseline and {len(pairing.POLICIES)} policies, {borrowers:,} borrowers x {months} months, "
+            f"R={reps}"
+        )
+        meas["pairing"] = pairing.measure(reps, 2, borrowers, months)
+
     out["ratios"] = ratios(out, plan)
     out["targets"] = targets(out, plan)
     out["machine"]["load_average_at_end"] = list(os.getloadavg())
@@ -201,11 +212,13 @@ def ratios(out: dict, plan: Plan) -> dict:
     if "comparison" in meas:
         rps = meas["comparison"]["runs_per_s"]
         r["comparison_2_over_1_workers"] = rps["2"] / rps["1"]
+    if "pairing" in meas:
+        r["pairing_median_vrf"] = meas["pairing"]["target_median_vrf"]
     return r
 
 
 def targets(out: dict, plan: Plan) -> list[dict]:
-    """Issue 5's targets, each PASS, MISS or not measured."""
+    """The targets (speed, scale, memory, parallelism, pairing), each PASS, MISS or not measured."""
     meas, r = out["measurements"], out["ratios"]
     large = meas.get("large", {})
     lend_large = meas["lendsim"].get(str(plan.large), {}).get("borrower_months_per_s")
@@ -266,6 +279,14 @@ def targets(out: dict, plan: Plan) -> list[dict]:
             1.7,
             "{:.2f}x",
             min(comparison["cpu_share"].values()) if comparison else None,
+        ),
+        (
+            "common random numbers: median variance-reduction factor (benchmarks/pairing.py)",
+            r.get("pairing_median_vrf"),
+            ">=",
+            10.0,
+            "{:.1f}",
+            None,
         ),
     ]
     out_rows = []
@@ -401,6 +422,8 @@ def format_report(out: dict) -> str:
                 )
             )
     lines += _table(rows)
+    if "pairing" in meas:
+        lines += ["", pairing.format_table(meas["pairing"])]
     lines += [
         "",
         "cpu/wall: CPU time the process (or, for comparisons, each worker) got over wall time; well below 1 means",

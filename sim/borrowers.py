@@ -14,6 +14,7 @@ import mesa
 import numpy as np
 
 from .config import BorrowerConfig, EconomyConfig
+from .draws import CONSTRUCTION, Draws, MonthDraws, Purpose
 
 if TYPE_CHECKING:
     from .economy import EconomyState
@@ -23,16 +24,17 @@ if TYPE_CHECKING:
 class BorrowerState:
     """Per-borrower arrays. Amounts in CNY a month unless named otherwise."""
 
-    def __init__(self, cfg: BorrowerConfig, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: BorrowerConfig, draws: Draws) -> None:
         n = cfg.count
         self.n = n
         # Draw order is fixed: creditworthiness, income, essentials, savings, literacy, willingness.
-        z = rng.standard_normal(n)
-        e_income = rng.standard_normal(n)
-        e_ess = rng.standard_normal(n)
-        e_sav = rng.standard_normal(n)
-        e_lit = rng.standard_normal(n)
-        e_will = rng.standard_normal(n)
+        who = np.arange(n)
+        z = draws.normal(Purpose.CREDITWORTHINESS, CONSTRUCTION, who)
+        e_income = draws.normal(Purpose.INCOME_LEVEL, CONSTRUCTION, who)
+        e_ess = draws.normal(Purpose.ESSENTIALS, CONSTRUCTION, who)
+        e_sav = draws.normal(Purpose.SAVINGS, CONSTRUCTION, who)
+        e_lit = draws.normal(Purpose.LITERACY, CONSTRUCTION, who)
+        e_will = draws.normal(Purpose.WILLINGNESS, CONSTRUCTION, who)
         rho = cfg.income_risk_corr
         log_income = np.log(max(cfg.income_median_monthly, 1e-9)) + cfg.income_sigma * (
             rho * z + np.sqrt(1.0 - rho * rho) * e_income
@@ -57,6 +59,7 @@ class BorrowerState:
         self.has_bureau_record = np.zeros(n, dtype=bool)  # overdue or recent default seen at the bureau
         self.is_in_hardship = np.zeros(n, dtype=bool)  # this month consumption fell below essentials
         self.hardship_months = np.zeros(n, dtype=np.int32)
+        self.loans_taken = np.zeros(n, dtype=np.int32)  # loans ever originated: the next one's number (LoanBook.seq)
         self.contacts_received = np.zeros(n, dtype=np.int64)  # cumulative collection contacts
         self.harassment_incidents = np.zeros(n, dtype=np.int64)
         self.complaints_filed = np.zeros(n, dtype=np.int64)
@@ -75,9 +78,9 @@ class BorrowerState:
         return self.essentials_share * self.wage
 
 
-def start_employment(state: BorrowerState, econ: EconomyConfig, rng: np.random.Generator) -> None:
+def start_employment(state: BorrowerState, econ: EconomyConfig, draws: Draws) -> None:
     """Start with the baseline unemployment rate, riskier borrowers more often unemployed."""
-    u = rng.random(state.n)
+    u = draws.uniform(Purpose.START_EMPLOYMENT, CONSTRUCTION, np.arange(state.n))
     w = _risk_weights(state.creditworthiness, econ.job_loss_risk_gradient)
     state.is_employed = u >= np.clip(econ.unemployment_rate * w, 0.0, 1.0)
 
@@ -88,7 +91,7 @@ def _risk_weights(z: np.ndarray, gradient: float) -> np.ndarray:
 
 
 def update_employment(
-    state: BorrowerState, econ: EconomyConfig, cfg: BorrowerConfig, now: EconomyState, rng: np.random.Generator
+    state: BorrowerState, econ: EconomyConfig, cfg: BorrowerConfig, now: EconomyState, draws: MonthDraws
 ) -> None:
     """Phase 3: job losses and finds, this month's income and unexpected expenses.
 
@@ -104,10 +107,10 @@ def update_employment(
     standard exponential (expense shocks).
     """
     target_u, income_level, relief, price_level = now.unemployment_target, now.income_level, now.relief, now.price_level
-    u_draw = rng.random(state.n)
-    noise = rng.standard_normal(state.n)
-    u_expense = rng.random(state.n)
-    size = rng.standard_exponential(state.n)
+    who = np.arange(state.n)
+    u_draw = draws.uniform(Purpose.JOB_FLOW, who)
+    noise = draws.normal(Purpose.INCOME_NOISE, who)
+    u_expense = draws.uniform(Purpose.EXPENSE_OCCURS, who)
     f = min(econ.job_finding_monthly * (econ.unemployment_rate / target_u) ** econ.job_finding_elasticity, 1.0)
     s = f * target_u / (1.0 - target_u)
     sep = np.clip(s * state.risk_weights(econ.job_loss_risk_gradient), 0.0, 1.0)
@@ -118,7 +121,10 @@ def update_employment(
     jobless = state.wage * price_level * min(econ.benefit_replacement + relief, 1.0)
     state.income = np.where(state.is_employed, wage, jobless)
     p_expense = cfg.expense_shock_monthly * state.risk_weights(cfg.expense_risk_gradient)
-    state.expense = np.where(u_expense < p_expense, cfg.expense_shock_months * size * state.wage * price_level, 0.0)
+    hit = np.flatnonzero(u_expense < p_expense)
+    size = draws.exponential(Purpose.EXPENSE_SIZE, hit)  # drawn for who is hit only
+    state.expense = np.zeros(state.n)
+    state.expense[hit] = cfg.expense_shock_months * size * state.wage[hit] * price_level
 
 
 class Borrower(mesa.Agent):

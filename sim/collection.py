@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import policies
+from .draws import Purpose
 from .loans import LIVE, LoanBook
 from .metrics import bucket_of
 from .platforms import add_to_flows
@@ -27,9 +28,10 @@ def collect_overdue(
     moves contacts towards loans whose borrowers are employed and less far behind (higher
     expected cure per contact) at the same total.
 
-    Draws: per overdue loan, 1 Poisson (incidents) and 1 binomial (complaints).
+    Draws: per overdue loan (keyed by borrower and loan number), ``INCIDENTS`` (Poisson) and ``COMPLAINTS``
+    (binomial), each by inversion of one uniform.
     """
-    behaviour, rng, flows = now.config.behaviour, now.rng, rec.flows
+    behaviour, flows = now.config.behaviour, rec.flows
     live = book.view("state") == LIVE
     dpd = book.view("dpd")
     over = np.flatnonzero(live & (dpd > 0))
@@ -50,9 +52,11 @@ def collect_overdue(
     pressure = policies.collection_pressure(contacts, third[plat], night[plat], behaviour)
     book.pressure[over] = pressure
     p_incident = policies.harassment_probability(contacts, third[plat], night[plat], behaviour)
-    incidents = rng.poisson(contacts * p_incident)
-    borrower = book.view("borrower")[over]
-    complaints = rng.binomial(incidents, behaviour.complaint_probability * borrowers.literacy[borrower])
+    borrower, seq = book.view("borrower")[over], book.view("seq")[over]
+    incidents = now.draws.poisson(Purpose.INCIDENTS, borrower, contacts * p_incident, seq)
+    complaints = now.draws.binomial(
+        Purpose.COMPLAINTS, borrower, incidents, behaviour.complaint_probability * borrowers.literacy[borrower], seq
+    )
     np.add.at(borrowers.contacts_received, borrower, np.rint(contacts).astype(np.int64))
     np.add.at(borrowers.harassment_incidents, borrower, incidents)
     np.add.at(borrowers.complaints_filed, borrower, complaints)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import EconomyConfig, Shock
+from .draws import Draws, Purpose
 
 
 def shock_intensity(shock: Shock, month: int) -> float:
@@ -62,18 +63,18 @@ class EconomyState:
 class Economy:
     """Advances the macro environment month by month."""
 
-    def __init__(self, cfg: EconomyConfig, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: EconomyConfig, draws: Draws) -> None:
         self.cfg = cfg
-        self.rng = rng
+        self.draws = draws
         self.growth_level = 1.0
         self.in_recession = False
         self.state = self._compose(0, advance_growth=False)
 
     def advance(self, month: int) -> EconomyState:
-        """Phase 1: move to ``month``. Draws one uniform a month (regime switching) if enabled."""
+        """Phase 1: move to ``month``. Draws one uniform a month (``REGIME``) if regime switching is enabled."""
         rs = self.cfg.regime_switching
         if rs.enabled:
-            u = self.rng.random()
+            u = float(self.draws.uniform(Purpose.REGIME, month, np.zeros(1))[0])
             self.in_recession = (u >= rs.p_exit) if self.in_recession else (u < rs.p_enter)
         self.state = self._compose(month, advance_growth=True)
         return self.state

@@ -14,6 +14,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from .config import RegulatorRules, ScenarioConfig
+    from .draws import MonthDraws
     from .economy import EconomyState
 
 
@@ -130,13 +131,13 @@ class VintageCounts:
 @dataclass(frozen=True)
 class Month:
     """What every phase of a month reads and none changes: which month, the scenario, the rules and
-    economy in force, and the random source."""
+    economy in force, and the month's keyed draws."""
 
     month: int  # 1 = the first month after burn-in
     config: ScenarioConfig
     rules: RegulatorRules
     econ: EconomyState
-    rng: np.random.Generator
+    draws: MonthDraws  # keyed draws of this month (sim.draws)
 
 
 @dataclass

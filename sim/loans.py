@@ -25,6 +25,7 @@ DAYS_PER_MONTH = 30  # days past due move in steps of one month; penalties accru
 _FIELDS: dict[str, type] = {
     "loan_id": np.int64,  # 0, 1, 2, ... in order of origination: follows a loan through compaction
     "borrower": np.int32,
+    "seq": np.int32,  # the borrower's own loan number (0 = first loan): with the borrower, the key of its draws
     "platform": np.int16,
     "vintage": np.int32,
     "state": np.int8,
@@ -117,8 +118,9 @@ class LoanBook:
         term: np.ndarray,
         month: int,
         is_reported: np.ndarray,
+        seq: np.ndarray | int = 0,
     ) -> np.ndarray:
-        """Append new loans; return their row indices."""
+        """Append new loans (``seq``: each borrower's own loan number); return their row indices."""
         k = len(borrower)
         self._grow(self.n + k)
         rows = np.arange(self.n, self.n + k)
@@ -126,6 +128,7 @@ class LoanBook:
         self.loan_id[rows] = np.arange(self.next_id, self.next_id + k)
         self.next_id += k
         self.borrower[rows] = borrower
+        self.seq[rows] = seq
         self.platform[rows] = platform
         self.vintage[rows] = month
         self.state[rows] = LIVE

@@ -1,6 +1,7 @@
 """LendingMarket: the month of an online-lending market, as the twelve phases of the model.
 
-The model owns the order of a month, the clock and the one random generator (``self.rng``);
+The model owns the order of a month, the clock and the random source (``self.draws``, keyed draws:
+:mod:`sim.draws`);
 state lives in the borrower arrays, the loan book and the platform and regulator agents; each
 phase is a function in its own module over explicit inputs, and what phases hand each other is
 a declared record (:class:`~sim.platforms.PlatformTerms`, :class:`~sim.repayment.Billing`,
@@ -22,6 +23,7 @@ from .borrowers import Borrower, BorrowerState, start_employment, update_employm
 from .collection import collect_overdue
 from .config import ScenarioConfig
 from .delinquency import account_delinquency
+from .draws import CONSTRUCTION, Draws, Purpose
 from .economy import Economy
 from .flows import Cumulative, Ledger, Month, MonthFlows, Records, VintageCounts
 from .loans import LIVE, LoanBook
@@ -50,15 +52,16 @@ class LendingMarket(mesa.Model):
         # not use): given a generator, Mesa draws from it, so the model's draws would depend on Mesa's.
         mesa_seed = np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, MESA_STREAM))
         super().__init__(rng=int(mesa_seed.generate_state(1, np.uint64)[0] >> np.uint64(1)))
-        self.rng = np.random.default_rng(ss)  # the model's own generator, untouched by Mesa
+        # every draw of the model is keyed by (seed, purpose, month, entity), never by draw order (sim.draws)
+        self.draws = Draws(ss)
         self.config = config
         self.seed = seed
         self.n_steps = config.burn_in + config.months
 
-        self.economy = Economy(config.economy, self.rng)
+        self.economy = Economy(config.economy, self.draws)
         self.econ = self.economy.state
-        self.borrower_state = BorrowerState(config.borrowers, self.rng)
-        start_employment(self.borrower_state, config.economy, self.rng)
+        self.borrower_state = BorrowerState(config.borrowers, self.draws)
+        start_employment(self.borrower_state, config.economy, self.draws)
         # real Mesa agents, one per borrower, each a view of its row
         self.borrower_agents = [Borrower(self, i) for i in range(self.borrower_state.n)]
 
@@ -112,7 +115,7 @@ class LendingMarket(mesa.Model):
         expected_book = (
             bcfg.count * bcfg.demand_monthly * cfg.expected_approval_rate * mean_request * (mean_term + 1) / 2.0
         )
-        cap_noise = self.rng.standard_normal(cfg.count)
+        cap_noise = self.draws.normal(Purpose.PLATFORM_CAPITAL, CONSTRUCTION, np.arange(cfg.count))
         platforms = []
         for i in range(cfg.count):
             book_i = expected_book * share[i]
@@ -127,21 +130,22 @@ class LendingMarket(mesa.Model):
 
     def step(self) -> None:
         """One month, in the order of the model's specification (docs/specification.md)."""
-        cfg, borrowers, book, platforms, rng = self.config, self.borrower_state, self.loans, self.platforms, self.rng
+        cfg, borrowers, book, platforms = self.config, self.borrower_state, self.loans, self.platforms
         month, regulator, rec = self.month, self.regulator, self.records
+        draws = self.draws.at(month)
         self.econ = econ = self.economy.advance(month)  # 1. economy
         self.open_month()
-        self.rules = rules = apply_regulation(regulator, borrowers, month, self.last_overdue_rate, rng)  # 2. regulation
-        update_employment(borrowers, cfg.economy, cfg.borrowers, econ, rng)  # 3. jobs and income
+        self.rules = rules = apply_regulation(regulator, borrowers, month, self.last_overdue_rate, draws)  # 2. rules
+        update_employment(borrowers, cfg.economy, cfg.borrowers, econ, draws)  # 3. jobs and income
         terms = set_platform_terms(platforms, self.policy_timelines, regulator, econ, cfg, month, rec.flows)  # 4.
-        now = Month(month, cfg, rules, econ, rng)
+        now = Month(month, cfg, rules, econ, draws)
         originate_loans(borrowers, book, platforms, terms, now, rec)  # 5. demand and origination
         billing = collect_repayments(borrowers, book, platforms, terms, now, rec)  # 6. repayment
         account_delinquency(borrowers, book, platforms, terms, billing, now, rec)  # 7. delinquency and penalties
         collect_overdue(borrowers, book, platforms, terms, now, rec)  # 8. collection
         restructure_and_charge_off(borrowers, book, platforms, terms, now, rec)  # 9. workouts and charge-off
         close_platform_accounts(book, platforms, month, rec.flows)  # 10. platform accounts
-        supervise_platforms(regulator, platforms, rng, month, rec.flows)  # 11. supervision
+        supervise_platforms(regulator, platforms, draws, month, rec.flows)  # 11. supervision
         self.collect_data()  # 12. data collection
 
     def run(self, progress: bool = False) -> LendingMarket:

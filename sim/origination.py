@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .draws import Purpose
 from .loans import EPS, LIVE, LoanBook, annuity
 from .platforms import add_to_flows
 
@@ -27,9 +28,10 @@ def originate_loans(
     debt-to-income and lends within its funds. A rejected applicant tries another platform, up to
     ``application_rounds`` in the month.
 
-    Draws: 4 uniforms per borrower; per round, 1 uniform and 1 normal per applicant.
+    Draws: see ``_demand``; per application round (the sub-key), ``PLATFORM_CHOICE`` and ``SCORING_ERROR``
+    per applicant.
     """
-    cfg, econ, rng, flows = now.config, now.econ, now.rng, rec.flows
+    cfg, econ, flows = now.config, now.econ, rec.flows
     borrower_cfg = cfg.borrowers
     n = borrowers.n
     wants, wants_btr, amount, term = _demand(borrowers, book, now)
@@ -50,13 +52,14 @@ def originate_loans(
     n_platforms = len(platforms)
     applicants = np.flatnonzero(wants)
     flows.applications += len(applicants)
-    for _ in range(borrower_cfg.application_rounds):
+    for round_ in range(borrower_cfg.application_rounds):
         if len(applicants) == 0 or weight.sum() <= 0:
             break
-        u_pick = rng.random(len(applicants))
-        eps = rng.standard_normal(len(applicants))
+        # each applicant's platform, with probability proportional to its weight (inversion of a keyed uniform)
+        u_pick = now.draws.uniform(Purpose.PLATFORM_CHOICE, applicants, round_)
         cw = np.cumsum(weight)
         k = np.minimum(np.searchsorted(cw / cw[-1], u_pick, side="right"), n_platforms - 1)
+        eps = now.draws.normal(Purpose.SCORING_ERROR, applicants, round_)
         score = (
             borrowers.creditworthiness[applicants]
             + terms.scoring_noise_sd[k] * eps
@@ -99,12 +102,14 @@ def _demand(
     Also refreshes what the bureau shows of each borrower and the highest collection pressure on
     them, which push borrowers who cannot pay towards borrowing elsewhere.
 
-    Draws: 4 uniforms per borrower (demand, borrowing to repay, amount, term).
+    Draws: ``DEMAND`` and ``BORROW_TO_REPAY`` per borrower; ``LOAN_AMOUNT`` and ``LOAN_TERM`` per applicant.
     """
     cfg, econ, month = now.config, now.econ, now.month
     borrower_cfg = cfg.borrowers
     n = borrowers.n
-    u_demand, u_btr, u_amount, u_term = (now.rng.random(n) for _ in range(4))
+    who = np.arange(n)
+    u_demand = now.draws.uniform(Purpose.DEMAND, who)
+    u_btr = now.draws.uniform(Purpose.BORROW_TO_REPAY, who)
     live = book.view("state") == LIVE
     borrower = book.view("borrower")
     lb = borrower[live]
@@ -124,29 +129,28 @@ def _demand(
     )
     wants_btr = (borrowers.shortfall > EPS) & (u_btr < p_btr)
     wants = (wants_btr | (u_demand < borrower_cfg.demand_monthly)) & (n_loans < borrower_cfg.max_loans)
-    wage_now = borrowers.wage * econ.income_level
+    # amounts and terms, for applicants only (zero for the others)
+    applicants = np.flatnonzero(wants)
+    wage_now = borrowers.wage[applicants] * econ.income_level
+    span = borrower_cfg.loan_income_max - borrower_cfg.loan_income_min
     consumption_amount = wage_now * (
-        borrower_cfg.loan_income_min + (borrower_cfg.loan_income_max - borrower_cfg.loan_income_min) * u_amount
+        borrower_cfg.loan_income_min + span * now.draws.uniform(Purpose.LOAN_AMOUNT, applicants)
     )
     btr_amount = np.clip(
-        borrower_cfg.btr_amount_cover * borrowers.shortfall,
+        borrower_cfg.btr_amount_cover * borrowers.shortfall[applicants],
         borrower_cfg.btr_amount_min * wage_now,
         borrower_cfg.loan_income_max * wage_now,
     )
-    amount = np.where(wants_btr, btr_amount, consumption_amount)
-    term = _terms(cfg.platforms.term_months, cfg.platforms.term_weights, u_term, wants)
+    amount = np.zeros(n)
+    amount[applicants] = np.where(wants_btr[applicants], btr_amount, consumption_amount)
+    terms = np.asarray(cfg.platforms.term_months)
+    cum = np.cumsum(cfg.platforms.term_weights)
+    u_term = now.draws.uniform(Purpose.LOAN_TERM, applicants)
+    term = np.zeros(n, dtype=terms.dtype)
+    term[applicants] = terms[np.minimum(np.searchsorted(cum / cum[-1], u_term, side="right"), len(terms) - 1)]
     if borrower_cfg.btr_term_months is not None:
         term = np.where(wants_btr, borrower_cfg.btr_term_months, term)
     return wants, wants_btr, amount, term
-
-
-def _terms(term_months: list[int], term_weights: list[float], u_term: np.ndarray, wants: np.ndarray) -> np.ndarray:
-    """Each applicant's term, drawn from the term mix (others get 0: only applicants need one)."""
-    terms = np.asarray(term_months)
-    cum = np.cumsum(term_weights)
-    term = np.zeros(len(u_term), dtype=terms.dtype)
-    term[wants] = terms[np.minimum(np.searchsorted(cum / cum[-1], u_term[wants], side="right"), len(terms) - 1)]
-    return term
 
 
 def _within_budget(amount: np.ndarray, platform: np.ndarray, budget: np.ndarray) -> np.ndarray:
@@ -175,7 +179,9 @@ def _book_new_loans(
     rec: Records,
 ) -> None:
     flows, ledger, cumulative, vintages = rec.flows, rec.ledger, rec.cumulative, rec.vintages
-    book.add(idx, k, amount, apr, term, month, reported)
+    # a borrower takes at most one loan a month, so its number is the count of its earlier loans
+    book.add(idx, k, amount, apr, term, month, reported, seq=borrowers.loans_taken[idx])
+    borrowers.loans_taken[idx] += 1
     # borrowing-to-repay proceeds are cash for this month's payments; consumption loans are spent
     np.add.at(borrowers.btr_cash, idx[is_btr], amount[is_btr])
     add_to_flows(platforms, k, originations=None, originated_amount=amount)

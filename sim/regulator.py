@@ -13,6 +13,7 @@ import mesa
 import numpy as np
 
 from .config import RegulatorConfig, RegulatorRules, apply_changes
+from .draws import MonthDraws, Purpose
 from .platforms import fail_platform
 
 if TYPE_CHECKING:
@@ -75,14 +76,14 @@ class Regulator(mesa.Agent):
         k = int(round(self.rules.bureau_mandate_share * n_platforms))
         return np.arange(n_platforms) < k
 
-    def supervise(self, platforms: list[Platform], rng: np.random.Generator, month: int) -> None:
+    def supervise(self, platforms: list[Platform], draws: MonthDraws, month: int) -> None:
         """Phase 11: inspect platforms (more often with complaints), fine violations, revoke licences.
 
-        Draws one uniform per platform, every month, whether active or not (fixed draw order).
+        Draws: ``INSPECTION``, one uniform per platform (keyed by platform and month).
         A violation is a harassment incident or a breached conduct rule found in an inspection.
         """
         r = self.rules
-        draws = rng.random(len(platforms))
+        draws = draws.uniform(Purpose.INSPECTION, np.arange(len(platforms)))
         self.fines_month = 0.0
         self.revocations_month = 0
         self.inspections_month = 0
@@ -110,36 +111,36 @@ class Regulator(mesa.Agent):
 
 
 def supervise_platforms(
-    regulator: Regulator, platforms: list[Platform], rng: np.random.Generator, month: int, flows: MonthFlows
+    regulator: Regulator, platforms: list[Platform], draws: MonthDraws, month: int, flows: MonthFlows
 ) -> None:
     """Phase 11: inspections, fines and revocations; a platform whose fine leaves it insolvent fails now.
 
     Fines come after the month's accounts (phase 10), so the solvency check is repeated here:
     otherwise a platform fined into negative capital would trade for another month.
 
-    Draws: 1 uniform per platform (inspections).
+    Draws: ``INSPECTION`` per platform.
     """
-    regulator.supervise(platforms, rng, month)
+    regulator.supervise(platforms, draws, month)
     for p in platforms:
         if p.should_fail():
             fail_platform(p, month, flows)
 
 
 def apply_regulation(
-    regulator: Regulator, borrowers: BorrowerState, month: int, market_overdue_rate: float, rng: np.random.Generator
+    regulator: Regulator, borrowers: BorrowerState, month: int, market_overdue_rate: float, draws: MonthDraws
 ) -> RegulatorRules:
     """Phase 2: scheduled rule changes, system-wide early warning, education campaigns.
 
     An education campaign reaches each borrower with probability ``education_reach_monthly``
     and raises a reached borrower's literacy by ``education_gain x (1 - literacy)``.
 
-    Draws: 1 uniform per borrower, only while a campaign runs.
+    Draws: ``EDUCATION``, one uniform per borrower, only while a campaign runs.
     """
     rules = regulator.apply_rules(month, market_overdue_rate)
     reach = rules.education_reach_monthly
     if reach > 0:
         borrowers = borrowers
-        reached = rng.random(borrowers.n) < reach
+        reached = draws.uniform(Purpose.EDUCATION, np.arange(borrowers.n)) < reach
         borrowers.literacy = np.where(
             reached, borrowers.literacy + rules.education_gain * (1.0 - borrowers.literacy), borrowers.literacy
         )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import policies
+from .draws import Purpose
 from .loans import CHARGED_OFF, EPS, LIVE, REPAID, LoanBook, nonzero_total
 from .platforms import add_to_flows
 
@@ -42,9 +43,10 @@ def collect_repayments(
     cutting consumption below essentials (hardship). Inattentive borrowers (fewer with literacy
     and reminders) miss the month. Charged-off loans in recovery are paid last.
 
-    Draws: 1 uniform per borrower (inattention), 1 normal per live or recovering loan (priorities).
+    Draws: ``INATTENTION`` per borrower; ``PRIORITY_NOISE`` per live or recovering loan (keyed by borrower
+    and loan number).
     """
-    cfg, rules, econ, rng = now.config, now.rules, now.econ, now.rng
+    cfg, rules, econ = now.config, now.rules, now.econ
     behaviour, borrower_cfg = cfg.behaviour, cfg.borrowers
     n = borrowers.n
     state = book.view("state")
@@ -57,8 +59,9 @@ def collect_repayments(
 
     plat = book.view("platform")
     recovering = (state == CHARGED_OFF) & (book.view("recovery_months_left") > 0) & terms.is_serviced[plat]
-    u_inattention = rng.random(n)
-    noise = rng.standard_normal(int((live | recovering).sum()))
+    u_inattention = now.draws.uniform(Purpose.INATTENTION, np.arange(n))
+    rows = np.flatnonzero(live | recovering)
+    noise = now.draws.normal(Purpose.PRIORITY_NOISE, book.view("borrower")[rows], book.view("seq")[rows])
 
     inattentive = u_inattention < borrower_cfg.inattention * (1.0 - borrowers.literacy) * (
         1.0 - rules.reminder_effect * rules.reminders
@@ -73,7 +76,6 @@ def collect_repayments(
     cash = _cash_for_debt(borrowers, cfg, econ, need)
     budget = cash.budget
 
-    rows = np.flatnonzero(live | recovering)
     priority = np.full(book.n, -np.inf)
     priority[rows] = policies.repayment_priority(
         book.view("pressure")[rows],

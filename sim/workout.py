@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .draws import Purpose
 from .loans import CHARGED_OFF, CLOSED, EPS, LIVE, LoanBook, annuity, nonzero_total
 from .platforms import add_to_flows
 
@@ -27,9 +28,9 @@ def restructure_and_charge_off(
     again. Platforms offer it to overdue borrowers with verified hardship while the loan is
     not yet in default, when recovery that way beats the charge-off they expect.
 
-    Draws: 1 uniform per restructuring-eligible loan.
+    Draws: ``RESTRUCTURE_TAKE_UP`` per eligible loan (keyed by borrower and loan number).
     """
-    cfg, rng = now.config.platforms, now.rng
+    cfg = now.config.platforms
     flows, ledger, cumulative = rec.flows, rec.ledger, rec.cumulative
     state = book.view("state")
     live = state == LIVE
@@ -49,7 +50,7 @@ def restructure_and_charge_off(
         & hardship[borrower]
         & ~book.view("is_restructured")
     )
-    u = rng.random(len(candidates))
+    u = now.draws.uniform(Purpose.RESTRUCTURE_TAKE_UP, borrower[candidates], book.view("seq")[candidates])
     take_up = np.array([r.take_up for r in pol])
     rows = candidates[u < take_up[plat[candidates]]]
     if len(rows):

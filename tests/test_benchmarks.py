@@ -68,8 +68,17 @@ def test_suite_reports_every_target_and_writes_json(tmp_path, monkeypatch, capsy
     assert set(results["ratios"]) >= {"speedup_vs_reference_2000", "cost_3000_over_1000", "datacollection_overhead"}
     assert all(_positive(v) for k, v in results["ratios"].items() if k != "datacollection_overhead")
     statuses = {t["target"]: t["status"] for t in results["targets"]}
-    assert len(statuses) == 7
+    assert len(statuses) == 8
     assert statuses["comparison throughput, 2 workers / 1 worker"] == "not measured (tiny)"
+    pairing = results["measurements"]["pairing"]
+    assert set(pairing["by_policy"]) == {
+        "penalty_cap",
+        "penalty_compounding",
+        "education",
+        "collection_regulated",
+        "better_scoring",
+    }
+    assert "VRF cumulative default" in printed and _positive(results["ratios"]["pairing_median_vrf"])
     assert all(s.split()[0] in ("PASS", "MISS") for t, s in statuses.items() if not t.startswith("comparison"))
     assert printed.startswith(format_report(results).splitlines()[0])
     assert "speedup_vs_reference_2000" in printed

@@ -222,9 +222,7 @@ def test_scheduled_changes_in_the_file_are_listed() -> None:
     model = ExplorerMarket(
         borrowers=SMALL, scenario_file=str(REPO_ROOT / "scenarios" / "policies" / "penalty_cap.yaml")
     )
-    assert model.scheduled_changes() == [
-        "month 12: regulator sets penalty_cap_annual = 0.12, allow_compounding = False"
-    ]
+    assert model.scheduled_changes() == ["month 12: regulator sets penalty_cap_annual = 0.12"]
 
 
 def test_a_bad_scenario_file_is_a_one_line_config_error(tmp_path: Path) -> None:
