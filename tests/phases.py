@@ -27,12 +27,13 @@ def open_month(model: LendingMarket) -> tuple[PlatformTerms, Month]:
     month = model.month + 1
     model.econ = econ = model.economy.advance(month)
     model.open_month()
-    rules = apply_regulation(model.regulator, model.borrower_state, month, model.last_overdue_rate, model.rng)
+    draws = model.draws.at(month)
+    rules = apply_regulation(model.regulator, model.borrower_state, month, model.last_overdue_rate, draws)
     model.rules = rules
     terms = set_platform_terms(
         model.platforms, model.policy_timelines, model.regulator, econ, model.config, month, model.records.flows
     )
-    return terms, Month(month, model.config, rules, econ, model.rng)
+    return terms, Month(month, model.config, rules, econ, draws)
 
 
 def add_loan(

@@ -8,6 +8,7 @@ import pytest
 
 from sim.borrowers import BorrowerState, start_employment, update_employment
 from sim.config import BorrowerConfig, EconomyConfig, Shock
+from sim.draws import Draws, MonthDraws
 from sim.economy import Economy, EconomyState, shock_intensity
 
 
@@ -64,7 +65,7 @@ def test_u_rises_fast_plateaus_and_recovers_slowly():
 
 def economy_with(shocks: list[dict], **kwargs) -> Economy:
     cfg = EconomyConfig(shocks=[Shock(**s) for s in shocks], **kwargs)
-    return Economy(cfg, np.random.default_rng(0))
+    return Economy(cfg, keyed(0))
 
 
 def test_unemployment_target_and_relief_inside_and_outside_a_step_shock():
@@ -149,24 +150,29 @@ def test_unemployment_target_stays_a_rate():
 
 
 def test_regime_switching_off_draws_nothing():
-    rng = np.random.default_rng(1)
-    econ = Economy(EconomyConfig(), rng)
-    before = rng.bit_generator.state
-    econ.advance(1)
-    assert rng.bit_generator.state == before
+    class NoDraws:  # any draw at all fails the test
+        def __getattr__(self, name):
+            raise AssertionError(f"drew {name} with regime switching off")
+
+    Economy(EconomyConfig(), NoDraws()).advance(1)
 
 
 # --------------------------------------------------------------------------- borrowers: jobs, income, expenses
 
 
+def keyed(seed: int) -> Draws:
+    """The model's keyed draws (sim.draws) for a seed."""
+    return Draws(np.random.SeedSequence(seed))
+
+
 def borrowers(n: int = 20_000, **changes) -> BorrowerState:
-    return BorrowerState(BorrowerConfig(count=n, **changes), np.random.default_rng(0))
+    return BorrowerState(BorrowerConfig(count=n, **changes), keyed(0))
 
 
 def test_borrowers_start_with_the_configured_income_savings_literacy_and_willingness():
     # population statistics of 20,000 draws: within a few standard errors for any seed
     cfg = BorrowerConfig(count=20_000)
-    bs = BorrowerState(cfg, np.random.default_rng(0))
+    bs = BorrowerState(cfg, keyed(0))
     log_wage = np.log(bs.wage)
     assert np.median(bs.wage) == pytest.approx(cfg.income_median_monthly, rel=0.03)
     assert log_wage.std() == pytest.approx(cfg.income_sigma, rel=0.03)
@@ -197,7 +203,7 @@ def test_borrowers_start_employed_with_full_family_support_and_no_record():
 def test_riskier_borrowers_are_more_often_unemployed_at_the_start():
     bs = borrowers()
     econ = EconomyConfig(unemployment_rate=0.1)
-    start_employment(bs, econ, np.random.default_rng(1))
+    start_employment(bs, econ, keyed(1))
     assert (~bs.is_employed).mean() == pytest.approx(0.1, abs=0.01)
     risky = bs.creditworthiness < 0
     assert (~bs.is_employed[risky]).mean() > 1.5 * (~bs.is_employed[~risky]).mean()
@@ -211,11 +217,11 @@ def test_the_employed_earn_their_wage_at_the_income_level_and_the_jobless_benefi
     bs = borrowers(1000)
     econ = EconomyConfig(income_noise_sd=0.0, benefit_replacement=0.4)
     bs.is_employed[:500] = False
-    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, income_level=0.9, price_level=1.1, relief=0.2), rng())
+    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, income_level=0.9, price_level=1.1, relief=0.2), rng(1))
     assert 0 < bs.is_employed.sum() < bs.n
     np.testing.assert_allclose(bs.income, np.where(bs.is_employed, bs.wage * 0.9, bs.wage * 1.1 * 0.6))
     assert (bs.expense == 0.0).all()
-    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, relief=0.9), rng())
+    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, relief=0.9), rng(2))
     jobless = ~bs.is_employed
     np.testing.assert_allclose(bs.income[jobless], bs.wage[jobless])  # benefits and relief replace at most the wage
 
@@ -224,8 +230,9 @@ def bs_cfg(bs: BorrowerState, **changes) -> BorrowerConfig:
     return BorrowerConfig(count=bs.n, **{"expense_shock_monthly": 0.0, **changes})
 
 
-def rng() -> np.random.Generator:
-    return np.random.default_rng(3)
+def rng(month: int = 1) -> MonthDraws:
+    """One month's keyed draws: each month of a multi-month test needs its own (the same month's are the same)."""
+    return keyed(3).at(month)
 
 
 def test_income_noise_keeps_mean_income_at_the_wage():
@@ -241,9 +248,9 @@ def test_job_flows_move_unemployment_towards_the_target_from_both_sides():
         bs = borrowers()
         bs.is_employed[: int(start * bs.n)] = False
         econ = EconomyConfig(unemployment_rate=0.05, income_noise_sd=0.0)
-        rates, draws = [], rng()
-        for _ in range(12):
-            update_employment(bs, econ, bs_cfg(bs), month_of(target), draws)
+        rates = []
+        for month in range(1, 13):
+            update_employment(bs, econ, bs_cfg(bs), month_of(target), rng(month))
             rates.append((~bs.is_employed).mean())
         gaps = np.abs(np.array([start, *rates]) - target)
         assert gaps[1] < gaps[0] and gaps[-1] < gaps[0] / 2, (start, target, rates)
@@ -252,11 +259,11 @@ def test_job_flows_move_unemployment_towards_the_target_from_both_sides():
 def test_at_the_baseline_target_unemployment_is_a_steady_state_and_riskier_borrowers_lose_jobs_more_often():
     bs = borrowers()
     econ = EconomyConfig(unemployment_rate=0.1, income_noise_sd=0.0)
-    start_employment(bs, econ, np.random.default_rng(1))
-    lost, draws = np.zeros(bs.n), rng()
-    for _ in range(6):
+    start_employment(bs, econ, keyed(1))
+    lost = np.zeros(bs.n)
+    for month in range(1, 7):
         employed = bs.is_employed.copy()
-        update_employment(bs, econ, bs_cfg(bs), month_of(0.1), draws)
+        update_employment(bs, econ, bs_cfg(bs), month_of(0.1), rng(month))
         lost += employed & ~bs.is_employed
         assert (~bs.is_employed).mean() == pytest.approx(0.1, abs=0.015)
     risky = bs.creditworthiness < 0

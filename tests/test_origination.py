@@ -22,13 +22,10 @@ REJECTED = -5.0  # a creditworthiness far below any cut-off
 def applicants(n_platforms: int = 1, underwriting: dict | None = None, borrowers: dict | None = None, **changes):
     """Every borrower applies (unless told otherwise) for 1,000 over 12 months; all rejected until a test sets
     their creditworthiness."""
-    platforms = {
-        "count": n_platforms,
-        "term_months": [12],
-        "term_weights": [1.0],
-        "policy": {"underwriting": {"scoring_noise_sd": 0.0, **(underwriting or {})}},
-        **changes.pop("platforms", {}),
-    }
+    platforms = {"count": n_platforms, "term_months": [12], "term_weights": [1.0], **changes.pop("platforms", {})}
+    # a test's own policy keys add to the noiseless scoring, never replace it: outcomes must not hang on a draw
+    policy = platforms.setdefault("policy", {})
+    policy["underwriting"] = {**policy.get("underwriting", {}), "scoring_noise_sd": 0.0, **(underwriting or {})}
     b = {"demand_monthly": 1.0, "loan_income_min": 1.0, "loan_income_max": 1.0, **(borrowers or {})}
     economy = {"income_growth_annual": 0.0, **changes.pop("economy", {})}
     model = controlled_market(borrowers=b, platforms=platforms, economy=economy, **changes)

@@ -56,14 +56,14 @@ def test_an_inspection_fines_each_breach_counts_a_violation_and_revokes_after_en
     breaching(model)
     assert p.conduct.breaches == 1  # night contact (third parties are not banned, contacts not capped)
     fine = model.config.regulator.fine_per_breach * p.conduct.breaches
-    reg.supervise(model.platforms, model.rng, 1)
+    reg.supervise(model.platforms, model.draws.at(1), 1)
     assert p.violations == 1 and p.flows.fines == pytest.approx(fine) and p.capital == pytest.approx(1e6 - fine)
     assert reg.fines_month == pytest.approx(fine) and reg.inspections_month == len(model.platforms)
     assert reg.revocations_month == 0 and p.is_active
-    reg.supervise(model.platforms, model.rng, 2)
+    reg.supervise(model.platforms, model.draws.at(2), 2)
     assert p.violations == 2 and p.status == "revoked" and p.failed_month == 2 and reg.revocations_month == 1
     assert all(q.violations == 0 for q in model.platforms[1:])
-    reg.supervise(model.platforms, model.rng, 3)
+    reg.supervise(model.platforms, model.draws.at(3), 3)
     assert p.violations == 2 and reg.inspections_month == len(model.platforms) - 1  # revoked: not inspected
 
 
@@ -75,7 +75,7 @@ def test_harassment_beyond_the_tolerance_is_a_violation_only_where_conduct_rules
         p.live_loans = model.platforms[1].live_loans = 1000
         p.flows.incidents = 1.5  # per 1,000 live loans, above a tolerance of 1
         model.platforms[1].flows.incidents = 1.0  # exactly at the tolerance
-        model.regulator.supervise(model.platforms, model.rng, 1)
+        model.regulator.supervise(model.platforms, model.draws.at(1), 1)
         fine = model.config.regulator.fine_per_incident * 1.5
         assert p.flows.fines == (pytest.approx(fine) if rules_in_force else 0.0), rules_in_force
         assert p.violations == int(rules_in_force) and model.platforms[1].violations == 0
@@ -84,12 +84,12 @@ def test_harassment_beyond_the_tolerance_is_a_violation_only_where_conduct_rules
 def test_complaints_make_inspections_more_likely_and_none_happen_at_zero_probability():
     model = market(inspection_base=0.0, inspection_per_complaint=0.0, ban_night_contact=True)
     breaching(model)
-    model.regulator.supervise(model.platforms, model.rng, 1)
+    model.regulator.supervise(model.platforms, model.draws.at(1), 1)
     assert model.regulator.inspections_month == 0 and model.platforms[0].violations == 0
     model = market(inspection_base=0.0, inspection_per_complaint=0.5, ban_night_contact=True)
     breaching(model)
     model.platforms[0].flows.complaints = 4.0  # 2 per 1,000 loans: probability min(0 + 0.5 x 2, 1) = 1
-    model.regulator.supervise(model.platforms, model.rng, 1)
+    model.regulator.supervise(model.platforms, model.draws.at(1), 1)
     assert model.regulator.inspections_month == 1 and model.platforms[0].violations == 1
 
 
@@ -97,7 +97,7 @@ def test_a_platform_fined_into_negative_capital_fails_in_the_same_month():
     model = market(inspection_base=1.0, ban_night_contact=True, fine_per_breach=1e6)
     breaching(model)
     model.platforms[0].capital = 0.5e6
-    supervise_platforms(model.regulator, model.platforms, model.rng, 4, model.records.flows)
+    supervise_platforms(model.regulator, model.platforms, model.draws.at(4), 4, model.records.flows)
     p = model.platforms[0]
     assert not p.is_active and p.status == "failed" and p.failed_month == 4
     assert model.records.flows.failures == 1
@@ -108,7 +108,7 @@ def test_an_education_campaign_raises_the_literacy_of_those_it_reaches_and_costs
     bs = model.borrower_state
     bs.literacy[:] = np.linspace(0.0, 1.0, bs.n)
     before = bs.literacy.copy()
-    apply_regulation(model.regulator, bs, 1, 0.0, model.rng)
+    apply_regulation(model.regulator, bs, 1, 0.0, model.draws.at(1))
     np.testing.assert_allclose(bs.literacy, before + 0.5 * (1.0 - before))
     assert model.regulator.education_cost == pytest.approx(5.0 * bs.n)
 
@@ -117,7 +117,7 @@ def test_without_a_campaign_literacy_stays_and_nothing_is_spent():
     model = market()
     bs = model.borrower_state
     before = bs.literacy.copy()
-    apply_regulation(model.regulator, bs, 1, 0.0, model.rng)
+    apply_regulation(model.regulator, bs, 1, 0.0, model.draws.at(1))
     np.testing.assert_array_equal(bs.literacy, before)
     assert model.regulator.education_cost == 0.0
 
@@ -136,9 +136,9 @@ def test_each_platform_is_inspected_with_the_base_probability_plus_a_share_per_c
     for k, (p, (live, complaints)) in enumerate(zip(model.platforms, [(1000, 1), (500, 1), (4000, 4), (2000, 2)] * 2)):
         p.live_loans, p.flows.complaints = live, float(complaints)
         breaching(model, k)
-    months, rng = 2000, np.random.default_rng(11)
+    months = 2000
     for month in range(months):
-        model.regulator.supervise(model.platforms, rng, month)
+        model.regulator.supervise(model.platforms, model.draws.at(month), month)
     shares = np.array([p.violations for p in model.platforms]) / months
     np.testing.assert_allclose(shares, 0.25, atol=0.045)
 
@@ -148,7 +148,7 @@ def test_a_month_counts_every_fine_and_revocation_and_a_platform_that_escapes_in
     for k in (0, 1, 2):
         breaching(model, k)
     model.platforms[1].flows.complaints = model.platforms[2].flows.complaints = 4.0  # certain inspections
-    model.regulator.supervise(model.platforms, model.rng, 1)  # platform 0 has no complaints: never inspected
+    model.regulator.supervise(model.platforms, model.draws.at(1), 1)  # platform 0 has no complaints: never inspected
     reg = model.regulator
     assert model.platforms[0].is_active and model.platforms[0].violations == 0
     assert [p.status for p in model.platforms[1:3]] == ["revoked", "revoked"]
@@ -159,5 +159,5 @@ def test_a_month_counts_every_fine_and_revocation_and_a_platform_that_escapes_in
 def test_education_costs_add_up_over_the_months_of_a_campaign():
     model = market(education_reach_monthly=1.0, education_cost_per_person=5.0)
     for month in (1, 2):
-        apply_regulation(model.regulator, model.borrower_state, month, 0.0, model.rng)
+        apply_regulation(model.regulator, model.borrower_state, month, 0.0, model.draws.at(month))
     assert model.regulator.education_cost == pytest.approx(2 * 5.0 * model.borrower_state.n)
