@@ -149,6 +149,21 @@ def test_unemployment_target_stays_a_rate():
     assert econ.advance(1).unemployment_target > 0.0
 
 
+def test_a_recession_enters_with_p_enter_leaves_with_p_exit_and_the_months_record_reports_it():
+    # a uniform draw is in [0, 1): p = 1 always moves, p = 0 never does, whatever the seed. The economy's record
+    # of the month (what the phases read) says whether it is in recession, and the recession's unemployment
+    # and income effects apply in exactly those months.
+    def regime(p_enter: float, p_exit: float) -> list[tuple[bool, float, float]]:
+        rs = {"enabled": True, "p_enter": p_enter, "p_exit": p_exit, "unemployment_delta": 0.05, "income_factor": 0.9}
+        econ = economy_with([], unemployment_rate=0.05, income_growth_annual=0.0, regime_switching=rs)
+        return [(s.in_recession, s.unemployment_target, s.income_level) for s in map(econ.advance, range(1, 5))]
+
+    inside, outside = (True, 0.10, pytest.approx(0.9)), (False, 0.05, pytest.approx(1.0))
+    assert regime(1.0, 0.0) == [inside] * 4  # enters in month 1 and stays
+    assert regime(0.0, 0.0) == [outside] * 4
+    assert regime(1.0, 1.0) == [inside, outside, inside, outside]  # leaves the month after it enters
+
+
 def test_regime_switching_off_draws_nothing():
     class NoDraws:  # any draw at all fails the test
         def __getattr__(self, name):
