@@ -255,3 +255,21 @@ def test_overrides_apply_from_the_start_and_the_schedule_from_its_month_on_top_o
     assert m3.penalty.rule == "none" and m3.collection.regime == "standard"
     assert m5.penalty.rule == "none" and m5.collection.regime == "soft"
     assert m3_1.penalty.rule == "none" and m3_1.reports_to_bureau
+
+
+def test_applicants_choose_platforms_in_proportion_to_share_times_reputation():
+    # reputation is 1 until complaints arrive, so a rule dividing by it (or ignoring it) passed every other test
+    model = controlled_market(platforms={"count": 3})
+    for p, share, reputation in zip(model.platforms, (0.5, 0.3, 0.2), (1.0, 0.5, 0.25)):
+        p.share, p.reputation = share, reputation
+        p.capital, p.funding, p.book = 1e6, 1e6, 0.0  # each has a budget to lend
+    terms, _ = open_month(model)
+    np.testing.assert_allclose(terms.choice_weight, [0.5, 0.15, 0.05])
+
+
+def test_the_base_policy_is_in_force_from_the_first_month_of_the_longest_burn_in():
+    # months before the first scheduled change use the base policy, however long the burn-in (up to 600 months)
+    model = controlled_market(burn_in=600, platforms={"schedule": [{"month": 3, "set": {"penalty": {"rule": "none"}}}]})
+    _, now = open_month(model)
+    assert now.month == -599
+    assert model.platforms[0].policy == model.config.platforms.policy
