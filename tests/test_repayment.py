@@ -229,3 +229,16 @@ def test_no_holidays_outside_a_declared_shock_or_without_a_mandate():
         row = add_loan(model)
         billing = run_phase(model)
         assert not billing.on_holiday[row] and model.records.flows.holidays == 0, case
+
+
+def test_a_loan_gets_one_holiday_of_the_mandated_length_and_is_billed_after_it():
+    # the mandate grants a holiday once per loan: a loan whose holiday has ended is not granted another while
+    # its borrower is still jobless in the same declared shock (6 months here, holidays of 3)
+    model = shock_market()
+    model.borrower_state.is_employed[0] = False
+    row = add_loan(model)
+    on_holiday = []
+    for _ in range(6):
+        on_holiday.append(bool(run_phase(model).on_holiday[row]))
+        model.steps += 1  # the next month (phase 6 alone does not move the clock)
+    assert on_holiday == [True, True, True, False, False, False]
