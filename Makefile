@@ -41,6 +41,7 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make bench      full benchmark against the targets of issue 5 (minutes; results/benchmarks.json)"
 	@echo "make bench-quick  the 10k/100k part of it, under a minute"
+	@echo "make mutation  mutation testing of sim/ with mutmut (hours; resumable; MUTANTS='sim.policies.*' for one module)"
 	@echo "make golden     record every scenario's outputs as the new golden outputs (tests/golden.py)"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make explore    serve the interactive explorer on http://127.0.0.1:8765 (installs the [explore] extra)"
@@ -102,7 +103,20 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick mutation
+
+# Mutation testing (docs/testing.md): not part of `make test` or CI. mutmut keeps its results in mutants/
+# and skips mutants already decided, so an interrupted run resumes; MUTANTS restricts (and reruns) a
+# glob of mutant names, e.g. MUTANTS='sim.policies.*'. One worker, so the other core stays free.
+MUTMUT_VERSION   := 3.8.1
+MUTANTS          ?=
+MUTATION_WORKERS ?= 1
+
+mutation: $(STAMP)
+	@$(PY) -c 'import importlib.metadata as m; assert m.version("mutmut") == "$(MUTMUT_VERSION)"' 2>/dev/null \
+	  || $(PY) -m pip install -q mutmut==$(MUTMUT_VERSION)
+	$(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) $(foreach m,$(MUTANTS),'$(m)')
+	$(PY) -m tests.mutation_report
 
 bench: $(STAMP)
 	$(PY) -m benchmarks --json results/benchmarks.json

@@ -346,3 +346,44 @@ def test_payment_order_is_the_lexsort_permutation(seed):
     borrower = rng.integers(0, n, m).astype(np.int32)
     priority = rng.choice([0.0, 1.0, 2.0, -np.inf, 0.5], m) if seed % 2 else rng.standard_normal(m)
     assert np.array_equal(policies.payment_order(borrower, priority, n), np.lexsort((-priority, borrower)))
+
+
+# --------------------------------------------------------------------------- boundaries and what conduct keeps
+
+
+def test_a_penalty_tier_applies_from_its_first_day_past_due_inclusive():
+    tiers = [{"min_dpd": 0, "rate_daily": 0.0003}, {"min_dpd": 60, "rate_daily": 0.0008}]
+    acc = accrue("tiered", [1000.0] * 3, dpd=[30, 60, 90], tiers=tiers)
+    np.testing.assert_allclose(acc, 1000.0 * 30 * np.array([0.0003, 0.0008, 0.0008]), rtol=1e-12)
+
+
+def test_an_amount_tier_applies_from_its_minimum_amount_inclusive():
+    acc = accrue(
+        "tiered",
+        [999.0, 1000.0],
+        tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
+        amount_tiers=[{"min_amount": 1000.0, "factor": 0.5}],
+    )
+    np.testing.assert_allclose(acc, [999.0 * 0.0004 * 30, 1000.0 * 0.0002 * 30], rtol=1e-12)
+
+
+def test_harassment_excess_is_the_share_of_contacts_above_the_threshold():
+    only_excess = BehaviourConfig(
+        harassment_per_contact=0.0,
+        harassment_third_party=0.0,
+        harassment_night=0.0,
+        harassment_excess=0.4,
+        harassment_contact_threshold=0.0,
+    )
+    f = np.zeros(3, dtype=bool)
+    # with no threshold every contact is excessive, one contact included
+    np.testing.assert_allclose(harassment_probability(np.array([0.0, 1.0, 12.0]), f, f, only_excess), [0.0, 0.4, 0.4])
+    at_six = only_excess.model_copy(update={"harassment_contact_threshold": 6.0})
+    np.testing.assert_allclose(harassment_probability(np.array([3.0, 6.0, 12.0]), f, f, at_six), [0.0, 0.0, 0.2])
+
+
+def test_practised_conduct_keeps_targeting_and_the_cost_of_a_contact():
+    for complies in (True, False):
+        c = practised_conduct(COLLECTION_PRESETS["targeted"], STRICT_RULES, complies)
+        assert c.targeted is True and c.cost_per_contact == COLLECTION_PRESETS["targeted"].cost_per_contact
+        assert practised_conduct(COLLECTION_PRESETS["standard"], STRICT_RULES, complies).targeted is False
