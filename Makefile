@@ -41,11 +41,12 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make bench      full benchmark against the targets of issue 5 (minutes; results/benchmarks.json)"
 	@echo "make bench-quick  the 10k/100k part of it, under a minute"
+	@echo "make mutation  mutation testing of sim/ with mutmut (hours; resumable; MUTANTS='sim.policies.*' for one module)"
 	@echo "make golden     record every scenario's outputs as the new golden outputs (tests/golden.py)"
 	@echo "make docs       regenerate scenarios/baseline.yaml and the parameter table of docs/model.md"
 	@echo "make explore    serve the interactive explorer on http://127.0.0.1:8765 (installs the [explore] extra)"
 	@echo "make test-browser  drive the explorer in headless Chromium (installs the extra and Debian's chromium)"
-	@echo "make docs-screenshot  the same test, saving docs/img/explorer.png"
+	@echo "make docs-screenshot  the same test, saving docs/img/explorer.png, explorer_ab.png, explorer_borrower.png"
 	@echo "make install    create .venv if missing and install lendsim into it"
 	@echo "make venv       create .venv if missing"
 	@echo "make clean      remove caches and build files (keeps .venv and results/)"
@@ -85,7 +86,7 @@ test-browser: $(EXPLORE_STAMP) chromium
 	LENDSIM_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_explorer_browser.py
 
 docs-screenshot: $(EXPLORE_STAMP) chromium
-	LENDSIM_REQUIRE_BROWSER=1 LENDSIM_SCREENSHOT=docs/img/explorer.png $(PY) -m pytest -q tests/test_explorer_browser.py
+	LENDSIM_REQUIRE_BROWSER=1 LENDSIM_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_explorer_browser.py
 
 # The demo is a small policy comparison (scenarios/comparisons/demo.yaml); it
 # prints its summary table and replaces its own folder, results/demo.
@@ -102,7 +103,20 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick mutation
+
+# Mutation testing (docs/testing.md): not part of `make test` or CI. mutmut keeps its results in mutants/
+# and skips mutants already decided, so an interrupted run resumes; MUTANTS restricts (and reruns) a
+# glob of mutant names, e.g. MUTANTS='sim.policies.*'. One worker, so the other core stays free.
+MUTMUT_VERSION   := 3.8.1
+MUTANTS          ?=
+MUTATION_WORKERS ?= 1
+
+mutation: $(STAMP)
+	@$(PY) -c 'import importlib.metadata as m; assert m.version("mutmut") == "$(MUTMUT_VERSION)"' 2>/dev/null \
+	  || $(PY) -m pip install -q mutmut==$(MUTMUT_VERSION)
+	$(VENV)/bin/mutmut run --max-children $(MUTATION_WORKERS) $(foreach m,$(MUTANTS),'$(m)')
+	$(PY) -m tests.mutation_report
 
 bench: $(STAMP)
 	$(PY) -m benchmarks --json results/benchmarks.json

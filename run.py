@@ -386,7 +386,8 @@ def explore(
     port: int = typer.Option(8765, min=1, max=65535, help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on; 0.0.0.0 opens the explorer to the network."),
 ) -> None:
-    """Serve the interactive explorer (Mesa SolaraViz) in the browser; needs the [explore] extra."""
+    # Rich reads help text as markup, where "[explore]" is a tag and vanishes; a backslash escapes it.
+    r"""Serve the interactive explorer (Mesa SolaraViz) in the browser; needs the \[explore] extra."""
     from explorer.serve import ExtraMissing, serve
 
     try:

@@ -14,7 +14,8 @@ of a results folder, without the model installed at the same version::
 Modules: ``tables`` (:func:`load`), ``sql`` (:func:`query`: DuckDB SQL over every part, optional extra
 ``duckdb``), ``figures`` (matplotlib figures from tables), ``style`` (labels, units, deterministic
 saving), ``report`` (report.html/report.md),
-``sensitivity`` (Sobol and Morris indices with SALib from a sensitivity run's outcomes).
+``sensitivity`` (Sobol and Morris indices with SALib from a sensitivity run's outcomes), ``effects``
+(a sweep's main effects, paired contrasts and variance decomposition).
 """
 
 from importlib import import_module
@@ -34,6 +35,8 @@ _EXPORTS = {
     "vintage_curves": "figures",
     "sweep_heatmap": "figures",
     "sensitivity_chart": "figures",
+    "main_effects_chart": "effects",
+    "sweep_effects": "effects",
     "save_figure": "figures",
     "write_report": "report",
     "sobol_indices": "sensitivity",

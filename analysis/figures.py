@@ -21,12 +21,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from .style import (
+    BETTER_COLOUR,
+    NEUTRAL_COLOUR,
     PALETTE,
     REFERENCE_COLOUR,
+    WORSE_COLOUR,
     compact,
     finish_grid,
     grid_shape,
@@ -34,10 +38,12 @@ from .style import (
     new_figure,
     save_figure,
     shade_spans,
+    shock_phrase,
     styled,
     suptitle,
     unit,
     value_formatter,
+    wrapped,
 )
 from .tables import column_is_rate
 
@@ -65,6 +71,18 @@ def _auto_panels(table: pd.DataFrame, max_panels: int) -> str | None:
     if "policy" in table and ("shock" not in table or table["shock"].nunique() == 1):
         return "policy"
     return "cell" if table["cell"].nunique() <= max_panels else None
+
+
+def _shock_scope(table: pd.DataFrame) -> str:
+    """`` under the shock 'x'`` when every row of a comparison table is under one shock, else empty."""
+    if "shock" in table and table["shock"].nunique() == 1:
+        return " " + shock_phrase(str(table["shock"].iloc[0]))
+    return ""
+
+
+def _by(panel_by: str | None) -> str:
+    """``, by <parameter>`` when panels are the levels of a swept parameter (policies and cells say themselves)."""
+    return f", by {panel_by}" if panel_by not in (None, "policy", "cell", "shock") else ""
 
 
 def _default_facets(model: pd.DataFrame) -> tuple[str | None, str | None]:
@@ -120,7 +138,8 @@ def fan_chart(
         n_rows, n_cols = grid_shape(len(panels), max_cols)
     else:
         n_rows, n_cols = len(row_values), len(col_values)
-    fig = new_figure(max(2.9 * n_cols + 0.6, 7.0), 2.4 * n_rows + 0.9 + (0.6 if len(panels) == 1 else 0.0))
+    panel_height = 2.4
+    fig = new_figure(max(2.9 * n_cols + 0.6, 7.0), panel_height * n_rows + 0.9 + (0.6 if len(panels) == 1 else 0.0))
     axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
     is_rate = column_is_rate(column)
     replications = data.groupby(["cell"])["run_id"].nunique()
@@ -146,7 +165,7 @@ def fan_chart(
             ax.plot(s.index, s["mid"], color=colour, lw=1.6, label="the run" if i == 0 else None)
             ax.set_title(" / ".join(str(v) for v in (c, r) if v is not None) or "one run")
             ax.yaxis.set_major_formatter(value_formatter(is_rate))
-            ax.set_ylabel(label(column))
+            ax.set_ylabel(wrapped(label(column), panel_height, 9))
             continue
         ax.fill_between(
             s.index,
@@ -171,24 +190,26 @@ def fan_chart(
                     else None,
                 )
         n = frame["run_id"].nunique()
-        title = " / ".join(str(v) for v in (c, r) if v is not None) or "all runs"
-        ax.set_title(f"{title} (n={n})")
+        title = " / ".join(_tick(v) for v in (c, r) if v is not None) or "all runs"
+        ax.set_title(wrapped(f"{title} (n={n})", fig.get_figwidth() / n_cols - 0.3))
         ax.yaxis.set_major_formatter(value_formatter(is_rate))
         if i % n_cols == 0:
-            ax.set_ylabel(label(column))
+            ax.set_ylabel(wrapped(label(column), panel_height - 0.2, 9))
     finish_grid(axes, len(panels), n_cols, "Month after burn-in" if not include_burn_in else "Month (<= 0: burn-in)")
     r_text = f"{int(replications.max())} replications" if len(replications) else "no runs"
-    scope = ""
-    if "shock" in data and rows != "shock" and cols != "shock" and data["shock"].nunique() == 1:
-        scope = f", shock: {data['shock'].iloc[0]}"
+    scope = _shock_scope(data) if rows != "shock" and cols != "shock" else ""
     what = label(column, is_rate).rsplit(" (", 1)[0]
     band_text = f"median and {int(100 * lo_q)}-{int(100 * hi_q)}% band"
+    names = {"policy": "policy", "shock": "shock", "cell": "design point"}
+    by = names.get(cols or "", cols or "scenario")
+    if rows and cols and rows != "shock":
+        by = f"{by} (columns) and {names.get(rows, rows)} (rows)"
     if single:
-        suptitle(fig, f"{what}, month by month (one run)")
+        suptitle(fig, f"{what}, month by month (one run){scope}")
     elif pooled:
-        suptitle(fig, f"{what}: {band_text} across all {data['run_id'].nunique()} runs")
+        suptitle(fig, f"{what}{scope}: {band_text} across all {data['run_id'].nunique()} runs")
     else:
-        suptitle(fig, f"{what} by scenario{scope}: {band_text} across replications ({r_text} per scenario)")
+        suptitle(fig, f"{what}, by {by}{scope}: {band_text} across replications ({r_text} per panel)")
     handles, labels = _legend_entries(axes)
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
     return fig
@@ -217,30 +238,40 @@ def forest_plot(
     *,
     outcomes: Sequence[str] | None = None,
     is_rate: Mapping[str, bool] | None = None,
+    better: Mapping[str, str | None] | None = None,
     max_cols: int = 3,
 ) -> Figure:
     """Paired differences to the reference policy with 95% intervals, one panel per outcome.
+
+    Colour says whether a difference is good or bad, per outcome: lower defaults are better but
+    lower credit supply is worse, so a sign alone cannot say it. The marker's shape keeps the sign
+    (▶ above the reference, ◀ below), and a filled marker is a difference whose interval excludes 0.
 
     Args:
         summary: A comparison's ``summary.csv`` (``analysis.load(...).summary``).
         outcomes: Outcomes to show, in order (default: all).
         is_rate: Outcome -> whether it is a share (drawn in percentage points); default: guessed
             from the name.
+        better: Outcome -> ``"lower"`` or ``"higher"``, the direction that is good (a results
+            folder records it: ``Results.outcome_specs``); an outcome without one is drawn grey.
         max_cols: Panels per row.
 
     Returns:
-        The figure. A filled marker is a difference whose interval excludes zero.
+        The figure.
     """
-    if "diff_mean" not in summary:
-        raise ValueError("forest_plot needs a comparison summary (with diff_mean); this is a sweep")
+    if "diff_mean" not in summary or "policy" not in summary:
+        raise ValueError("forest_plot needs a comparison summary (policies with diff_mean); this is a sweep")
     outcomes = list(outcomes) if outcomes is not None else _ordered(summary["outcome"])
     rows = summary[summary["diff_n"] > 0]
     reference = str(summary["reference"].dropna().iloc[0]) if summary["reference"].notna().any() else "reference"
-    many_shocks = "shock" in rows and rows["shock"].nunique() > 1
+    shocks = _ordered(rows["shock"]) if "shock" in rows else []
+    many_shocks = len(shocks) > 1
     n_rows, n_cols = grid_shape(len(outcomes), max_cols)
     n_items = max(1, len(_ordered(rows["cell"])))
-    fig = new_figure(3.6 * n_cols + 0.8, (0.28 * n_items + 1.0) * n_rows + 0.8)
+    panel_width = 3.6
+    fig = new_figure(panel_width * n_cols + 0.8, (0.28 * n_items + 1.2) * n_rows + 1.0)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    directions = dict(better or {})
     for ax, outcome in zip(axes, outcomes):
         part = rows[rows["outcome"] == outcome].iloc[::-1]  # first policy on top
         rate = is_rate.get(outcome, "rate" in outcome) if is_rate else "rate" in outcome
@@ -250,41 +281,62 @@ def forest_plot(
         y = np.arange(len(part))
         mean, lo, hi = (part[c].to_numpy(dtype=float) for c in ("diff_mean", "diff_ci_low", "diff_ci_high"))
         excludes_zero = (lo > 0) | (hi < 0)
-        colours = [PALETTE[1] if m > 0 else PALETTE[0] for m in mean]
+        colours = [_judged_colour(m, directions.get(outcome)) for m in mean]
         ax.axvline(0.0, color=REFERENCE_COLOUR, lw=0.9)
         ax.errorbar(
             mean, y, xerr=np.vstack([mean - lo, hi - mean]), fmt="none", ecolor="#606060", elinewidth=1.2, capsize=2.5
         )
-        ax.scatter(
-            mean,
-            y,
-            s=30,
-            zorder=3,
-            c=[c if e else "white" for c, e in zip(colours, excludes_zero)],
-            edgecolors=colours,
-            linewidths=1.3,
-        )
+        for marker, where in ((">", mean > 0), ("<", mean < 0), ("o", mean == 0)):
+            if where.any():
+                ax.scatter(
+                    mean[where],
+                    y[where],
+                    s=42,
+                    marker=marker,
+                    zorder=3,
+                    c=[c if e else "white" for c, e in zip(np.array(colours)[where], excludes_zero[where])],
+                    edgecolors=np.array(colours)[where],
+                    linewidths=1.3,
+                )
         ax.set_yticks(y, names)
         ax.set_ylim(-0.6, len(part) - 0.4)
         ax.grid(axis="y", visible=False)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # compact amounts ("-1.25M") need room
         ax.xaxis.set_major_formatter(value_formatter(rate, diff=True))
         ax.set_xlabel(f"Δ vs {reference} {unit(outcome, rate, diff=True)}".strip())
-        ax.set_title(label(outcome, rate).rsplit(" (", 1)[0])
+        direction = directions.get(outcome)
+        title = label(outcome, rate).rsplit(" (", 1)[0] + (f"; {direction} is better" if direction else "")
+        ax.set_title(wrapped(title, panel_width - 0.9))  # centred on the axes; the policy names are on the left
     finish_grid(axes, len(outcomes), n_cols)
     n = int(rows["diff_n"].max()) if len(rows) else 0
+    where = "under the same shock" if many_shocks or not shocks else shock_phrase(shocks[0])
     suptitle(
         fig,
-        f"Difference to {reference} under the same shock: mean of paired differences and 95% CI "
+        f"Difference to {reference} {where}: mean of paired differences and 95% CI "
         f"({n} common-random-number replications)",
     )
-    fig.legend(
-        [Patch(facecolor=PALETTE[0]), Patch(facecolor=PALETTE[1]), Patch(facecolor="white", edgecolor="#606060")],
-        [f"lower than {reference}", f"higher than {reference}", "open marker: 95% CI includes 0"],
-        loc="outside lower center",
-        ncols=3,
-        frameon=False,
-    )
+    handles = [Patch(facecolor=BETTER_COLOUR), Patch(facecolor=WORSE_COLOUR)]
+    texts = [f"better than {reference}", f"worse than {reference}"]
+    if any(directions.get(o) is None for o in outcomes):
+        handles.append(Patch(facecolor=NEUTRAL_COLOUR))
+        texts.append("no better direction")
+    handles += [
+        Line2D([], [], marker=">", ls="none", color="#606060", markerfacecolor="#606060"),
+        Line2D([], [], marker="<", ls="none", color="#606060", markerfacecolor="#606060"),
+        Line2D([], [], marker="o", ls="none", color="#606060", markerfacecolor="white"),
+    ]
+    texts += [f"higher than {reference}", f"lower than {reference}", "open: 95% CI includes 0"]
+    # an entry takes up to ~2 in (with a long reference name): as many a row as the figure holds
+    per_row = max(1, int(fig.get_figwidth() // (1.2 + 0.075 * len(reference))))
+    fig.legend(handles, texts, loc="outside lower center", ncols=min(len(texts), per_row), frameon=False)
     return fig
+
+
+def _judged_colour(difference: float, better: str | None) -> str:
+    """Colour of a difference: better or worse in the outcome's declared direction, or neutral."""
+    if better not in ("lower", "higher") or difference == 0 or not np.isfinite(difference):
+        return NEUTRAL_COLOUR
+    return BETTER_COLOUR if (difference < 0) == (better == "lower") else WORSE_COLOUR
 
 
 # --------------------------------------------------------------------------- roll rates
@@ -386,7 +438,11 @@ def roll_rate_heatmap(
     bar = fig.colorbar(image, ax=axes[: len(values)].tolist(), shrink=0.6, label="monthly transition probability (%)")
     bar.set_ticks([0.0, 0.01, 0.05, 0.2, 0.5, 1.0])
     bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    suptitle(fig, "Monthly transitions between delinquency buckets (%, pooled over months after burn-in and runs)")
+    suptitle(
+        fig,
+        f"Monthly transitions between delinquency buckets{_shock_scope(model)}{_by(panel_by)} "
+        "(%, pooled over months after burn-in and runs)",
+    )
     note = (
         "Above the diagonal: roll one bucket forward. † the rest: stays, moves back, cures or leaves the book (not "
         "split by the model). Last row: cure rate of all overdue loans. Grey: not possible or not measured."
@@ -477,8 +533,9 @@ def vintage_curves(
     finish_grid(axes, len(values), n_cols, "Months on book")
     suptitle(
         fig,
-        f"Vintage curves: cumulative default (90+ days) by months on book, cohorts of {cohort_months} "
-        "origination months (month 1 = first after burn-in)",
+        f"Vintage curves{_shock_scope(vintages)}{_by(panel_by)}: cumulative default (90+ days) by months on book, "
+        "cohorts of "
+        f"{cohort_months} origination months (month 1 = first after burn-in)",
     )
     handles, labels = _legend_entries(axes)
     fig.legend(handles, labels, loc="outside right center", frameon=False, title="cohort")
@@ -542,7 +599,8 @@ def sweep_heatmap(
     xi, x_ticks = _axis_values(outcomes[x], bins)
     yi, y_ticks = _axis_values(outcomes[y], bins)
     n_rows, n_cols = grid_shape(len(names), max_cols)
-    fig = new_figure(max(3.8, 0.55 * len(x_ticks) + 2.6) * n_cols, max(2.8, 0.4 * len(y_ticks) + 1.8) * n_rows + 0.6)
+    panel_width, panel_height = max(3.8, 0.55 * len(x_ticks) + 2.6), max(2.8, 0.4 * len(y_ticks) + 1.8)
+    fig = new_figure(panel_width * n_cols, panel_height * n_rows + 0.6)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, name in zip(axes, names):
         rate = is_rate.get(name, "rate" in name) if is_rate else "rate" in name
@@ -570,10 +628,10 @@ def sweep_heatmap(
         ax.set_yticks(range(len(y_ticks)), y_ticks)
         ax.grid(False)
         ax.set_xlabel(x)
-        ax.set_ylabel(y)
+        ax.set_ylabel(wrapped(y, panel_height - 1.0, 9))
         runs = int(np.nansum(count.to_numpy(dtype=float)))
-        ax.set_title(f"{label(name, rate).rsplit(' (', 1)[0]} (mean of {runs} runs)")
-        bar = fig.colorbar(image, ax=ax, shrink=0.9, label=label(name, rate))
+        ax.set_title(wrapped(f"{label(name, rate).rsplit(' (', 1)[0]} (mean of {runs} runs)", panel_width - 1.0))
+        bar = fig.colorbar(image, ax=ax, shrink=0.9, label=wrapped(label(name, rate), 0.9 * panel_height - 0.6, 9))
         bar.ax.yaxis.set_major_formatter(value_formatter(rate))
     finish_grid(axes, len(names), n_cols)
     suptitle(fig, f"Sweep: outcomes over {x} and {y} (mean over design points and replications per cell)")
@@ -628,7 +686,7 @@ def sensitivity_chart(indices: pd.DataFrame, *, is_rate: Mapping[str, bool] | No
         ax.axvline(0.0, color=REFERENCE_COLOUR, lw=0.8)
         ax.set_yticks(y, params)
         ax.grid(axis="y", visible=False)
-        ax.set_title(label(outcome, rate).rsplit(" (", 1)[0])
+        ax.set_title(wrapped(label(outcome, rate).rsplit(" (", 1)[0], 3.0))
         if method == "sobol":
             ax.set_xlabel("share of variance explained")
         else:

@@ -24,13 +24,25 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .style import shock_phrase
 from .tables import AnalysisError, Results, load, write_text_atomic
 
 GENERATOR = "lendsim report"
 _MD_MARK = f"<!-- {GENERATOR} -->"
 FIGURES_DIR = "figures"
 # Every figure name the report can write; only these are replaced or removed in figures/.
-FIGURE_NAMES = ("fan_overdue", "fan_m3plus", "forest", "roll_rates", "vintages", "sweep_heatmap", "sensitivity")
+FIGURE_NAMES = (
+    "fan_overdue",
+    "fan_m3plus",
+    "fan_credit_supply",
+    "fan_new_defaults",
+    "forest",
+    "main_effects",
+    "roll_rates",
+    "vintages",
+    "sweep_heatmap",
+    "sensitivity",
+)
 
 
 @dataclass(frozen=True)
@@ -67,20 +79,24 @@ def figure_plan(results: Results) -> list[_Figure]:
 
     figs = []
     rates = {s["key"]: s["is_rate"] for s in results.outcome_specs}
+    better = {s["key"]: s.get("better") for s in results.outcome_specs}
     ref = results.reference
     reps = results.replications
     if results.kind == "comparison":
         shock = _stress_shock(results)
-        by_shock = results.cells["shock"].nunique() > 1
+        shocks = list(dict.fromkeys(results.cells["shock"]))
+        by_shock = len(shocks) > 1
 
         def one_shock(table: pd.DataFrame) -> pd.DataFrame:
             return table[table["shock"] == shock] if by_shock else table
 
-        where = f" under the shock '{shock}'" if by_shock else ""
+        # every title names the shock its figure shows (a figure copied into a memo must still say it)
+        where = " " + shock_phrase(shock)
+        fans = " " + (f"under each shock ({', '.join(shocks)})" if by_shock else shock_phrase(shocks[0]))
         figs += [
             _Figure(
                 "fan_overdue",
-                "Overdue rate over time, by policy",
+                f"Overdue rate over time, by policy{fans}",
                 f"M1+ overdue rate by balance, month by month after burn-in: median (line) and 5-95% band across "
                 f"the {reps} replications of each policy and shock; the dashed line is the median of the reference "
                 f"policy '{ref}' under the same shock; grey months are a declared shock.",
@@ -88,16 +104,32 @@ def figure_plan(results: Results) -> list[_Figure]:
             ),
             _Figure(
                 "fan_m3plus",
-                "90+ rate over time, by policy",
+                f"90+ rate over time, by policy{fans}",
                 "M3+ (more than 90 days overdue) rate by balance, as above.",
                 lambda: f.fan_chart(results.model, "m3plus_balance_rate", reference=ref),
             ),
             _Figure(
+                "fan_credit_supply",
+                f"Credit supply over time, by policy{fans}",
+                "Amount originated each month (CNY), as above: where a policy tightens lending, and when.",
+                lambda: f.fan_chart(results.model, "origination_amount", reference=ref),
+            ),
+            _Figure(
+                "fan_new_defaults",
+                f"New defaults over time, by policy{fans}",
+                "Loans reaching 90 days past due each month (a count), as above: when defaults arrive, not only "
+                "how many.",
+                lambda: f.fan_chart(results.model, "new_defaults", reference=ref),
+            ),
+            _Figure(
                 "forest",
-                f"Paired differences to {ref}",
+                f"Paired differences to {ref}{fans}",
                 f"Each policy minus '{ref}' under the same shock, per outcome: mean over the {reps} paired "
-                "replications (common random numbers) and its 95% t-interval; rates in percentage points.",
-                lambda: f.forest_plot(results.summary, is_rate=rates),
+                "replications (common random numbers) and its 95% t-interval; rates in percentage points. "
+                "Green is better and vermillion worse in the direction each outcome declares (the panel title "
+                "says which); grey, an outcome with no better direction. ▶/◀: above/below the reference; "
+                "filled: the interval excludes 0.",
+                lambda: f.forest_plot(results.summary, is_rate=rates, better=better),
             ),
             _Figure(
                 "roll_rates",
@@ -117,53 +149,7 @@ def figure_plan(results: Results) -> list[_Figure]:
             ),
         ]
     elif results.kind == "sweep":
-        params = list(results.label_columns)
-        figs.append(
-            _Figure(
-                "fan_overdue",
-                "Overdue rate over time, across the design",
-                f"M1+ overdue rate by balance after burn-in: median and 5-95% band over every run of every "
-                f"design point ({len(results.cells)} points x {reps} replications); grey months are a "
-                "declared shock in most runs.",
-                lambda: f.fan_chart(results.model, "overdue_balance_rate", rows=None, cols=None),
-            )
-        )
-        if len(params) >= 2:
-            x, y = _heatmap_axes(results)
-            chosen = " (the two parameters with the largest indices)" if results.is_sensitivity else ""
-            figs.append(
-                _Figure(
-                    "sweep_heatmap",
-                    f"Outcomes over {x} and {y}",
-                    f"Mean outcome over the design points and replications in each cell{chosen}; a sampled "
-                    "range is cut into equal-width bins. Other swept parameters vary within a cell.",
-                    lambda: f.sweep_heatmap(results.outcomes, x, y, list(rates), is_rate=rates),
-                )
-            )
-        if results.is_sensitivity:
-            figs.append(
-                _Figure(
-                    "sensitivity",
-                    "Sensitivity indices",
-                    _sensitivity_caption(results),
-                    lambda: f.sensitivity_chart(_indices(results), is_rate=rates),
-                )
-            )
-        figs += [
-            _Figure(
-                "roll_rates",
-                "Transitions between delinquency buckets, all runs",
-                "Monthly transition probabilities pooled over all runs and the months after burn-in (see the "
-                "comparison report for how they are built).",
-                lambda: f.roll_rate_heatmap(results.model, panel_by=None),
-            ),
-            _Figure(
-                "vintages",
-                "Vintage curves, all runs",
-                "Cumulative default by months on book, per origination cohort, pooled over all runs.",
-                lambda: f.vintage_curves(results.vintages, panel_by=None),
-            ),
-        ]
+        figs += _sweep_figures(results, rates)
     elif results.kind == "run":
         figs += [
             _Figure(
@@ -186,6 +172,127 @@ def figure_plan(results: Results) -> list[_Figure]:
             ),
         ]
     return figs  # a validation's content is its tables (validation.md), one arm per cell
+
+
+def _effects(results: Results):
+    """Main effects and the variance decomposition of a sweep, computed once per report."""
+    from .effects import sweep_effects
+
+    if "effects" not in results._cache:
+        results._cache["effects"] = sweep_effects(results)
+    return results._cache["effects"]
+
+
+def _by_level(table: pd.DataFrame, results: Results, parameter: str) -> pd.DataFrame:
+    """``table`` with the parameter's column holding its level (a bin of a sampled range), in level order."""
+    levels = _effects(results).levels[parameter]
+    codes = table["cell"].map(pd.Series(levels.cat.codes, index=levels.index))
+    out = table.assign(**{parameter: table["cell"].map(levels.astype(str))})
+    return out.iloc[codes.to_numpy().argsort(kind="stable")]
+
+
+def _sweep_figures(results: Results, rates: dict[str, bool]) -> list[_Figure]:
+    """A sweep's figures: main effects, the heatmap, and every time series per cell or per level, never pooled."""
+    from . import effects as e
+    from . import figures as f
+
+    params = list(results.label_columns)
+    reps = results.replications
+    result = _effects(results)
+    keys = [s["key"] for s in results.outcome_specs]
+    ranked = e.ranked_parameters(result, keys[0]) if keys else params
+    top = ranked[0] if ranked else params[0]
+    levels = result.levels[top].cat.categories
+    why = (
+        f"the levels of {top}, the parameter whose main effect explains the largest share of {keys[0]}'s variance"
+        if len(params) > 1
+        else f"the levels of {top}"
+    )
+    per_cell = len(params) == 2 and e.is_grid(results.cells, params) and len(results.cells) <= 16 and len(ranked) == 2
+    figs = [
+        _Figure(
+            "main_effects",
+            "Which parameter matters more: main effects",
+            f"Each outcome's mean at each level of each swept parameter, averaged over the other parameters, with "
+            f"its 95% t-interval over the {result.replications} complete replications; the panel title gives the "
+            "share of the outcome's variance the parameter explains alone (the table above has every part and the "
+            "paired contrasts).",
+            lambda: e.main_effects_chart(result, is_rate=rates),
+        )
+    ]
+    if per_cell:
+        second = ranked[1]
+        figs.append(
+            _Figure(
+                "fan_overdue",
+                f"Overdue rate over time, per design point ({top} x {second})",
+                f"M1+ overdue rate by balance after burn-in, one panel per design point: median and 5-95% band "
+                f"across its {reps} replications; the dashed line is the median at the first level of {top}; "
+                "grey months are a declared shock.",
+                lambda: f.fan_chart(
+                    _by_level(_by_level(results.model, results, second), results, top),
+                    "overdue_balance_rate",
+                    rows=second,
+                    cols=top,
+                    reference=str(levels[0]),
+                ),
+            )
+        )
+    else:
+        figs.append(
+            _Figure(
+                "fan_overdue",
+                f"Overdue rate over time, by level of {top}",
+                f"M1+ overdue rate by balance after burn-in, one panel per level: {why}. A panel pools the design "
+                f"points at its level (the other parameters vary within it) and their {reps} replications: median "
+                "and 5-95% band; the dashed line is the median of the first level.",
+                lambda: f.fan_chart(
+                    _by_level(results.model, results, top),
+                    "overdue_balance_rate",
+                    rows=None,
+                    cols=top,
+                    reference=str(levels[0]),
+                ),
+            )
+        )
+    if len(params) >= 2:
+        x, y = _heatmap_axes(results)
+        chosen = " (the two parameters with the largest indices)" if results.is_sensitivity else ""
+        figs.append(
+            _Figure(
+                "sweep_heatmap",
+                f"Outcomes over {x} and {y}",
+                f"Mean outcome over the design points and replications in each cell{chosen}; a sampled "
+                "range is cut into equal-width bins. Other swept parameters vary within a cell.",
+                lambda: f.sweep_heatmap(results.outcomes, x, y, list(rates), is_rate=rates),
+            )
+        )
+    if results.is_sensitivity:
+        figs.append(
+            _Figure(
+                "sensitivity",
+                "Sensitivity indices",
+                _sensitivity_caption(results),
+                lambda: f.sensitivity_chart(_indices(results), is_rate=rates),
+            )
+        )
+    figs += [
+        _Figure(
+            "roll_rates",
+            f"Transitions between delinquency buckets, by level of {top}",
+            f"Monthly transition probabilities pooled over the months after burn-in and the runs of each level "
+            f"({why}); see the comparison report for how they are built.",
+            lambda: f.roll_rate_heatmap(_by_level(results.model, results, top), panel_by=top, max_panels=12),
+        ),
+        _Figure(
+            "vintages",
+            f"Vintage curves, by level of {top}",
+            f"Cumulative default by months on book, per origination cohort, pooled over the runs of each level "
+            f"({why}).",
+            lambda: f.vintage_curves(_by_level(results.vintages, results, top), panel_by=top, max_panels=12),
+        ),
+    ]
+    return figs
 
 
 def _validation_text(results: Results) -> str | None:
@@ -362,9 +469,10 @@ def summary_rows(results: Results) -> list[tuple[str, list[str], list[list[str]]
     summary = results.summary
     labels = (["cell"] if results.kind == "sweep" else []) + list(results.label_columns)
     header = labels + ["n", "mean", "95% CI"]
-    comparison = results.kind == "comparison"
+    reference = _summary_reference(results)
+    comparison = reference is not None
     if comparison:
-        header += [f"Δ vs {results.reference}", "95% CI of Δ"]
+        header += [f"Δ vs {reference}", "95% CI of Δ"]
     out = []
     for spec in results.outcome_specs:
         rows = []
@@ -373,7 +481,7 @@ def summary_rows(results: Results) -> list[tuple[str, list[str], list[list[str]]
             cells = [_label(r.get(c)) for c in labels]
             cells += [str(r["n"]), _value(r["mean"], rate), _range(r["ci_low"], r["ci_high"], rate)]
             if comparison:
-                if r["policy"] == results.reference:
+                if r.get("policy", r["cell"]) == reference:
                     cells += ["(reference)", ""]
                 else:
                     cells += [
@@ -383,6 +491,26 @@ def summary_rows(results: Results) -> list[tuple[str, list[str], list[list[str]]
             rows.append(cells)
         out.append((spec["key"], header, rows))
     return out
+
+
+def _summary_reference(results: Results) -> str | None:
+    """What Δ is to: the reference policy of a comparison, the first point of a grid sweep (or None)."""
+    if results.kind == "comparison":
+        return results.reference
+    summary = results.summary
+    if results.kind == "sweep" and "diff_mean" in summary and summary["reference"].notna().any():
+        return str(summary["reference"].dropna().iloc[0])
+    return None
+
+
+def _effects_text(results: Results) -> str | None:
+    """Which parameter matters more, as Markdown (sweeps with runs)."""
+    if results.kind != "sweep" or results.outcomes.empty:
+        return None
+    from .effects import effects_markdown
+
+    rates = {s["key"]: s["is_rate"] for s in results.outcome_specs}
+    return effects_markdown(_effects(results), rates)
 
 
 def _label(value) -> str:
@@ -441,7 +569,36 @@ def _provenance(results: Results) -> list[tuple[str, str]]:
 
 def _spec_yaml(results: Results) -> str:
     data = results.spec if results.spec is not None else results.manifest.get("config")
+    data = _without_nulls(data)
+    if isinstance(data, dict):  # as a spec file writes them: a bare name, a bare file
+        for key, short in (("outcomes", "name"), ("policies", "file"), ("shocks", "file")):
+            if isinstance(data.get(key), list):
+                data[key] = [_short_item(item, short) for item in data[key]]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _short_item(item, key: str):
+    """``{name: losses}`` -> ``losses``, ``{file: f}`` -> ``f``, the no-shock ``{name: none}`` -> ``none``."""
+    if isinstance(item, dict) and list(item) == [key]:
+        return item[key]
+    if isinstance(item, dict) and item == {"name": "none"}:
+        return "none"
+    return item
+
+
+def _without_nulls(data, key: str | None = None):
+    """The spec without keys left unset (``month: null`` on every outcome reads as noise).
+
+    Values a user set stay: a null among ``overrides`` sets a key to null, and a null in a list
+    (``values: [null, 0.5]``) is a design point.
+    """
+    if isinstance(data, dict):
+        if key == "overrides":
+            return data
+        return {k: _without_nulls(v, k) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_without_nulls(v) for v in data]
+    return data
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -471,6 +628,9 @@ def _markdown(results: Results, rendered, sensitivity: str | None) -> str:
         ]
     for outcome, header, rows in summary_rows(results):
         lines += [f"### {outcome}", "", *_md_table(header, rows), ""]
+    effects_text = _effects_text(results)
+    if effects_text:
+        lines += ["## Which parameter matters more", "", effects_text]
     if sensitivity:
         lines += ["## Sensitivity indices", "", sensitivity]
     lines += ["## Figures", ""]
@@ -568,6 +728,7 @@ def _html(results: Results, rendered, sensitivity: str | None) -> str:
         "<nav>"
         + ('<a href="#facts">Facts</a>' if _validation_text(results) else "")
         + '<a href="#summary">Summary</a>'
+        + ('<a href="#effects">Which parameter matters</a>' if _effects_text(results) else "")
         + ('<a href="#sensitivity">Sensitivity</a>' if sensitivity else "")
         + '<a href="#figures">Figures</a><a href="#spec">Specification</a><a href="#provenance">Provenance</a></nav>',
     ]
@@ -593,6 +754,14 @@ def _html(results: Results, rendered, sensitivity: str | None) -> str:
             table = f"<details><summary>{len(rows)} rows</summary>{table}</details>"
         parts += [f'<h3 id="summary-{html.escape(outcome)}">{html.escape(outcome)}</h3>', table]
     parts.append("</section>")
+    effects_text = _effects_text(results)
+    if effects_text:
+        parts += [
+            '<section id="effects">',
+            "<h2>Which parameter matters more</h2>",
+            _md_to_html_tables(effects_text),
+            "</section>",
+        ]
     if sensitivity:
         parts += [
             '<section id="sensitivity">',

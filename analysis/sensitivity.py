@@ -9,8 +9,11 @@ replications, so the simulation noise left in a point is that of an R-run averag
 
 Samples are drawn on the unit cube and mapped onto each parameter's range by the experiment
 (linearly, log-linearly, or onto the integers), so the indices are those of the parameters with the
-distributions the spec declares (uniform, log-uniform). Morris effects are per full range of a
-parameter (SALib's scaled-delta convention), in the outcome's own units.
+distributions the spec declares (uniform, log-uniform). A categorical parameter (Sobol only) is a
+coordinate cut into k equal intervals, one per listed value: its indices are those of a variable
+taking each value with probability 1/k (they depend on which values are listed, not on their
+order). Morris effects are per full range of a parameter (SALib's scaled-delta convention), in the
+outcome's own units.
 
 This module is model-free: :func:`unit_sample` is also what ``experiments.sensitivity`` uses to
 build the plan, and :func:`analyse_results` recomputes the design from the spec recorded in a
@@ -261,16 +264,29 @@ def _from_unit(u: np.ndarray, p: dict[str, Any], integer: bool) -> np.ndarray:
 
 def _check_design(results: Results, spec: dict[str, Any], names: list[str], x: np.ndarray) -> None:
     """The regenerated design must be the one that was run (else: another SALib version made it)."""
-    recorded = results.cells[names].to_numpy(dtype=float)
     for j, name in enumerate(names):
+        values = spec["parameters"][name].get("values")
+        if values is None:
+            continue
+        # a categorical parameter: coordinate u picks value k = floor(u * K), as experiments.design.Axis does
+        picked = [str(values[min(int(u * len(values)), len(values) - 1)]) for u in x[:, j]]
+        if picked != [str(v) for v in results.cells[name]]:
+            raise AnalysisError(
+                f"{results.path}: the design regenerated from the spec does not match the points that "
+                f"were run ({name}); was it made with another SALib version?"
+            )
+    numeric = [n for n in names if spec["parameters"][n].get("values") is None]
+    recorded = results.cells[numeric].to_numpy(dtype=float)
+    for j, name in ((names.index(n), n) for n in numeric):
+        k = numeric.index(name)
         integer = (
-            bool(np.all(recorded[:, j] == np.round(recorded[:, j])))
+            bool(np.all(recorded[:, k] == np.round(recorded[:, k])))
             and float(spec["parameters"][name]["min"]).is_integer()
             and float(spec["parameters"][name]["max"]).is_integer()
             and not spec["parameters"][name].get("log")
         )
         expected = _from_unit(x[:, j], spec["parameters"][name], integer)
-        if not np.allclose(expected, recorded[:, j], rtol=1e-8, atol=1e-12):
+        if not np.allclose(expected, recorded[:, k], rtol=1e-8, atol=1e-12):
             raise AnalysisError(
                 f"{results.path}: the design regenerated from the spec does not match the points that "
                 f"were run ({name}); was it made with another SALib version?"

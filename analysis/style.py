@@ -9,6 +9,7 @@ software string with a web address.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import textwrap
 from collections.abc import Sequence
@@ -24,6 +25,10 @@ from .tables import column_is_rate
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 SHOCK_COLOUR = "#B0B0B0"
 REFERENCE_COLOUR = "#404040"
+# Whether a difference is good or bad for borrowers and the market (an outcome's declared `better`):
+# Okabe-Ito bluish green and vermillion, told apart with the common colour-vision deficiencies;
+# grey where the outcome declares no direction.
+BETTER_COLOUR, WORSE_COLOUR, NEUTRAL_COLOUR = "#009E73", "#D55E00", "#7F7F7F"
 
 _RC = {
     "svg.hashsalt": "lendsim",  # SVG element ids from this salt, not a random one: same bytes every time
@@ -55,13 +60,14 @@ LABELS = {
     "cure_rate": "Cure rate",
     "recovery_rate": "Recovery rate",
     "credit_outstanding": "Credit outstanding",
-    "origination_amount": "Amount originated",
+    "origination_amount": "Credit supply: amount originated a month",
+    "new_defaults": "New defaults a month (loans reaching 90+ days)",
     "overdue_amount": "Overdue amount outstanding",
     "complaints": "Complaints",
-    "peak_overdue_rate": "Peak overdue rate (M1+, balance)",
-    "mean_overdue_rate": "Mean overdue rate (M1+, balance)",
-    "overdue_rate_at": "Overdue rate (M1+, balance) at month",
-    "peak_m3plus_rate": "Peak 90+ rate (balance)",
+    "peak_overdue_balance_rate": "Peak overdue rate (M1+, balance)",
+    "mean_overdue_balance_rate": "Mean overdue rate (M1+, balance)",
+    "overdue_balance_rate_at": "Overdue rate (M1+, balance) at month",
+    "peak_m3plus_balance_rate": "Peak 90+ rate (balance)",
     "losses": "Net credit losses",
     "credit_supply": "Credit supply (monthly originations)",
 }
@@ -94,15 +100,36 @@ _COUNTS = (
 )
 
 
+_WINDOW = re.compile(r"^(?P<name>.+?)(?:_from(?P<first>\d+))?(?:_to(?P<last>\d+))?$")
+
+
+def window_text(first: int | str | None, last: int | str | None) -> str:
+    """An outcome window in words: ``months 24-60``, ``from month 24``, ``to month 12`` (or empty)."""
+    if first is not None and last is not None:
+        return f"months {first}-{last}"
+    if first is not None:
+        return f"from month {first}"
+    return f"to month {last}" if last is not None else ""
+
+
 def label(name: str, is_rate: bool | None = None, diff: bool = False) -> str:
-    """An axis label with units: ``Overdue rate, M1+ by balance (%)``; ``(pp)`` for differences."""
-    base = name
+    """An axis label with units: ``Overdue rate, M1+ by balance (%)``; ``(pp)`` for differences.
+
+    An outcome key with a window (``credit_supply_from24``) says the window in words:
+    ``Credit supply (monthly originations), from month 24 (CNY)``.
+    """
+    match = _WINDOW.match(name)
+    plain, window = match["name"], window_text(match["first"], match["last"])
+    base = plain
     for key in sorted(LABELS, key=len, reverse=True):
-        if name == key or name.startswith(key + "_m"):
-            base = LABELS[key] + (f" {name.rsplit('_m', 1)[1]}" if name != key else "")
+        if plain == key or plain.startswith(key + "_m"):
+            base = LABELS[key] + (f" {plain.rsplit('_m', 1)[1]}" if plain != key else "")
             break
     else:
-        base = name.replace("_", " ").capitalize()
+        base = plain.replace("_", " ").capitalize()
+    if window:
+        base += f", {window}"
+    name = plain
     rate = column_is_rate(name) or "rate" in name if is_rate is None else is_rate
     if rate:
         return f"{base} ({'pp' if diff else '%'})"
@@ -201,6 +228,24 @@ def suptitle(fig: Figure, text: str) -> None:
     fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=10.5)
 
 
+def wrapped(text: str, width_in: float, fontsize: float = 9.5) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points.
+
+    A panel title longer than its panel runs into the next panel or off the figure (the
+    forest plot's "Credit supply (monthly originations)" did); wrapping keeps it whole. A
+    character of DejaVu Sans is about 0.6 em wide on average.
+    """
+    chars = max(12, int(width_in * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)) or text
+
+
+def shock_phrase(shock: str | None) -> str:
+    """How a title names the shock a figure shows: ``under the shock 'recession'`` or ``with no shock``."""
+    if shock is None:
+        return ""
+    return "with no shock" if shock == "none" else f"under the shock '{shock}'"
+
+
 def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "svg"), dpi: int = 150) -> list[Path]:
     """Write ``fig`` as ``<stem>.png`` and ``<stem>.svg``, each atomically (temp file, then rename).
 
@@ -232,8 +277,11 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", 
 
 
 __all__ = [
+    "BETTER_COLOUR",
     "LABELS",
+    "NEUTRAL_COLOUR",
     "PALETTE",
+    "WORSE_COLOUR",
     "compact",
     "finish_grid",
     "grid_shape",
@@ -244,5 +292,8 @@ __all__ = [
     "shade_spans",
     "styled",
     "suptitle",
+    "shock_phrase",
     "value_formatter",
+    "window_text",
+    "wrapped",
 ]

@@ -33,10 +33,10 @@ PART_TABLES = ("model", "platforms", "vintages")
 # tests/test_analysis.py checks that the two agree for every registered outcome.
 _RATE_OUTCOMES = frozenset(
     {
-        "peak_overdue_rate",
-        "mean_overdue_rate",
-        "overdue_rate_at",
-        "peak_m3plus_rate",
+        "peak_overdue_balance_rate",
+        "mean_overdue_balance_rate",
+        "overdue_balance_rate_at",
+        "peak_m3plus_balance_rate",
         "cum_default_rate",
         "loss_rate",
         "collection_yield",

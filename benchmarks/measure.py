@@ -201,7 +201,7 @@ def comparison_plan(runs: int, borrowers: int, burn_in: int, months: int, master
         cells=cells,
         replications=max(runs // len(cells), 1),
         master_seed=master_seed,
-        outcomes=(OutcomeSpec(name="mean_overdue_rate"), OutcomeSpec(name="cum_default_rate")),
+        outcomes=(OutcomeSpec(name="mean_overdue_balance_rate"), OutcomeSpec(name="cum_default_rate")),
         label_columns=("policy", "shock"),
         reference="baseline",
     )

@@ -36,8 +36,8 @@ POLICIES = ("penalty_cap", "penalty_compounding", "education", "collection_regul
 # the policies whose median VRF is the target (penalty_compounding changes the market too much to pair closely)
 TARGET_POLICIES = ("penalty_cap", "education", "better_scoring", "collection_regulated")
 OUTCOMES = {
-    "mean overdue": OutcomeSpec(name="mean_overdue_rate"),
-    "peak overdue": OutcomeSpec(name="peak_overdue_rate"),
+    "mean overdue": OutcomeSpec(name="mean_overdue_balance_rate"),
+    "peak overdue": OutcomeSpec(name="peak_overdue_balance_rate"),
     "cumulative default": OutcomeSpec(name="cum_default_rate"),
     "losses": OutcomeSpec(name="losses"),
     "credit supply": OutcomeSpec(name="credit_supply"),

@@ -14,7 +14,7 @@ scenario discovery (PRIM, CART). :func:`lendsim_model` wraps a base scenario as 
         uncertainties={"economy.shocks[0].unemployment_delta": (0.0, 0.12)},
         levers={"regulator.penalty_cap_annual": (0.06, 0.36),
                 "platforms.policy.collection.regime": ["standard", "aggressive", "regulated"]},
-        outcomes=["peak_overdue_rate", "cum_default_rate"],
+        outcomes=["peak_overdue_balance_rate", "cum_default_rate"],
         replications=3, master_seed=7, overrides={"borrowers.count": 3000, "months": 48})
     experiments, outcomes = perform_experiments(model, scenarios=50, policies=4)
 

@@ -434,8 +434,12 @@ def _finalise(plan: Plan, work: Path) -> tuple[list[tuple[str, str]], str]:
     write_parquet_atomic(_plain_columns(outcomes), work / "outcomes.parquet")
 
     summary = summarise(plan, outcomes)
-    summary_md = summary_markdown(plan, summary, failed=len(failed))
+    summary_md = summary_markdown(plan, summary, failed=len(failed), outcomes=outcomes)
     texts = {"summary.csv": summary.to_csv(index=False, lineterminator="\n"), "summary.md": summary_md}
+    if plan.kind == "sweep" and len(outcomes):
+        from .summary import sweep_files
+
+        texts.update(sweep_files(plan, outcomes))
     if plan.kind == "validation":
         from .validation import validation_files
 

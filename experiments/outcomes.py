@@ -1,13 +1,18 @@
 """Named outcomes of a run: one number per run, computed from its monthly model frame (and vintages).
 
 A comparison, sweep or validation lists the outcomes it reports, by name, with parameters where an
-outcome takes one (``{name: overdue_rate_at, month: 24}``, ``{name: total, column: fines}``). Every
+outcome takes one (``{name: overdue_balance_rate_at, month: 24}``, ``{name: total, column: fines}``). Every
 outcome reads only the months after burn-in (``is_burn_in`` false), so the warm-up that builds the
 loan book never counts, and any outcome can be limited to a window of those months with ``from``
 and ``to`` (1 = the first month after burn-in; both ends included): a policy that starts at month
-24 is then measured from month 24, not diluted by the months before it. "Overdue rate" means M1+
-by balance (``overdue_balance_rate``), the figure lenders report; by-count variants are available
-through the column statistics.
+24 is then measured from month 24, not diluted by the months before it.
+
+A name says what it measures, as the model's columns do: ``*_balance_rate`` outcomes are shares of
+the outstanding balance (``peak_overdue_balance_rate`` reads the column ``overdue_balance_rate``,
+M1+ by balance, the figure lenders report), while ``cum_default_rate``, like every ``*_rate`` model
+column, counts loans. By-count overdue figures are available through the column statistics
+(``{name: peak, column: overdue_rate}``). Names used before the rename are refused with the new one
+(:data:`RENAMED`), so an old spec cannot silently measure something else.
 
 This module is the one definition of each outcome: ``run.py compare``, ``sweep``, ``sensitivity``
 and ``validate`` all compute them here, so a name means the same number everywhere.
@@ -96,26 +101,26 @@ def _overdue_amount_ratio(run: RunTables, _spec: OutcomeSpec) -> float:
 
 
 OUTCOMES: dict[str, Outcome] = {
-    "peak_overdue_rate": Outcome(
+    "peak_overdue_balance_rate": Outcome(
         "highest monthly M1+ overdue rate by balance",
         lambda r, s: float(r.model["overdue_balance_rate"].max()),
         is_rate=True,
         better="lower",
     ),
-    "mean_overdue_rate": Outcome(
+    "mean_overdue_balance_rate": Outcome(
         "mean monthly M1+ overdue rate by balance",
         lambda r, s: float(r.model["overdue_balance_rate"].mean()),
         is_rate=True,
         better="lower",
     ),
-    "overdue_rate_at": Outcome(
+    "overdue_balance_rate_at": Outcome(
         "M1+ overdue rate by balance at month `month` (1 = first after burn-in)",
         _at_month,
         frozenset({"month"}),
         is_rate=True,
         better="lower",
     ),
-    "peak_m3plus_rate": Outcome(
+    "peak_m3plus_balance_rate": Outcome(
         "highest monthly 90+ (M3+) rate by balance",
         lambda r, s: float(r.model["m3plus_balance_rate"].max()),
         is_rate=True,
@@ -173,6 +178,50 @@ OUTCOMES: dict[str, Outcome] = {
     "total": Outcome("sum of a model column over the months", _column_stat("total"), frozenset({"column"})),
 }
 
+# Outcomes renamed so that a name by balance says so (the monthly columns overdue_rate and m3plus_rate
+# count loans); an old name is refused with its new one rather than kept as an alias, so that a memo
+# written from an old spec cannot mislabel what it reports.
+RENAMED = {
+    "peak_overdue_rate": "peak_overdue_balance_rate",
+    "mean_overdue_rate": "mean_overdue_balance_rate",
+    "overdue_rate_at": "overdue_balance_rate_at",
+    "peak_m3plus_rate": "peak_m3plus_balance_rate",
+}
+
+# Which direction is good for a statistic (mean, peak, final, total) of a model column, where it is
+# plain for borrowers and the market: fewer loans in arrears, defaults, write-offs, harassment and
+# complaints; more credit, cures and platforms. Columns left out (the benchmark rate, APRs, fines,
+# recoveries, ...) depend on the reader, and a forest plot draws them without a judgement.
+_COLUMN_BETTER: dict[str, Literal["lower", "higher"]] = {
+    **dict.fromkeys(
+        (
+            "overdue_rate",
+            "overdue_balance_rate",
+            "m1_rate",
+            "m2_rate",
+            "m3_rate",
+            "m3plus_rate",
+            "m3plus_balance_rate",
+            "new_defaults",
+            "default_rate",
+            "cum_default_rate",
+            "overdue_amount",
+            "charge_offs",
+            "writedowns",
+            "roll_current_m1",
+            "roll_m1_m2",
+            "roll_m2_m3",
+            "roll_m3_default",
+            "harassment_incidents",
+            "complaints",
+            "platform_failures",
+            "hardship_share",
+        ),
+        "lower",
+    ),
+    **dict.fromkeys(("origination_amount", "originations", "cure_rate", "platforms_active"), "higher"),
+}
+
 # Model columns that are not numbers a statistic can be taken of.
 _NON_NUMERIC = frozenset({"is_burn_in", "in_declared_shock"})
 _PARAMS = ("month", "column", "months_on_book")
@@ -184,7 +233,7 @@ class OutcomeSpec(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     name: str = Field(description="a registered outcome (see experiments.outcomes.OUTCOMES)")
-    month: int | None = Field(None, ge=1, description="overdue_rate_at: the month (1 = first after burn-in)")
+    month: int | None = Field(None, ge=1, description="overdue_balance_rate_at: the month (1 = first after burn-in)")
     column: str | None = Field(None, description="mean/peak/final/total: the model column")
     months_on_book: int | None = Field(None, ge=0, description="vintage_default_rate: months after origination")
     from_month: int | None = Field(
@@ -199,9 +248,29 @@ class OutcomeSpec(Section):
         description="column name in the outputs (default from name and parameters)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        # An outcome's keys are listed in the README's outcome table, not in docs/model.md, where the
+        # generic unknown-key message sends a reader; name them here instead.
+        if isinstance(data, dict):
+            allowed = [f.alias or name for name, f in cls.model_fields.items()]
+            unknown = [k for k in data if k not in allowed and k not in cls.model_fields]
+            if unknown:
+                raise ValueError(
+                    f"unknown key {unknown[0]!r} in an outcome: an outcome takes {', '.join(allowed)} "
+                    "(README.md, 'Outcomes', says what each means)"
+                )
+        return data
+
     @model_validator(mode="after")
     def _known(self) -> OutcomeSpec:
         outcome = OUTCOMES.get(self.name)
+        if self.name in RENAMED:
+            raise ValueError(
+                f"outcome {self.name!r} is now called {RENAMED[self.name]!r} (it is by balance; "
+                "README.md, 'Outcomes', lists every outcome)"
+            )
         if outcome is None:
             raise ValueError(
                 f"unknown outcome {self.name!r}: expected one of {', '.join(OUTCOMES)} "
@@ -266,7 +335,9 @@ class OutcomeSpec(Section):
 
     @property
     def better(self) -> str | None:
-        """Which direction is good (``lower``, ``higher``) or None."""
+        """Which direction is good (``lower``, ``higher``) or None; for a column statistic, the column's."""
+        if self.column is not None:
+            return _COLUMN_BETTER.get(self.column)
         return OUTCOMES[self.name].better
 
     def record(self) -> dict[str, Any]:
@@ -292,4 +363,4 @@ def parse_outcome(item: Any) -> Any:
     return {"name": item} if isinstance(item, str) else item
 
 
-__all__ = ["OUTCOMES", "Outcome", "OutcomeSpec", "RunTables", "parse_outcome"]
+__all__ = ["OUTCOMES", "RENAMED", "Outcome", "OutcomeSpec", "RunTables", "parse_outcome"]

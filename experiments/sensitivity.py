@@ -10,16 +10,22 @@ A sensitivity spec (``scenarios/sensitivity/*.yaml``) reads like a sweep spec wi
     parameters:                    # dotted config keys, min-max ranges (log: true for log-uniform)
       economy.shocks[0].unemployment_delta: {min: 0.0, max: 0.10}
       regulator.bureau_mandate_share: {min: 0.0, max: 1.0}
+      platforms.policy.collection.regime: {values: [standard, regulated]}   # sobol only: categories
     replications: 2                # each point is the mean of R seeded runs (common random numbers)
     master_seed: 41
     overrides: {borrowers.count: 3000, months: 48}
-    outcomes: [peak_overdue_rate, cum_default_rate]
+    outcomes: [peak_overdue_balance_rate, cum_default_rate]
 
 The design comes from :func:`analysis.sensitivity.unit_sample` (model-free, so the analysis can
 regenerate it from the manifest) and is mapped onto each range exactly as sweeps map theirs
-(:class:`experiments.design.Axis`). The plan is an ordinary sweep plan (kind ``sweep``), so
-running, ``--resume``, dask, ``-j`` and ``run.py reproduce`` behave exactly as for sweeps; the
-manifest records this spec, with its method, for the analysis.
+(:class:`experiments.design.Axis`). A categorical parameter (listed ``values``) is accepted by the
+Sobol method: its coordinate picks one of the k values, each on an interval of width 1/k, so its
+indices are those of a variable taking each listed value with equal probability. Morris refuses
+it: an elementary effect is a change per unit of range, which categories do not have.
+
+The plan is an ordinary sweep plan (kind ``sweep``), so running, ``--resume``, dask, ``-j`` and
+``run.py reproduce`` behave exactly as for sweeps; the manifest records this spec, with its
+method, for the analysis.
 """
 
 from __future__ import annotations
@@ -64,13 +70,19 @@ class SensitivitySpec(ExperimentSpec):
     design_seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seed of the design (default: master_seed)")
     num_resamples: int = Field(1000, ge=10, le=100_000, description="bootstrap resamples for the confidence intervals")
     conf_level: float = Field(0.95, gt=0.0, lt=1.0, description="confidence level of the intervals")
-    parameters: dict[str, Parameter] = Field(min_length=2, description="varied keys, each a min-max range")
+    parameters: dict[str, Parameter] = Field(
+        min_length=2, description="varied keys: min-max ranges, or (sobol) listed values taken with equal probability"
+    )
 
     @model_validator(mode="after")
     def _design(self) -> SensitivitySpec:
         for key, p in self.parameters.items():
-            if p.values is not None:
-                raise ValueError(f"@parameters.{key}: sensitivity needs a 'min'-'max' range, not a list of 'values'")
+            if p.values is not None and self.method == "morris":
+                raise ValueError(
+                    f"@parameters.{key}: morris needs a 'min'-'max' range (listed values have no elementary effect "
+                    "per unit of range); use method: sobol, which takes listed values with equal probability, or "
+                    "a grid sweep (run.py sweep) for main effects and a variance decomposition"
+                )
             if p.levels is not None:
                 raise ValueError(f"@parameters.{key}: 'levels' is for grids; the method samples the range")
         if self.method == "sobol" and self.samples & (self.samples - 1):
@@ -111,8 +123,18 @@ def load_sensitivity(path: str | Path) -> tuple[SensitivitySpec, Plan]:
     for key, p in spec.parameters.items():
         where = f"{path}: parameters.{key}"
         leaf = swept_leaf(key, where, base_data)
+        if p.values is not None:
+            # A categorical parameter (a regime, a rule): the unit coordinate picks one of the listed values,
+            # each with probability 1/k, exactly as sweeps map it; Sobol indices of a function of the
+            # coordinate are those of the categorical variable itself.
+            for n, value in enumerate(p.values):
+                check_value(leaf, value, f"{where}.values[{n}]")
+            axes.append(designs.Axis(key, tuple(p.values)))
+            continue
         if not leaf.is_number:
-            raise ConfigError(f"{where}: not a number, so it has no range; sensitivity varies numeric parameters")
+            raise ConfigError(
+                f"{where}: not a number, so it has no range; list its 'values' (categories, with method: sobol)"
+            )
         for end in ("min", "max"):
             value = getattr(p, end)
             if leaf.is_integer:

@@ -9,7 +9,7 @@ A **comparison** (``scenarios/comparisons/*.yaml``) crosses policy scenarios wit
     replications: 8
     master_seed: 20240601
     overrides: {borrowers.count: 5000, months: 60}                # applied to every cell
-    outcomes: [peak_overdue_rate, {name: overdue_rate_at, month: 24}, cum_default_rate]
+    outcomes: [peak_overdue_balance_rate, {name: overdue_balance_rate_at, month: 24}, cum_default_rate]
 
 A **sweep** (``scenarios/sweeps/*.yaml``) varies dotted config keys of one base scenario::
 

@@ -1,5 +1,7 @@
 """Summaries of an experiment: per cell and outcome the mean with a 95% t-interval, and for
-comparisons the paired difference to the reference policy under the same shock.
+comparisons the paired difference to the reference policy under the same shock; for sweeps, which
+parameter matters more (main effects, a variance decomposition, paired contrasts: see
+:mod:`analysis.effects`) and, in a grid, the paired difference of every cell to the first.
 
 Replications of different cells share seeds (common random numbers), so the right comparison is
 paired: for each replication r, ``d_r = y(policy, shock, r) - y(reference, shock, r)``, and the
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from analysis.effects import Effects, effects, effects_markdown, is_grid
 
 from .plan import Plan
 
@@ -70,6 +74,19 @@ def paired_difference(treatment: pd.Series, reference: pd.Series, level: float =
     return t_interval((both["t"] - both["r"]).to_numpy(), level)
 
 
+def _cells(plan: Plan) -> pd.DataFrame:
+    return pd.DataFrame([{"cell": c.id, **c.labels} for c in plan.cells])
+
+
+def reference_cell(plan: Plan) -> str | None:
+    """The cell a sweep's cells are compared with: a grid's first point (every parameter at its first
+    value, so a spec that lists the status quo first compares with it); None for sampled designs,
+    whose first point is a random draw."""
+    if plan.kind != "sweep" or not is_grid(_cells(plan), plan.label_columns):
+        return None
+    return plan.cells[0].id
+
+
 def summarise(plan: Plan, outcomes: pd.DataFrame) -> pd.DataFrame:
     """One row per cell and outcome, in plan order.
 
@@ -79,11 +96,13 @@ def summarise(plan: Plan, outcomes: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Columns ``cell``, the label columns, ``outcome``, ``n``, ``mean``, ``ci_low``, ``ci_high``
-        and, for comparisons, ``reference``, ``diff_n``, ``diff_mean``, ``diff_ci_low``,
-        ``diff_ci_high`` (NaN for the reference policy itself).
+        and, for comparisons and grid sweeps, ``reference``, ``diff_n``, ``diff_mean``,
+        ``diff_ci_low``, ``diff_ci_high``: the paired difference to the reference policy under the
+        same shock, or to the grid's first cell (NaN for the reference itself).
     """
     by_cell = {cell_id: frame.set_index("replication") for cell_id, frame in outcomes.groupby("cell", sort=False)}
     empty = pd.DataFrame(columns=[o.key for o in plan.outcomes], dtype=np.float64)
+    first = reference_cell(plan)
     rows = []
     for cell in plan.cells:
         frame = by_cell.get(cell.id, empty)
@@ -100,6 +119,8 @@ def summarise(plan: Plan, outcomes: pd.DataFrame) -> pd.DataFrame:
             }
             if plan.kind == "comparison":
                 row.update(_difference(plan, cell.labels, outcome.key, frame, by_cell, empty))
+            elif first is not None:
+                row.update(_cell_difference(first, cell.id, outcome.key, frame, by_cell, empty))
             rows.append(row)
     summary = pd.DataFrame(rows)
     for column in ("n", "diff_n"):
@@ -124,16 +145,47 @@ def _difference(plan, labels, key, frame, by_cell, empty) -> dict:
     return out
 
 
+def _cell_difference(reference: str, cell_id: str, key: str, frame, by_cell, empty) -> dict:
+    out = {
+        "reference": reference,
+        "diff_n": 0,
+        "diff_mean": math.nan,
+        "diff_ci_low": math.nan,
+        "diff_ci_high": math.nan,
+    }
+    if cell_id == reference:
+        return out
+    diff = paired_difference(frame[key], by_cell.get(reference, empty)[key])
+    out.update(diff_n=diff.n, diff_mean=diff.mean, diff_ci_low=diff.low, diff_ci_high=diff.high)
+    return out
+
+
+def sweep_effects(plan: Plan, outcomes: pd.DataFrame) -> Effects:
+    """Main effects, paired contrasts between levels and the variance decomposition of a sweep."""
+    return effects(outcomes, _cells(plan), plan.label_columns, [o.key for o in plan.outcomes])
+
+
+def sweep_files(plan: Plan, outcomes: pd.DataFrame) -> dict[str, str]:
+    """``effects.csv`` (main effects and paired contrasts by level) and ``variance.csv`` of a sweep."""
+    result = sweep_effects(plan, outcomes)
+    return {
+        "effects.csv": result.main.to_csv(index=False, lineterminator="\n"),
+        "variance.csv": result.variance.to_csv(index=False, lineterminator="\n"),
+    }
+
+
 # --------------------------------------------------------------------------- markdown
 
 
-def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0) -> str:
+def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0, outcomes: pd.DataFrame | None = None) -> str:
     """The summary as Markdown: one table per outcome, rates as percentages.
 
     Args:
         plan: The experiment.
         summary: Output of :func:`summarise`.
         failed: Number of failed runs, mentioned when not zero.
+        outcomes: The runs' outcomes; given for a sweep, the summary ends with which parameter
+            matters more (:func:`sweep_effects`).
     """
     title = {"comparison": "Comparison", "sweep": "Sweep", "validation": "Validation"}[plan.kind]
     lines = [f"# {title}" + (f": {plan.description.strip()}" if plan.description.strip() else ""), ""]
@@ -141,9 +193,15 @@ def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0) -> str:
         f"{plan.replications} replications per cell with common random numbers (master seed "
         f"{plan.master_seed}); mean and 95% t-interval across replications."
     )
+    reference = _reference(plan, summary)
     if plan.kind == "comparison":
         how += (
             f" Δ is the paired difference to `{plan.reference}` under the same shock (mean of the"
+            f" per-replication differences, 95% t-interval); rates in percentage points (pp)."
+        )
+    elif reference is not None:
+        how += (
+            f" Δ is the paired difference to the grid's first point `{reference}` (mean of the"
             f" per-replication differences, 95% t-interval); rates in percentage points (pp)."
         )
     lines += [how, ""]
@@ -156,17 +214,31 @@ def summary_markdown(plan: Plan, summary: pd.DataFrame, failed: int = 0) -> str:
         lines += [
             f"## {outcome.key}",
             "",
-            *_table(plan, summary[summary["outcome"] == outcome.key], outcome.is_rate),
+            *_table(plan, summary[summary["outcome"] == outcome.key], outcome.is_rate, reference),
             "",
+        ]
+    if plan.kind == "sweep" and outcomes is not None and len(outcomes):
+        lines += [
+            "# Which parameter matters more",
+            "",
+            effects_markdown(sweep_effects(plan, outcomes), {o.key: o.is_rate for o in plan.outcomes}, "##"),
         ]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _table(plan: Plan, rows: pd.DataFrame, is_rate: bool) -> list[str]:
+def _reference(plan: Plan, summary: pd.DataFrame) -> str | None:
+    if plan.kind == "comparison":
+        return plan.reference
+    if "reference" in summary and summary["reference"].notna().any():
+        return str(summary["reference"].dropna().iloc[0])
+    return None
+
+
+def _table(plan: Plan, rows: pd.DataFrame, is_rate: bool, reference: str | None = None) -> list[str]:
     labels = ["cell"] * (plan.kind == "sweep") + list(plan.label_columns)
     numbers = ["n", "mean", "95% CI"]
-    if plan.kind == "comparison":
-        numbers += [f"Δ vs {plan.reference}", "95% CI of Δ"]
+    if reference is not None:
+        numbers += [f"Δ vs {reference}", "95% CI of Δ"]
     out = [
         "| " + " | ".join(labels + numbers) + " |",
         "|" + "|".join(["---"] * len(labels) + ["---:"] * len(numbers)) + "|",
@@ -178,8 +250,8 @@ def _table(plan: Plan, rows: pd.DataFrame, is_rate: bool) -> list[str]:
             _value(record["mean"], is_rate),
             _range(record["ci_low"], record["ci_high"], is_rate),
         ]
-        if plan.kind == "comparison":
-            if record["policy"] == plan.reference:
+        if reference is not None:
+            if record.get("policy", record["cell"]) == reference:
                 cells += ["(reference)", ""]
             else:
                 cells += [
@@ -213,4 +285,13 @@ def _range(low: float, high: float, is_rate: bool, diff: bool = False) -> str:
     return f"[{_value(low, is_rate, diff)}, {_value(high, is_rate, diff)}]"
 
 
-__all__ = ["Interval", "paired_difference", "summarise", "summary_markdown", "t_interval"]
+__all__ = [
+    "Interval",
+    "paired_difference",
+    "reference_cell",
+    "summarise",
+    "summary_markdown",
+    "sweep_effects",
+    "sweep_files",
+    "t_interval",
+]

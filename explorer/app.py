@@ -1,17 +1,17 @@
-"""The explorer's page: Mesa's SolaraViz with the lendsim levers, monthly plots and platform states.
+"""The explorer's page: Mesa's SolaraViz for the levers and controls, and lendsim's own views.
 
 Served by ``python run.py explore`` (see :mod:`explorer.serve`); needs the ``[explore]`` extra.
 
-Each browser session renders :func:`Page` afresh, and :func:`Page` builds its own
-:class:`~explorer.market.ExplorerMarket` (``solara.use_memo``), which SolaraViz keeps in a
-per-session reactive; Reset replaces it with a new model built from that session's controls.
-Nothing here is module-level mutable state: Mesa's ``update_counter`` is a ``solara.reactive``,
-whose value Solara keeps per session.
+Each browser session renders :func:`Page` afresh and builds its own
+:class:`~explorer.market.ExplorerMarket` (``solara.use_memo``) in a per-session reactive that
+SolaraViz's Reset replaces. SolaraViz draws the sidebar (Reset, Play, Step, the levers); the main
+area is lendsim's own, rather than SolaraViz's component grid, so that it can hold what a student
+needs: a header naming the scenario actually loaded with a "run to month N" control, a *Market*
+tab of monthly plots and the platforms, and a *Borrower* tab following one borrower month by
+month. Nothing here is module-level mutable state: Mesa's ``update_counter`` is a
+``solara.reactive``, whose value Solara keeps per session.
 
-The plots are small Solara components drawn with matplotlib, as Mesa's ``make_plot_component``
-draws them, but with what a student needs and Mesa's generic plot lacks: months on the x axis
-(month 1 = first month after burn-in), the burn-in and shock months shaded, rates in per cent,
-and the latest values written under each plot.
+The figures and captions are drawn by :mod:`explorer.plots`, which needs no Solara.
 """
 
 from __future__ import annotations
@@ -20,91 +20,26 @@ import html
 import os
 
 import solara
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+import solara.lab
 from mesa.visualization import SolaraViz
-from mesa.visualization.utils import update_counter
+from mesa.visualization.utils import force_update, update_counter
 
 from sim.economy import shock_intensity
 
-from .market import SCENARIO_ENV, ExplorerMarket, model_params
-
-# (title, unit, [(column, legend label, colour, line style)]); unit "share" is drawn in per cent,
-# "cny_m" in millions of CNY.
-PLOTS = (
-    (
-        "Overdue rates",
-        "share",
-        [
-            ("overdue_rate", "M1+ by count", "tab:orange", "-"),
-            ("m3plus_rate", "M3+ by count", "tab:red", "-"),
-            ("overdue_balance_rate", "M1+ by balance", "tab:orange", "--"),
-            ("m3plus_balance_rate", "M3+ by balance", "tab:red", "--"),
-        ],
-    ),
-    ("New defaults (loans crossing 90 days)", "count", [("new_defaults", "new defaults", "tab:purple", "-")]),
-    (
-        "Credit supply (CNY million)",
-        "cny_m",
-        [
-            ("origination_amount", "originated this month", "tab:blue", "-"),
-            ("credit_outstanding", "outstanding", "tab:green", "-"),
-        ],
-    ),
-    ("Complaints", "count", [("complaints", "complaints a month", "tab:brown", "-")]),
-    ("Platforms active", "count", [("platforms_active", "active platforms", "tab:gray", "-")]),
-)
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "share":
-        return f"{100 * value:.1f}%"
-    if unit == "cny_m":
-        return f"{value / 1e6:,.1f} m"
-    return f"{value:,.0f}"
+from .borrowers import pick_defaulted
+from .market import SCENARIO_ENV, ExplorerMarket, model_params, shown_path
+from .plots import PANELS, Panel, borrower_caption, borrower_figure, caption, monthly_figure
 
 
 @solara.component
-def MonthlyPlot(model: ExplorerMarket, title: str, unit: str, series: list) -> None:
-    """One panel of monthly outputs against the month, burn-in and shocks shaded."""
+def MonthlyPlot(model: ExplorerMarket, panel: Panel) -> None:
+    """One panel of monthly outputs against the month (with market A and B - A in A/B mode)."""
     update_counter.get()  # re-render after every step, as Mesa's own plot components do
-    df = model.model_frame()
-    month = df["month"]
-    fig = Figure(figsize=(5.4, 2.9))
-    fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.16)  # fixed: a layout engine doubles the drawing time
-    ax = fig.subplots()
-    lo, hi = int(month.min()), max(int(month.max()), 12)
-    if lo <= 0:
-        ax.axvspan(lo - 0.5, 0.5, color="0.85", label="burn-in")
-    for shock in model.config.economy.shocks:
-        ax.axvspan(shock.start - 0.5, min(shock.start + shock.duration, hi + 1) - 0.5, color="tab:red", alpha=0.08)
-    scale = 1e-6 if unit == "cny_m" else 1.0
-    for column, label, colour, style in series:
-        ax.plot(month, df[column] * scale, label=label, color=colour, linestyle=style, linewidth=1.6)
-    ax.set_xlim(lo - 0.5, hi + 0.5)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.set_xlabel("month (shaded red: shock)", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if unit == "share":
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    top = max(float((df[[c for c, *_ in series]] * scale).to_numpy().max()), 1e-9)
-    ax.set_ylim(0, 1.45 * top)  # headroom for the legend
-    ax.legend(fontsize=7, loc="upper left", frameon=False, ncols=3)
+    frame = model.model_frame()
+    twin = model.twin.model_frame() if model.twin is not None else None
+    fig = monthly_figure(panel, frame, model.config.economy.shocks, twin)
     solara.FigureMatplotlib(fig, format="png", dependencies=[id(model), model.steps], dpi=100)
-    last = df.iloc[-1]
-    latest = " · ".join(f"{label} {_fmt(last[column], unit)}" for column, label, _, _ in series)
-    solara.Text(f"Month {int(last['month'])}: {latest}", style={"font-size": "12px"})
-
-
-def make_monthly_plot(title: str, unit: str, series: list):
-    """A SolaraViz component (a function of the model) for one monthly panel."""
-
-    def monthly_plot(model):
-        return MonthlyPlot(model, title, unit, series)
-
-    monthly_plot.__name__ = f"plot_{series[0][0]}"
-    return monthly_plot
+    solara.Text(caption(panel, frame, twin), style={"font-size": "12px"}, classes=["lendsim-caption"])
 
 
 PLATFORM_COLUMNS = (
@@ -122,34 +57,70 @@ PLATFORM_COLUMNS = (
 
 
 @solara.component
-def MarketPanel(model: ExplorerMarket) -> None:
-    """Where the run is, the levers in force, the scenario's own schedule, and every platform's state."""
+def Header(model: ExplorerMarket) -> None:
+    """Where the run is, the scenario loaded, "run to month N", the levers, the policy in force, the file's schedule."""
     update_counter.get()
     cfg = model.config
+    target, set_target = solara.use_state(12)
     shocked = any(shock_intensity(s, model.month) > 0 for s in cfg.economy.shocks)
+    where = f" ({html.escape(shown_path(model.scenario_file))})" if model.scenario_file else ""
+    ab = (
+        " <b>A/B mode</b>: B is your market (solid lines), A the file's policy with the same seed, borrowers "
+        "and shock (grey dashed); the small panels draw B - A."
+        if model.twin is not None
+        else ""
+    )
     # HTML, not solara.Markdown: Markdown pulls KaTeX from the CDN, which solara-assets does not carry
     solara.HTML(
         tag="div",
         unsafe_innerHTML=(
-            f"<b>Month {model.month} of {cfg.months}</b> (scenario <i>{html.escape(cfg.name)}</i>, "
-            f"seed {model.levers.seed}). "
-            f"Mesa's Time also counts the {cfg.burn_in} burn-in months, which ran at Reset. "
-            f"Unemployment {100 * model.metrics['unemployment_rate']:.1f}%; "
-            f"{'a shock is in force' if shocked else 'no shock this month'}."
+            f"<b>Month {model.month} of {cfg.months}</b> (scenario <i>{html.escape(model.label)}</i>{where}, "
+            f"seed {model.levers.seed}). Mesa's Time also counts the {cfg.burn_in} burn-in months, which ran at "
+            f"Reset. Unemployment {100 * model.metrics['unemployment_rate']:.1f}%; "
+            f"{'a shock is in force' if shocked else 'no shock this month'}.{ab}"
         ),
         style="font-size: 14px;",
     )
-    solara.Text("In force: " + in_force(cfg), style={"font-size": "12px"})
+
+    def run_to() -> None:
+        if model.run_to(target):
+            force_update()  # every view re-renders once, at the month asked for
+
+    with solara.Row(style={"align-items": "center"}):
+        solara.InputInt(
+            "Run to month",
+            value=target,
+            on_value=lambda v: set_target(max(1, min(int(v or 1), cfg.months))),
+            dense=True,
+            style={"max-width": "9em"},
+        )
+        solara.Button(
+            f"Run to month {target}",
+            color="primary",
+            on_click=run_to,
+            disabled=model.month >= min(target, cfg.months),
+        )
+        solara.Text("(Play keeps going; this stops at the month)", style={"font-size": "12px"})
+    when = "from month 1" if model.levers.levers_from_month_one else "from the start, burn-in included"
+    solara.Text(f"Levers ({when}): " + levers_text(model.lever_config), style={"font-size": "12px"})
+    solara.Text(f"In force now (month {model.month}): " + in_force(model), style={"font-size": "12px"})
     changes = model.scheduled_changes()
     if changes:
         solara.Text("The scenario file also schedules: " + "; ".join(changes), style={"font-size": "12px"})
+
+
+@solara.component
+def PlatformTable(model: ExplorerMarket) -> None:
+    """Every platform's state this month (a failed or revoked one in red)."""
+    update_counter.get()
     rows = []
     for p in model.platforms:
         cells = (
             p.name,
             p.status,
             f"{p.capital / 1e6:,.2f}",
-            f"{p.capital / max(p.book, 1.0):.2f}",
+            # a failed platform's book runs off to nothing; capital over it would read 118,000
+            f"{p.capital / p.book:.2f}" if p.book >= 1.0 else "-",
             f"{p.reputation:.2f}",
             f"{p.cutoff:+.2f}",
             f"{p.book / 1e6:,.2f}",
@@ -168,9 +139,17 @@ def MarketPanel(model: ExplorerMarket) -> None:
     )
 
 
-def in_force(cfg) -> str:
-    """The lever settings as the model's config holds them (so the page shows what was applied)."""
-    policy, rules = cfg.platforms.policy, cfg.regulator
+def _policy_text(policy, rules) -> str:
+    return (
+        f"penalty rule {policy.penalty.rule}, cap {100 * rules.penalty_cap_annual:g}% a year; "
+        f"collection {policy.collection.regime}; bureau mandate {100 * rules.bureau_mandate_share:g}% of platforms; "
+        f"scoring noise {policy.underwriting.scoring_noise_sd:g}; "
+        f"forbearance {'on' if rules.forbearance.enabled else 'off'}"
+    )
+
+
+def levers_text(cfg) -> str:
+    """The levers as a configuration holds them (the model's own, so the page shows what was applied)."""
     shock = cfg.economy.shocks[0] if cfg.economy.shocks else None
     shock_text = (
         f"shock +{100 * shock.unemployment_delta:g} pp unemployment from month {shock.start} "
@@ -178,16 +157,55 @@ def in_force(cfg) -> str:
         if shock
         else "no shock"
     )
-    return (
-        f"penalty rule {policy.penalty.rule}, cap {100 * rules.penalty_cap_annual:g}% a year; "
-        f"collection {policy.collection.regime}; bureau mandate {100 * rules.bureau_mandate_share:g}% of platforms; "
-        f"scoring noise {policy.underwriting.scoring_noise_sd:g}; "
-        f"forbearance {'on' if rules.forbearance.enabled else 'off'}; {shock_text}; "
-        f"{cfg.borrowers.count:,} borrowers."
+    return f"{_policy_text(cfg.platforms.policy, cfg.regulator)}; {shock_text}; {cfg.borrowers.count:,} borrowers."
+
+
+def in_force(model: ExplorerMarket) -> str:
+    """The policy in force this month: the regulator's rules and the largest platform's policy, the
+    file's schedule and the month-1 levers included (during the burn-in, the file's)."""
+    return _policy_text(model.platforms[0].policy, model.rules) + "."
+
+
+@solara.component
+def BorrowerView(model: ExplorerMarket) -> None:
+    """One borrower month by month: income, savings, loans by platform, days past due, contacts."""
+    update_counter.get()
+    history = model.history
+    chosen, set_chosen = solara.use_state(0)
+    draws, set_draws = solara.use_state(0)
+    note, set_note = solara.use_state("")
+    who = min(max(int(chosen), 0), history.n - 1)  # a Reset with fewer borrowers keeps a valid choice
+
+    def pick_one_who_defaulted() -> None:
+        k = pick_defaulted(history, model.levers.seed, draws + 1)
+        set_draws(draws + 1)
+        if k is None:
+            set_note("No borrower has defaulted yet: run the market further, or add a shock.")
+        else:
+            set_note("")
+            set_chosen(k)
+
+    with solara.Row(style={"align-items": "center"}):
+        solara.InputInt(
+            f"Borrower (0 to {history.n - 1})",
+            value=who,
+            on_value=lambda v: set_chosen(max(0, min(int(v or 0), history.n - 1))),
+            dense=True,
+            style={"max-width": "12em"},
+        )
+        solara.Button("A borrower who defaulted", color="primary", on_click=pick_one_who_defaulted)
+    if note:
+        solara.Text(note, style={"font-size": "12px"})
+    mine = history.of(who)
+    twin = model.twin_history.of(who) if model.twin_history is not None else None
+    fig = borrower_figure(mine, model.config.economy.shocks, history.platforms, twin, who)
+    solara.FigureMatplotlib(fig, format="png", dependencies=[id(model), model.steps, who], dpi=100)
+    month = history.default_month[who]
+    solara.Text(
+        borrower_caption(mine, history.loans_now(who), int(month) if month != history.NEVER else None, who),
+        style={"font-size": "12px"},
+        classes=["lendsim-borrower-caption"],
     )
-
-
-COMPONENTS = [make_monthly_plot(*plot) for plot in PLOTS] + [MarketPanel]
 
 
 def scenario_from_env() -> str | None:
@@ -196,13 +214,16 @@ def scenario_from_env() -> str | None:
 
 
 # Vuetify shows a slider's value only while it is dragged; students need to read it at all times.
-SLIDER_VALUES_CSS = """
+# The bottom padding lets the last rows scroll clear of Solara's fixed "runs on Solara" badge,
+# which otherwise covered the last platform.
+PAGE_CSS = """
 .v-slider__thumb-label-container { display: block !important; }
 .v-slider__thumb-label { display: flex !important; width: auto !important; min-width: 28px; height: 18px !important;
   padding: 0 4px; border-radius: 4px !important; transform: translateY(-26px) translateX(-50%) !important; }
 .v-slider__thumb-label > * { transform: none !important; }
 .v-slider--horizontal { margin-top: 22px; }
 .lendsim-platforms td, .lendsim-platforms th { padding: 1px 5px; }
+.lendsim-main { padding-bottom: 96px; }
 """
 
 
@@ -210,14 +231,29 @@ SLIDER_VALUES_CSS = """
 def Page() -> None:
     """The explorer for one browser session: its own model, built from the seeded controls."""
     params = solara.use_memo(lambda: model_params(scenario_from_env()), [])
-    model = solara.use_memo(
+    first = solara.use_memo(
         lambda: ExplorerMarket(**{k: v["value"] if isinstance(v, dict) else v for k, v in params.items()}), []
     )
-    solara.Style(SLIDER_VALUES_CSS)
+    model = solara.use_reactive(first)  # SolaraViz's Reset replaces its value
+    market = model.value
+    solara.Style(PAGE_CSS)
+    solara.Title(f"lendsim explorer: {market.label}")  # the browser tab's title
     SolaraViz(
         model,
-        components=COMPONENTS,
+        components=[],  # the main area below is lendsim's own (no "PAGE 0" tab, no draggable grid)
         model_params=params,
         play_interval=200,
-        name=f"lendsim explorer: {model.config.name}",
+        name=f"lendsim explorer: {market.label}",
     )
+    with solara.Column(classes=["lendsim-main"]):
+        with solara.Card():
+            Header(market)
+        with solara.lab.Tabs(lazy=True):  # only the tab shown is drawn each month
+            with solara.lab.Tab("Market"):
+                with solara.GridFixed(columns=2):
+                    for panel in PANELS:
+                        with solara.Column():
+                            MonthlyPlot(market, panel)
+                PlatformTable(market)
+            with solara.lab.Tab("Borrower"):
+                BorrowerView(market)

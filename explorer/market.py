@@ -11,9 +11,20 @@ Choices a student should know about (also in ``docs/explorer.md``):
 - The burn-in runs when the model is built (at Reset), so Step 1 is month 1 of the scenario and
   the burn-in months appear in the plots, shaded. Mesa's own step counter ("Time") counts all
   model steps, burn-in included: it reads 24 before the first click with the default burn-in.
-- Levers set the scenario's starting values. Changes the scenario file schedules for later
-  months (``regulator.schedule``, ``platforms.schedule``) and per-platform overrides still apply
-  on top; the explorer lists them in its status panel.
+- By default the policy levers act from month 1 (``levers_from_month_one``): the burn-in runs as
+  the scenario file has it, and the levers that differ from the file are scheduled for month 1
+  (``regulator.schedule``, ``platforms.schedule``), so two runs with the same seed share their
+  burn-in and "before the shock" is the same market. Unticked, the levers set the scenario's
+  starting values, burn-in included. Borrowers, seed and shock are the environment and apply from
+  the start either way (a shock starts in month 1 at the earliest).
+- Changes the scenario file schedules for later months and per-platform overrides still apply on
+  top; the explorer lists them in its status panel.
+- **A/B mode** (``ab``) runs a second market beside the first: the same seed, borrowers and shock,
+  but the policy as the scenario file has it (A). The student's market is B; the page draws both
+  and their paired difference B - A month by month. With common random numbers the difference is
+  what the levers did, not luck.
+- Every borrower's month is recorded (:class:`explorer.borrowers.BorrowerHistory`) for the
+  borrower view, in both markets.
 - The shock levers edit the scenario's first scheduled shock (its unemployment rise, start and
   length, keeping its other features), or add a U-shaped recession when the file has no shock.
 - A run stops (``running`` is false) after the scenario's ``months``.
@@ -30,6 +41,8 @@ from typing import Any, Literal
 
 from sim.config import CollectionConfig, PenaltyConfig, ScenarioConfig, load_scenario
 from sim.model import LendingMarket
+
+from .borrowers import BorrowerHistory
 
 PENALTY_RULES = PenaltyConfig.model_fields["rule"].annotation.__args__
 # "custom" needs a conduct table from a scenario file, so it is offered only when the file has one.
@@ -60,6 +73,8 @@ class Levers:
     shock_months: int = NO_SHOCK_MONTHS
     borrowers: int = 10_000
     seed: int = 0
+    levers_from_month_one: bool = True
+    ab: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +137,17 @@ LEVERS: tuple[LeverSpec, ...] = (
     LeverSpec("shock_months", "SliderInt", "Shock: length, months", "economy.shocks[0].duration", 1, 60, 1),
     LeverSpec("borrowers", "SliderInt", "Borrowers", "borrowers.count", 1000, 50_000, 1000),
     LeverSpec("seed", "SliderInt", "Random seed", "the model's seed", 0, 999, 1),
+    LeverSpec(
+        "levers_from_month_one",
+        "Checkbox",
+        "Policy levers act from month 1 (burn-in as the file)",
+        "regulator.schedule and platforms.schedule at month 1",
+    ),
+    LeverSpec("ab", "Checkbox", "A/B: also run the file's policy (A), same seed", "a second market (A)"),
 )
+# Levers that are the market's policy (what A/B compares and what can start at month 1); the others -
+# shock, borrowers, seed - are the environment both markets share.
+POLICY_LEVERS = ("penalty_rule", "penalty_cap_pct", "collection", "bureau_pct", "scoring_noise", "forbearance")
 
 
 def base_config(scenario_file: str | Path | None = None) -> ScenarioConfig:
@@ -157,7 +182,7 @@ def levers_from_config(config: ScenarioConfig, seed: int = 0) -> Levers:
 
 
 def config_with_levers(config: ScenarioConfig, levers: Levers) -> ScenarioConfig:
-    """``config`` with the levers written into it (validated; raises :class:`ConfigError`)."""
+    """``config`` with the levers written into it, burn-in included (validated; raises :class:`ConfigError`)."""
     overrides: dict[str, Any] = {
         "platforms.policy.penalty.rule": str(levers.penalty_rule),
         "regulator.penalty_cap_annual": _clean(levers.penalty_cap_pct / 100),
@@ -171,6 +196,73 @@ def config_with_levers(config: ScenarioConfig, levers: Levers) -> ScenarioConfig
     if levers.collection != "custom":  # the config allows a custom table only with regime "custom"
         overrides["platforms.policy.collection.custom"] = None
     return config.with_overrides(overrides)
+
+
+def environment_levers(config: ScenarioConfig, levers: Levers) -> Levers:
+    """``levers`` with the policy levers put back to the file's values: the A market's levers."""
+    mine = levers_from_config(config, levers.seed)
+    return dataclasses.replace(levers, **{name: getattr(mine, name) for name in POLICY_LEVERS})
+
+
+def config_from_month_one(config: ScenarioConfig, levers: Levers) -> ScenarioConfig:
+    """``config`` with the environment levers from the start and the policy levers scheduled for month 1.
+
+    Only the policy levers that differ from the file are scheduled, so a market started on a file
+    and left alone is exactly the file's (``run.py run`` on it gives the same months). The month-1
+    changes come before the file's own later ones, which still apply on top; for platforms they
+    come after per-platform overrides (``platforms.schedule`` does), so a moved lever reaches every
+    platform.
+    """
+    start = config_with_levers(config, environment_levers(config, levers))
+    whole = config_with_levers(config, levers)
+    regulator, platform = {}, {}
+    for key in ("penalty_cap_annual", "bureau_mandate_share"):
+        if getattr(whole.regulator, key) != getattr(start.regulator, key):
+            regulator[key] = getattr(whole.regulator, key)
+    if whole.regulator.forbearance.enabled != start.regulator.forbearance.enabled:
+        regulator["forbearance"] = {"enabled": whole.regulator.forbearance.enabled}
+    new, old = whole.platforms.policy, start.platforms.policy
+    if new.penalty.rule != old.penalty.rule:
+        platform["penalty"] = {"rule": new.penalty.rule}
+    if new.collection.regime != old.collection.regime:
+        platform["collection"] = {"regime": new.collection.regime, "custom": new.collection.custom}
+    if new.underwriting.scoring_noise_sd != old.underwriting.scoring_noise_sd:
+        platform["underwriting"] = {"scoring_noise_sd": new.underwriting.scoring_noise_sd}
+    overrides: dict[str, Any] = {}
+    if regulator:
+        overrides["regulator.schedule"] = [{"month": 1, "set": regulator}] + [
+            c.model_dump() for c in start.regulator.schedule
+        ]
+    if platform:
+        overrides["platforms.schedule"] = [{"month": 1, "set": platform}] + [
+            c.model_dump() for c in start.platforms.schedule
+        ]
+    return start.with_overrides(overrides) if overrides else start
+
+
+def market_config(config: ScenarioConfig, levers: Levers) -> ScenarioConfig:
+    """The configuration the explorer runs for these levers (from month 1, or from the start)."""
+    return config_from_month_one(config, levers) if levers.levers_from_month_one else config_with_levers(config, levers)
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shown_path(scenario_file: str | Path | None) -> str | None:
+    """The scenario file as the page shows it: relative to the repository when it is inside it."""
+    if scenario_file is None:
+        return None
+    path = Path(scenario_file).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def scenario_label(scenario_file: str | Path | None) -> str:
+    """How the page names the scenario it was started on: the file's stem, or ``baseline``.
+
+    A scenario's ``name`` is inherited through ``extends:`` (penalty_compounding.yaml is named
+    "baseline"), so the file is what tells the student which one is loaded.
+    """
+    return "baseline" if scenario_file is None else Path(scenario_file).stem
 
 
 def _clean(x: float) -> float:
@@ -223,6 +315,12 @@ class ExplorerMarket(LendingMarket):
     Every argument is a keyword with a default, as SolaraViz requires. The burn-in months run
     here, so the first step is month 1; the run stops after the scenario's ``months``.
 
+    Attributes:
+        twin: In A/B mode, market A (a plain LendingMarket: the file's policy, the same seed,
+            borrowers and shock), stepped with this one; else None.
+        history: Every borrower's months in this market (B); ``twin_history`` in A.
+        label: The scenario's name on the page (:func:`scenario_label`).
+
     Args:
         scenario_file: the YAML file the levers are written into; None for the baseline.
         The others: see :class:`Levers` and :data:`LEVERS`.
@@ -241,6 +339,8 @@ class ExplorerMarket(LendingMarket):
         shock_months: int = Levers.shock_months,
         borrowers: int = Levers.borrowers,
         seed: int = Levers.seed,
+        levers_from_month_one: bool = Levers.levers_from_month_one,
+        ab: bool = Levers.ab,
         scenario_file: str | None = None,
     ) -> None:
         self.levers = Levers(
@@ -255,28 +355,57 @@ class ExplorerMarket(LendingMarket):
             shock_months,
             borrowers,
             int(seed),
+            bool(levers_from_month_one),
+            bool(ab),
         )
         self.scenario_file = scenario_file
-        config = config_with_levers(base_config(scenario_file), self.levers)
+        self.label = scenario_label(scenario_file)
+        self.file_config = base = base_config(scenario_file)
+        #: the scenario as the levers make it from month 1 (what the page lists as the levers)
+        self.lever_config = config_with_levers(base, self.levers)
+        config = market_config(base, self.levers)
         super().__init__(config, seed=int(seed))
+        self.history = BorrowerHistory(config.borrowers.count, config.platforms.count)
+        self.twin: LendingMarket | None = None
+        self.twin_history: BorrowerHistory | None = None
+        if self.levers.ab:
+            self.twin = LendingMarket(config_with_levers(base, environment_levers(base, self.levers)), seed=int(seed))
+            self.twin_history = BorrowerHistory(config.borrowers.count, config.platforms.count)
         for _ in range(config.burn_in):
             self.step()
 
     def step(self) -> None:
-        """One month; marks the run finished after the scenario's last month."""
+        """One month, in both markets in A/B mode; marks the run finished after the scenario's last month."""
         super().step()
+        self.history.record(self)
+        if self.twin is not None:
+            self.twin.step()
+            self.twin_history.record(self.twin)
         self.running = self.month < self.config.months
 
+    def run_to(self, month: int) -> int:
+        """Step until ``month`` (or the run's last month); returns the months stepped.
+
+        Play steps until paused, so it overshoots the month a student aims for; this stops there.
+        """
+        target = min(int(month), self.config.months)
+        stepped = 0
+        while self.month < target:
+            self.step()
+            stepped += 1
+        return stepped
+
     def scheduled_changes(self) -> list[str]:
-        """The scenario's own rule and policy changes by month, in words for the status panel."""
+        """The scenario file's own rule and policy changes by month, in words for the status panel
+        (not the month-1 changes the levers make, which the panel shows as the levers in force)."""
         out = []
         for who, schedule in (
-            ("regulator", self.config.regulator.schedule),
-            ("platforms", self.config.platforms.schedule),
+            ("regulator", self.file_config.regulator.schedule),
+            ("platforms", self.file_config.platforms.schedule),
         ):
             for change in schedule:
                 out.append(f"month {change.month}: {who} sets {_flat(change.set)}")
-        for ov in self.config.platforms.overrides:
+        for ov in self.file_config.platforms.overrides:
             out.append(f"platforms {ov.platforms}: {_flat(ov.set)}")
         return out
 

@@ -20,7 +20,7 @@ from .market import SCENARIO_ENV
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = "explorer.app:Page"
 LOOPBACK = "127.0.0.1"
-EXTRA_HINT = "the explorer needs the [explore] extra: pip install -e '.[explore]' (or make test-browser)"
+EXTRA_HINT = "the explorer needs the [explore] extra: make explore installs it (or pip install -e '.[explore]')"
 
 
 class ExtraMissing(Exception):

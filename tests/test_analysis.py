@@ -41,7 +41,7 @@ from experiments.spec import load_comparison, load_sweep
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
 SMALL = {"borrowers.count": 400, "months": 12, "burn_in": 6}
-OUTCOMES_SPEC = ["peak_overdue_rate", "cum_default_rate", "losses", "complaints"]
+OUTCOMES_SPEC = ["peak_overdue_balance_rate", "cum_default_rate", "losses", "complaints"]
 
 
 def write_yaml(path: Path, data: dict) -> Path:
@@ -99,7 +99,7 @@ def sweep(tmp_path_factory) -> Path:
             "replications": 2,
             "master_seed": 9,
             "overrides": SMALL,
-            "outcomes": ["peak_overdue_rate", "losses"],
+            "outcomes": ["peak_overdue_balance_rate", "losses"],
         },
     )
     loaded, plan = load_sweep(spec)
@@ -223,7 +223,7 @@ def test_fan_chart_draws_a_panel_per_policy_and_shock_with_the_shock_shaded(comp
         "bureau_reporting / early_shock (n=3)",
     ]
     assert all(ax.get_xlabel() == "Month after burn-in" for ax in axes[2:])
-    assert axes[0].get_ylabel() == "Overdue rate, M1+ by balance (%)"
+    assert axes[0].get_ylabel().replace("\n", " ") == "Overdue rate, M1+ by balance (%)"
     spans = [[c for c in ax.get_children() if type(c).__name__ == "Rectangle" and c.get_alpha() == 0.25] for ax in axes]
     assert not spans[0] and not spans[1] and spans[2] and spans[3]
     x0, x1 = spans[2][0].get_x(), spans[2][0].get_x() + spans[2][0].get_width()
@@ -246,10 +246,62 @@ def test_forest_plot_has_one_panel_per_outcome_with_the_paired_intervals(compari
         "bureau_reporting / early_shock",
         "bureau_reporting / none",
     ]
-    row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["policy"] == "bureau_reporting")]
+    summary = res.summary
+    row = summary[(summary["outcome"] == "peak_overdue_balance_rate") & (summary["policy"] == "bureau_reporting")]
     points = first.collections[-1].get_offsets()
     assert sorted(points[:, 0]) == sorted(row["diff_mean"])
     assert png_is_drawn(save_figure(fig, tmp_path / "forest")[0])
+
+
+def _forest_summary() -> pd.DataFrame:
+    """Two policies, each lower than the reference on two outcomes: fewer defaults, less credit."""
+    rows = []
+    for policy, mean, lo, hi in (("cap", -0.02, -0.03, -0.01), ("ban", 0.01, -0.005, 0.025)):
+        for outcome, scale in (("cum_default_rate", 1.0), ("credit_supply", 1e5), ("overdue_amount_ratio", 1.0)):
+            rows.append(
+                {
+                    "cell": f"{policy}__none",
+                    "policy": policy,
+                    "shock": "recession",
+                    "outcome": outcome,
+                    "reference": "baseline",
+                    "diff_n": 4,
+                    "diff_mean": mean * scale,
+                    "diff_ci_low": lo * scale,
+                    "diff_ci_high": hi * scale,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_forest_plot_colours_say_better_or_worse_per_outcome_and_markers_keep_the_sign():
+    from matplotlib.colors import to_hex
+
+    from analysis.style import BETTER_COLOUR, NEUTRAL_COLOUR, WORSE_COLOUR
+
+    better = {"cum_default_rate": "lower", "credit_supply": "higher", "overdue_amount_ratio": None}
+    fig = forest_plot(_forest_summary(), better=better)
+    defaults, supply, ratio = visible_axes(fig)
+
+    def points(ax) -> dict[float, tuple[str, str]]:
+        """x of each marker -> (edge colour, marker kind: '>' or '<', where the triangle's tip points)."""
+        out = {}
+        for collection in ax.collections[1:]:  # the first is the error bars
+            vertices = collection.get_paths()[0].vertices
+            tip = vertices[np.abs(vertices[:, 1]) < 1e-9][0]
+            kind = ">" if tip[0] > 0 else "<"
+            for (x, _), edge in zip(collection.get_offsets(), collection.get_edgecolors()):
+                out[round(float(x), 6)] = (to_hex(edge), kind)
+        return out
+
+    # the same sign is good for defaults and bad for credit supply
+    assert points(defaults)[-0.02] == (BETTER_COLOUR.lower(), "<")
+    assert points(defaults)[0.01] == (WORSE_COLOUR.lower(), ">")
+    assert points(supply)[-2000.0] == (WORSE_COLOUR.lower(), "<")
+    assert points(supply)[1000.0] == (BETTER_COLOUR.lower(), ">")
+    assert {c for c, _ in points(ratio).values()} == {NEUTRAL_COLOUR.lower()}
+    assert defaults.get_title().replace("\n", " ") == "Cumulative default rate; lower is better"
+    assert "under the shock 'recession'" in fig._suptitle.get_text().replace("\n", " ")
 
 
 def test_forest_plot_refuses_a_sweep_summary(sweep):
@@ -320,7 +372,7 @@ def test_sweep_heatmap_has_a_cell_per_grid_point(sweep, tmp_path):
         res.outcomes,
         "regulator.bureau_mandate_share",
         "platforms.policy.collection.regime",
-        ["peak_overdue_rate", "losses"],
+        ["peak_overdue_balance_rate", "losses"],
     )
     axes = [ax for ax in visible_axes(fig) if ax.images]
     assert len(axes) == 2
@@ -328,7 +380,7 @@ def test_sweep_heatmap_has_a_cell_per_grid_point(sweep, tmp_path):
     assert grid.shape == (2, 3) and not np.ma.is_masked(grid)
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["0", "0.5", "1"]
     expected = res.outcomes.groupby(["platforms.policy.collection.regime", "regulator.bureau_mandate_share"])[
-        "peak_overdue_rate"
+        "peak_overdue_balance_rate"
     ].mean()
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["standard", "regulated"]
     assert grid[0, 2] == pytest.approx(expected[("standard", 1.0)])
@@ -395,7 +447,7 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
     assert "http://" not in page and "https://" not in page and "@import" not in page and "url(" not in page
 
     res = analysis.load(folder)
-    names = ["fan_overdue", "fan_m3plus", "forest", "roll_rates", "vintages"]
+    names = ["fan_overdue", "fan_m3plus", "fan_credit_supply", "fan_new_defaults", "forest", "roll_rates", "vintages"]
     for name in names:
         assert f'<figure id="fig-{name}">' in page
     images = [u for u in parser.urls if u.startswith("data:")]
@@ -403,14 +455,15 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
     assert sorted(p.name for p in written.figures) == sorted(f"{n}.{e}" for n in names for e in ("png", "svg"))
     for outcome in OUTCOMES_SPEC:
         assert f'<h3 id="summary-{outcome}">' in page
-    row = res.summary[(res.summary["outcome"] == "peak_overdue_rate") & (res.summary["cell"] == "baseline__none")].iloc[
-        0
-    ]
+    summary = res.summary
+    row = summary[(summary["outcome"] == "peak_overdue_balance_rate") & (summary["cell"] == "baseline__none")].iloc[0]
     assert f"{100 * row['mean']:.2f}%" in page
     diff = res.summary[(res.summary["outcome"] == "losses") & (res.summary["cell"] == "bureau_reporting__early_shock")]
     assert f"{diff['diff_mean'].iloc[0]:+,.0f}" in page
     assert res.manifest["git"] is None or res.manifest["git"]["commit"] in page
     assert "master_seed: 5" in page  # the spec
+    spec_text = page[page.index('<section id="spec">') : page.index('<section id="provenance">')]
+    assert "null" not in spec_text and "- peak_overdue_balance_rate\n" in spec_text  # as a spec file writes it
 
     markdown = written.markdown.read_text(encoding="utf-8")
     for name in names:
@@ -422,6 +475,72 @@ def test_report_is_one_self_contained_page_with_every_figure_and_the_table(compa
         Path("report.md"),
         *(Path("figures") / p.name for p in written.figures),
     }
+
+
+def _texts_outside_or_overlapping(fig: Figure) -> list[str]:
+    """Texts that leave the figure, and panel titles or axis labels that run into one another."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    frame = fig.bbox
+    bad = []
+    labels = []
+    # tick labels are placed by matplotlib (and those of ticks outside the view are never drawn)
+    ticks = {
+        id(t)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for t in axis.get_ticklabels(which="both") + [tick.label2 for tick in axis.get_major_ticks()]
+    }
+    for text in fig.findobj(lambda a: type(a).__name__ == "Text"):
+        if not text.get_visible() or not text.get_text().strip() or id(text) in ticks:
+            continue
+        box = text.get_window_extent(renderer)
+        if box.x0 < frame.x0 - 1 or box.x1 > frame.x1 + 1 or box.y0 < frame.y0 - 1 or box.y1 > frame.y1 + 1:
+            bad.append(f"outside the figure: {text.get_text()!r}")
+    for ax in fig.axes:
+        if ax.get_visible():
+            labels += [
+                (t.get_text(), t.get_window_extent(renderer)) for t in (ax.title, ax.yaxis.label) if t.get_text()
+            ]
+    for i, (a, box_a) in enumerate(labels):
+        for b, box_b in labels[i + 1 :]:
+            if box_a.overlaps(box_b):
+                bad.append(f"{a!r} runs into {b!r}")
+    return bad
+
+
+def test_every_report_figure_keeps_its_titles_and_labels_whole(comparison, tmp_path):
+    from analysis.report import figure_plan
+
+    folder = tmp_path / "copy"
+    shutil.copytree(comparison, folder)
+    # the longest outcome titles a report draws: windows and long labels
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for info in manifest["plan"]["outcome_info"]:
+        if info["key"] == "losses":
+            info["key"] = "credit_supply_from24_to48"  # "Credit supply (monthly originations), months 24-48"
+    summary = pd.read_csv(folder / "summary.csv")
+    summary["outcome"] = summary["outcome"].replace("losses", "credit_supply_from24_to48")
+    summary.to_csv(folder / "summary.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    res = analysis.load(folder)
+    for item in figure_plan(res):
+        assert _texts_outside_or_overlapping(item.build()) == [], item.name
+
+
+def test_every_comparison_figure_names_its_shock(comparison):
+    from analysis.report import figure_plan
+
+    res = analysis.load(comparison)
+    for item in figure_plan(res):
+        fig = item.build()
+        ticks = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+        text = " ".join([fig._suptitle.get_text()] + [ax.get_title() for ax in fig.axes] + ticks).replace("\n", " ")
+        assert "early_shock" in text, item.name  # in the figure's title, a panel's, or a row's name
+        assert "early_shock" in item.title, item.name  # and in the report's heading
 
 
 def test_report_is_reproducible_and_replaces_only_its_own_files(comparison, tmp_path):
@@ -444,14 +563,31 @@ def test_report_is_reproducible_and_replaces_only_its_own_files(comparison, tmp_
     assert (folder / "report.html").read_text() == "<html>someone else's</html>"
 
 
-def test_report_of_a_sweep_has_the_sweep_heatmap(sweep, tmp_path):
+def test_report_of_a_sweep_has_the_sweep_heatmap_main_effects_and_the_decomposition(sweep, tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(sweep, folder)
     written = write_report(folder)
     page = written.html.read_text(encoding="utf-8")
     assert '<figure id="fig-sweep_heatmap">' in page and '<figure id="fig-forest">' not in page
+    assert '<figure id="fig-main_effects">' in page and '<section id="effects">' in page
+    assert "replication (shared seed)" in page and "Δ vs p000" in page
     assert all(png_is_drawn(p) for p in written.figures if p.suffix == ".png")
     assert set(p.stem for p in written.figures) <= set(FIGURE_NAMES)
+
+
+def test_sweep_figures_are_drawn_per_cell_or_per_level_never_pooled(sweep):
+    from analysis.report import figure_plan
+
+    res = analysis.load(sweep)
+    runs_per_cell = res.replications
+    figures = {item.name: item.build() for item in figure_plan(res)}
+    fan = [ax for ax in visible_axes(figures["fan_overdue"])]
+    assert len(fan) == len(res.cells) == 6  # a 3 x 2 grid: one panel a design point
+    assert all(ax.get_title().endswith(f"(n={runs_per_cell})") for ax in fan)
+    for name in ("roll_rates", "vintages"):
+        titles = [ax.get_title() for ax in visible_axes(figures[name]) if ax.get_title()]
+        assert len(titles) > 1 and not any("all runs" in t for t in titles), (name, titles)
+        assert all(t.endswith(f"(n={2 * runs_per_cell})") or t.endswith(f"(n={3 * runs_per_cell})") for t in titles)
 
 
 def test_cli_report_writes_the_report_and_a_bad_folder_is_a_one_line_error(comparison, tmp_path):

@@ -125,3 +125,29 @@ def test_unknown_option_is_usage_error() -> None:
     done = run_cli("run", str(BASELINE), "--no-such-option")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+def test_help_names_the_explore_extra_rich_markup_does_not_eat_it():
+    done = run_cli("--help")
+    assert done.returncode == 0, done.stderr
+    assert "needs the [explore] extra" in " ".join(done.stdout.replace("│", " ").split())
+
+
+def test_the_lendsim_console_script_is_run_py_from_any_folder(tmp_path):
+    from importlib.metadata import entry_points
+
+    import run
+
+    (script,) = entry_points(group="console_scripts", name="lendsim")
+    assert script.load() is run.main
+    lendsim = Path(sys.executable).with_name("lendsim")
+    assert lendsim.is_file(), "the console script is not installed: make install"
+    spec = REPO_ROOT / "scenarios" / "comparisons" / "demo.yaml"
+    done = subprocess.run(
+        [str(lendsim), "compare", str(spec), "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("36 runs = 6 cells")
+    missing = tmp_path / "nope.yaml"
+    bad = subprocess.run([str(lendsim), "compare", str(missing)], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr == f"error: {missing}: file not found\n"

@@ -1,12 +1,15 @@
-"""The economy: shock profiles over time and the resulting unemployment target, income and relief."""
+"""The economy: shock profiles over time and the resulting unemployment target, income and relief; and
+borrowers' side of it: their initial state, jobs, income and unexpected expenses (phase 3)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.config import EconomyConfig, Shock
-from sim.economy import Economy, shock_intensity
+from sim.borrowers import BorrowerState, start_employment, update_employment
+from sim.config import BorrowerConfig, EconomyConfig, Shock
+from sim.draws import Draws, MonthDraws
+from sim.economy import Economy, EconomyState, shock_intensity
 
 
 def intensities(shape: str, start: int, duration: int, months) -> list[float]:
@@ -62,7 +65,7 @@ def test_u_rises_fast_plateaus_and_recovers_slowly():
 
 def economy_with(shocks: list[dict], **kwargs) -> Economy:
     cfg = EconomyConfig(shocks=[Shock(**s) for s in shocks], **kwargs)
-    return Economy(cfg, np.random.default_rng(0))
+    return Economy(cfg, keyed(0))
 
 
 def test_unemployment_target_and_relief_inside_and_outside_a_step_shock():
@@ -146,9 +149,147 @@ def test_unemployment_target_stays_a_rate():
     assert econ.advance(1).unemployment_target > 0.0
 
 
+def test_a_recession_enters_with_p_enter_leaves_with_p_exit_and_the_months_record_reports_it():
+    # a uniform draw is in [0, 1): p = 1 always moves, p = 0 never does, whatever the seed. The economy's record
+    # of the month (what the phases read) says whether it is in recession, and the recession's unemployment
+    # and income effects apply in exactly those months.
+    def regime(p_enter: float, p_exit: float) -> list[tuple[bool, float, float]]:
+        rs = {"enabled": True, "p_enter": p_enter, "p_exit": p_exit, "unemployment_delta": 0.05, "income_factor": 0.9}
+        econ = economy_with([], unemployment_rate=0.05, income_growth_annual=0.0, regime_switching=rs)
+        return [(s.in_recession, s.unemployment_target, s.income_level) for s in map(econ.advance, range(1, 5))]
+
+    inside, outside = (True, 0.10, pytest.approx(0.9)), (False, 0.05, pytest.approx(1.0))
+    assert regime(1.0, 0.0) == [inside] * 4  # enters in month 1 and stays
+    assert regime(0.0, 0.0) == [outside] * 4
+    assert regime(1.0, 1.0) == [inside, outside, inside, outside]  # leaves the month after it enters
+
+
 def test_regime_switching_off_draws_nothing():
-    rng = np.random.default_rng(1)
-    econ = Economy(EconomyConfig(), rng)
-    before = rng.bit_generator.state
-    econ.advance(1)
-    assert rng.bit_generator.state == before
+    class NoDraws:  # any draw at all fails the test
+        def __getattr__(self, name):
+            raise AssertionError(f"drew {name} with regime switching off")
+
+    Economy(EconomyConfig(), NoDraws()).advance(1)
+
+
+# --------------------------------------------------------------------------- borrowers: jobs, income, expenses
+
+
+def keyed(seed: int) -> Draws:
+    """The model's keyed draws (sim.draws) for a seed."""
+    return Draws(np.random.SeedSequence(seed))
+
+
+def borrowers(n: int = 20_000, **changes) -> BorrowerState:
+    return BorrowerState(BorrowerConfig(count=n, **changes), keyed(0))
+
+
+def test_borrowers_start_with_the_configured_income_savings_literacy_and_willingness():
+    # population statistics of 20,000 draws: within a few standard errors for any seed
+    cfg = BorrowerConfig(count=20_000)
+    bs = BorrowerState(cfg, keyed(0))
+    log_wage = np.log(bs.wage)
+    assert np.median(bs.wage) == pytest.approx(cfg.income_median_monthly, rel=0.03)
+    assert log_wage.std() == pytest.approx(cfg.income_sigma, rel=0.03)
+    # safer borrowers (higher creditworthiness) earn more, with the configured correlation of log income
+    assert np.corrcoef(bs.creditworthiness, log_wage)[0, 1] == pytest.approx(cfg.income_risk_corr, abs=0.03)
+    assert np.median(bs.savings / bs.wage) == pytest.approx(cfg.savings_months, rel=0.05)
+    assert bs.literacy.mean() == pytest.approx(cfg.literacy_mean, abs=0.02)
+    assert bs.literacy.min() >= 0.0 and bs.literacy.max() <= 1.0
+    assert bs.willingness.mean() == pytest.approx(cfg.willingness_mean, abs=0.05)
+    slope = np.polyfit(bs.creditworthiness, bs.willingness, 1)[0]
+    assert slope == pytest.approx(cfg.willingness_risk_loading, abs=0.05)
+    slope = np.polyfit(bs.creditworthiness, bs.essentials_share, 1)[0]
+    assert slope == pytest.approx(-cfg.essentials_risk_loading, abs=0.02)
+    assert bs.essentials_share.min() >= 0.05 and bs.essentials_share.max() <= 2.0
+    np.testing.assert_allclose(bs.essentials, bs.essentials_share * bs.wage)
+
+
+def test_borrowers_start_employed_with_full_family_support_and_no_record():
+    bs = borrowers(100)
+    assert bs.is_employed.all() and (bs.support == 1.0).all()
+    np.testing.assert_array_equal(bs.income, bs.wage)
+    for name in ("expense", "shortfall", "btr_cash", "max_pressure"):
+        assert (getattr(bs, name) == 0.0).all(), name
+    assert not bs.has_bureau_record.any() and not bs.is_in_hardship.any()
+    assert (bs.last_bureau_default < -1000).all()
+
+
+def test_riskier_borrowers_are_more_often_unemployed_at_the_start():
+    bs = borrowers()
+    econ = EconomyConfig(unemployment_rate=0.1)
+    start_employment(bs, econ, keyed(1))
+    assert (~bs.is_employed).mean() == pytest.approx(0.1, abs=0.01)
+    risky = bs.creditworthiness < 0
+    assert (~bs.is_employed[risky]).mean() > 1.5 * (~bs.is_employed[~risky]).mean()
+
+
+def month_of(unemployment_target: float = 0.05, income_level: float = 1.0, price_level: float = 1.0, relief=0.0):
+    return EconomyState(unemployment_target, income_level, price_level, 0.03, relief, 0.0, False, False, 0)
+
+
+def test_the_employed_earn_their_wage_at_the_income_level_and_the_jobless_benefits_at_the_price_level():
+    bs = borrowers(1000)
+    econ = EconomyConfig(income_noise_sd=0.0, benefit_replacement=0.4)
+    bs.is_employed[:500] = False
+    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, income_level=0.9, price_level=1.1, relief=0.2), rng(1))
+    assert 0 < bs.is_employed.sum() < bs.n
+    np.testing.assert_allclose(bs.income, np.where(bs.is_employed, bs.wage * 0.9, bs.wage * 1.1 * 0.6))
+    assert (bs.expense == 0.0).all()
+    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, relief=0.9), rng(2))
+    jobless = ~bs.is_employed
+    np.testing.assert_allclose(bs.income[jobless], bs.wage[jobless])  # benefits and relief replace at most the wage
+
+
+def bs_cfg(bs: BorrowerState, **changes) -> BorrowerConfig:
+    return BorrowerConfig(count=bs.n, **{"expense_shock_monthly": 0.0, **changes})
+
+
+def rng(month: int = 1) -> MonthDraws:
+    """One month's keyed draws: each month of a multi-month test needs its own (the same month's are the same)."""
+    return keyed(3).at(month)
+
+
+def test_income_noise_keeps_mean_income_at_the_wage():
+    bs = borrowers()
+    econ = EconomyConfig(income_noise_sd=0.3)
+    update_employment(bs, econ, bs_cfg(bs), month_of(), rng())
+    ratio = (bs.income / bs.wage)[bs.is_employed]
+    assert ratio.mean() == pytest.approx(1.0, abs=0.01) and ratio.std() > 0.25
+
+
+def test_job_flows_move_unemployment_towards_the_target_from_both_sides():
+    for start, target in ((0.05, 0.15), (0.15, 0.05)):
+        bs = borrowers()
+        bs.is_employed[: int(start * bs.n)] = False
+        econ = EconomyConfig(unemployment_rate=0.05, income_noise_sd=0.0)
+        rates = []
+        for month in range(1, 13):
+            update_employment(bs, econ, bs_cfg(bs), month_of(target), rng(month))
+            rates.append((~bs.is_employed).mean())
+        gaps = np.abs(np.array([start, *rates]) - target)
+        assert gaps[1] < gaps[0] and gaps[-1] < gaps[0] / 2, (start, target, rates)
+
+
+def test_at_the_baseline_target_unemployment_is_a_steady_state_and_riskier_borrowers_lose_jobs_more_often():
+    bs = borrowers()
+    econ = EconomyConfig(unemployment_rate=0.1, income_noise_sd=0.0)
+    start_employment(bs, econ, keyed(1))
+    lost = np.zeros(bs.n)
+    for month in range(1, 7):
+        employed = bs.is_employed.copy()
+        update_employment(bs, econ, bs_cfg(bs), month_of(0.1), rng(month))
+        lost += employed & ~bs.is_employed
+        assert (~bs.is_employed).mean() == pytest.approx(0.1, abs=0.015)
+    risky = bs.creditworthiness < 0
+    assert lost[risky].mean() > 1.5 * lost[~risky].mean()
+
+
+def test_unexpected_expenses_hit_the_configured_share_of_borrowers_with_the_configured_mean_size():
+    bs = borrowers()
+    cfg = bs_cfg(bs, expense_shock_monthly=0.1, expense_risk_gradient=0.0, expense_shock_months=2.0)
+    econ = EconomyConfig(income_noise_sd=0.0)
+    update_employment(bs, econ, cfg, month_of(price_level=1.2), rng())
+    hit = bs.expense > 0
+    assert hit.mean() == pytest.approx(0.1, abs=0.01)
+    assert (bs.expense[hit] / (bs.wage[hit] * 1.2)).mean() == pytest.approx(2.0, rel=0.08)  # exponential, mean 2

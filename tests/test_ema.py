@@ -32,7 +32,7 @@ def tiny_model(**changes):
     arguments = dict(
         uncertainties={"economy.shocks[0].unemployment_delta": (0.0, 0.12), "economy.shocks[0].start": (1, 6)},
         levers={"platforms.policy.collection.regime": ["standard", "regulated"]},
-        outcomes=["peak_overdue_rate", {"name": "total", "column": "complaints"}],
+        outcomes=["peak_overdue_balance_rate", {"name": "total", "column": "complaints"}],
         replications=2,
         master_seed=11,
         overrides=TINY,
@@ -57,7 +57,7 @@ def test_adapter_runs_a_tiny_experiment_with_seeded_replications_averaged():
         lever_sampling_kwargs={"rng": 2},
         log_progress=False,
     )
-    assert len(experiments) == 4 and set(outcomes) == {"peak_overdue_rate", "total_complaints"}
+    assert len(experiments) == 4 and set(outcomes) == {"peak_overdue_balance_rate", "total_complaints"}
     assert set(experiments["regime"]) == {"standard", "regulated"}
     assert experiments["start"].between(1, 6).all()
 
@@ -66,8 +66,9 @@ def test_adapter_runs_a_tiny_experiment_with_seeded_replications_averaged():
     row = experiments.iloc[0]
     params = {key: row[name] for name, key in model.lendsim_keys.items()}
     runs = [model.function(int(c.entropy), int(c.spawn_key[-1]), **params) for c in children]
-    assert outcomes["peak_overdue_rate"][0] == pytest.approx(np.mean([r["peak_overdue_rate"] for r in runs]))
-    assert runs[0]["peak_overdue_rate"] != runs[1]["peak_overdue_rate"]  # the replications differ
+    peak = "peak_overdue_balance_rate"
+    assert outcomes[peak][0] == pytest.approx(np.mean([r[peak] for r in runs]))
+    assert runs[0][peak] != runs[1][peak]  # the replications differ
 
     # Same seeds as a sweep of the same point: one comparison-style run reproduces replication 0.
     from experiments.engine import simulate
@@ -79,7 +80,7 @@ def test_adapter_runs_a_tiny_experiment_with_seeded_replications_averaged():
         set_value(data, key, value.item() if isinstance(value, np.generic) else value)
     frame = simulate(validate_scenario(data), children[0])["model"]
     post = frame[~frame["is_burn_in"]]
-    assert runs[0]["peak_overdue_rate"] == post["overdue_balance_rate"].max()
+    assert runs[0]["peak_overdue_balance_rate"] == post["overdue_balance_rate"].max()
 
 
 def test_adapter_refuses_a_key_or_range_the_configuration_does_not_allow():
@@ -119,7 +120,7 @@ def test_prim_example_finds_a_box_on_a_tiny_run(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     table = pd.read_csv(tmp_path / "experiments.csv")
     assert len(table) == 12 and "economy.shocks[0].unemployment_delta" in table
-    above = int((table["peak_overdue_rate"] > 0.10).sum())
+    above = int((table["peak_overdue_balance_rate"] > 0.10).sum())
     assert 0 < above < 12 and done.stdout.startswith(f"{above} of 12 experiments peak above 10% overdue")
     assert "PRIM box" in done.stdout and "coverage" in done.stdout
     assert (tmp_path / "prim_tradeoff.png").stat().st_size > 5_000 and (tmp_path / "prim_box.png").is_file()

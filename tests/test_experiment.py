@@ -40,8 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
 SMALL = {"borrowers.count": 400, "months": 12, "burn_in": 6}
 OUTCOMES = [
-    "peak_overdue_rate",
-    {"name": "overdue_rate_at", "month": 6},
+    "peak_overdue_balance_rate",
+    {"name": "overdue_balance_rate_at", "month": 6},
     "cum_default_rate",
     "losses",
     "credit_supply",
@@ -77,7 +77,7 @@ def sweep_spec(**changes) -> dict:
         "replications": 3,
         "master_seed": 9,
         "overrides": {**SMALL, "economy.shocks[0].start": 2},
-        "outcomes": ["peak_overdue_rate", "cum_default_rate", "losses"],
+        "outcomes": ["peak_overdue_balance_rate", "cum_default_rate", "losses"],
         **changes,
     }
 
@@ -301,9 +301,9 @@ def _frame() -> pd.DataFrame:
 @pytest.mark.parametrize(
     "outcome, expected",
     [
-        ("peak_overdue_rate", 0.3),
-        ("mean_overdue_rate", 0.2125),
-        ({"name": "overdue_rate_at", "month": 3}, 0.2),
+        ("peak_overdue_balance_rate", 0.3),
+        ("mean_overdue_balance_rate", 0.2125),
+        ({"name": "overdue_balance_rate_at", "month": 3}, 0.2),
         ("cum_default_rate", 0.04),
         ("losses", 100.0 + 2.0 - 14.0),
         ("credit_supply", 2.5),
@@ -312,9 +312,9 @@ def _frame() -> pd.DataFrame:
         ({"name": "total", "column": "recoveries"}, 14.0),
         ("loss_rate", (100.0 + 2.0 - 14.0) / 10.0),
         # windows: months `from` to `to` after burn-in, both included
-        ({"name": "mean_overdue_rate", "from": 2}, 0.25),
-        ({"name": "mean_overdue_rate", "from": 2, "to": 3}, 0.25),
-        ({"name": "peak_overdue_rate", "to": 2}, 0.3),
+        ({"name": "mean_overdue_balance_rate", "from": 2}, 0.25),
+        ({"name": "mean_overdue_balance_rate", "from": 2, "to": 3}, 0.25),
+        ({"name": "peak_overdue_balance_rate", "to": 2}, 0.3),
         ({"name": "cum_default_rate", "to": 3}, 0.03),
         ({"name": "losses", "from": 4, "to": 4}, 41.0 - 5.0),
         ({"name": "total", "column": "complaints", "from": 3}, 5.0),
@@ -326,10 +326,10 @@ def test_outcomes_read_only_the_months_after_burn_in(outcome, expected):
 
 
 def test_an_outcome_window_is_written_from_and_to_in_a_spec(tmp_path):
-    spec = comparison_spec(outcomes=[{"name": "mean_overdue_rate", "from": 4, "to": 9}, "cum_default_rate"])
+    spec = comparison_spec(outcomes=[{"name": "mean_overdue_balance_rate", "from": 4, "to": 9}, "cum_default_rate"])
     _, plan = load_comparison(write_spec(tmp_path, "window.yaml", spec))
-    assert [o.key for o in plan.outcomes] == ["mean_overdue_rate_from4_to9", "cum_default_rate"]
-    assert plan.to_record()["outcomes"][0] == {"name": "mean_overdue_rate", "from": 4, "to": 9}
+    assert [o.key for o in plan.outcomes] == ["mean_overdue_balance_rate_from4_to9", "cum_default_rate"]
+    assert plan.to_record()["outcomes"][0] == {"name": "mean_overdue_balance_rate", "from": 4, "to": 9}
     assert Plan.from_record(plan.to_record()).outcomes == plan.outcomes
     for bad, words in (({"from": 9, "to": 4}, "the window is empty"), ({"to": 13}, "after the last month")):
         with pytest.raises(ConfigError, match=words):
@@ -372,6 +372,43 @@ def test_summary_differences_are_paired_within_a_shock(comparison):
     assert "| package_2024 | recession | 3 |" in (out / "summary.md").read_text(encoding="utf-8")
 
 
+def test_a_grid_sweep_summary_pairs_every_cell_with_the_first_and_says_which_parameter_matters(sweep):
+    _, plan, out = sweep
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    summary = pd.read_csv(out / "summary.csv")
+    first, other = plan.cells[0].id, plan.cells[4].id
+    y = outcomes.pivot(index="replication", columns="cell", values="losses")
+    row = summary[(summary["cell"] == other) & (summary["outcome"] == "losses")].iloc[0]
+    assert row["reference"] == first and row["diff_n"] == 3
+    assert row["diff_mean"] == pytest.approx((y[other] - y[first]).mean(), rel=1e-12)
+    assert summary.loc[summary["cell"] == first, "diff_mean"].isna().all()
+
+    effects = pd.read_csv(out / "effects.csv")
+    regime = effects[(effects["outcome"] == "losses") & (effects["parameter"] == "platforms.policy.collection.regime")]
+    assert regime["level"].tolist() == ["standard", "regulated"] and regime["cells"].tolist() == [3, 3]
+    level = plan.label_columns.index("platforms.policy.collection.regime")
+    by_level = {
+        value: y[[c.id for c in plan.cells if list(c.labels.values())[level] == value]].mean(axis=1)
+        for value in ("standard", "regulated")
+    }
+    assert regime["diff_mean"].iloc[1] == pytest.approx((by_level["regulated"] - by_level["standard"]).mean())
+    variance = pd.read_csv(out / "variance.csv")
+    losses = variance[variance["outcome"] == "losses"]
+    assert losses["source"].tolist() == [
+        "regulator.bureau_mandate_share",
+        "platforms.policy.collection.regime",
+        "regulator.bureau_mandate_share x platforms.policy.collection.regime",
+        "replication",
+        "rest",
+    ]
+    assert losses["share"].sum() == pytest.approx(1.0)
+    text = (out / "summary.md").read_text(encoding="utf-8")
+    assert "# Which parameter matters more" in text and "| Δ vs p000 | 95% CI of Δ |" in text
+    files = hashes(out)
+    assert {"effects.csv", "variance.csv"} <= set(files)
+    assert files["effects.csv"] == sha256_file(out / "effects.csv")
+
+
 # --------------------------------------------------------------------------- bad specs
 
 BASE = str(SCENARIOS / "baseline.yaml")
@@ -381,10 +418,29 @@ BAD_COMPARISONS = {
     "unknown_outcome": (
         {"outcomes": ["peak_overdue"]},
         "outcomes[0]",
-        ["unknown outcome 'peak_overdue'", "peak_overdue_rate"],
+        ["unknown outcome 'peak_overdue'", "peak_overdue_balance_rate"],
     ),
-    "outcome_needs_month": ({"outcomes": ["overdue_rate_at"]}, "outcomes[0]", ["needs 'month'"]),
-    "month_after_horizon": ({"outcomes": [{"name": "overdue_rate_at", "month": 13}]}, "outcomes[0].month", ["1 to 12"]),
+    "renamed_outcome": (
+        {"outcomes": ["cum_default_rate", "peak_m3plus_rate"]},
+        "outcomes[1]",
+        ["'peak_m3plus_rate' is now called 'peak_m3plus_balance_rate'", "README.md"],
+    ),
+    "renamed_outcome_with_a_month": (
+        {"outcomes": [{"name": "overdue_rate_at", "month": 3}]},
+        "outcomes[0]",
+        ["now called 'overdue_balance_rate_at'"],
+    ),
+    "outcome_needs_month": ({"outcomes": ["overdue_balance_rate_at"]}, "outcomes[0]", ["needs 'month'"]),
+    "unknown_outcome_key": (  # the window is from/to; the message lists an outcome's keys, not docs/model.md's
+        {"outcomes": [{"name": "credit_supply", "start": 24}]},
+        "outcomes[0]",
+        ["unknown key 'start' in an outcome", "from, to", "README.md, 'Outcomes'"],
+    ),
+    "month_after_horizon": (
+        {"outcomes": [{"name": "overdue_balance_rate_at", "month": 13}]},
+        "outcomes[0].month",
+        ["1 to 12"],
+    ),
     "unknown_column": (
         {"outcomes": [{"name": "peak", "column": "overdue"}]},
         "outcomes[0]",
@@ -471,6 +527,16 @@ def test_cli_bad_spec_is_one_line_error_with_exit_code_2(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {spec}: parameters.regulator.penalty_capp: unknown key")
     assert not (tmp_path / "out").exists() and not partial_folder(tmp_path / "out").exists()
+
+
+def test_cli_refuses_an_old_outcome_name_with_the_new_one_and_exit_code_2(tmp_path):
+    spec = write_spec(tmp_path, "old.yaml", comparison_spec(outcomes=["peak_overdue_rate"]))
+    done = run_cli("compare", str(spec), "--dry-run")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: {spec}: outcomes[0]: outcome 'peak_overdue_rate' is now called 'peak_overdue_balance_rate' "
+        "(it is by balance; README.md, 'Outcomes', lists every outcome)"
+    ]
 
 
 def test_dry_run_prints_the_number_of_runs_and_writes_nothing(tmp_path):

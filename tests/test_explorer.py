@@ -11,19 +11,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from explorer.borrowers import BorrowerHistory, pick_defaulted
 from explorer.market import (
     LEVERS,
     ExplorerMarket,
     Levers,
     base_config,
+    config_from_month_one,
     config_with_levers,
     levers_from_config,
     model_params,
+    scenario_label,
 )
-from explorer.serve import server_command, server_env
+from explorer.serve import ExtraMissing, check_extra, server_command, server_env
 from sim.config import ConfigError
 from sim.model import LendingMarket
 from tests.scenario_files import scenario_files
@@ -51,6 +55,7 @@ def test_levers_write_their_dotted_config_keys() -> None:
         shock_months=18,
         borrowers=SMALL,
         seed=3,
+        levers_from_month_one=False,
     )
     cfg = model.config
     assert cfg.platforms.policy.penalty.rule == "compounding"
@@ -273,5 +278,181 @@ def test_every_lever_is_documented_in_explorer_md() -> None:
     for spec in LEVERS:
         assert f"| {spec.label} |" in text, spec.label
         key = spec.key.split()[0]
-        assert spec.name == "seed" or f"`{key}`" in text, key
-    assert "![" in text and (REPO_ROOT / "docs" / "img" / "explorer.png").is_file()
+        assert "." not in key or f"`{key}`" in text, key  # a config key is named; seed and A/B are not keys
+    for image in ("explorer.png", "explorer_ab.png", "explorer_borrower.png"):
+        assert f"](img/{image})" in text and (REPO_ROOT / "docs" / "img" / image).is_file(), image
+
+
+def test_a_missing_extra_is_one_line_saying_make_explore_installs_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "solara_assets", None)  # import of it raises ImportError
+    with pytest.raises(ExtraMissing) as err:
+        check_extra()
+    assert "make explore installs it" in str(err.value) and "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- levers from month 1, A/B, borrowers
+
+
+def burn_in_and_after(model) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = model.model_frame()
+    return frame[frame["month"] <= 0].reset_index(drop=True), frame[frame["month"] > 0].reset_index(drop=True)
+
+
+def test_policy_levers_from_month_one_leave_the_burn_in_as_the_file_has_it():
+    calm = ExplorerMarket(borrowers=SMALL, seed=4)
+    changed = ExplorerMarket(borrowers=SMALL, seed=4, penalty_cap_pct=0, collection="aggressive")
+    for model in (calm, changed):
+        model.run_to(4)
+    (calm_burn_in, calm_after), (changed_burn_in, changed_after) = burn_in_and_after(calm), burn_in_and_after(changed)
+    pd.testing.assert_frame_equal(calm_burn_in, changed_burn_in)  # the same market until month 1
+    assert (changed_after["complaints"] > calm_after["complaints"]).all()  # aggressive collection from month 1
+    # the policy levers are month-1 changes; the file's starting values are untouched
+    cfg = changed.config
+    assert cfg.regulator.penalty_cap_annual == 1.0 and cfg.platforms.policy.collection.regime == "standard"
+    assert [c.model_dump() for c in cfg.regulator.schedule] == [{"month": 1, "set": {"penalty_cap_annual": 0.0}}]
+    assert cfg.platforms.schedule[0].month == 1
+    assert cfg.platforms.schedule[0].set["collection"]["regime"] == "aggressive"
+    # unticked, the levers set the starting values: the burn-in differs
+    early = ExplorerMarket(borrowers=SMALL, seed=4, penalty_cap_pct=0, collection="aggressive", levers_from_month_one=0)
+    assert not burn_in_and_after(early)[0].equals(calm_burn_in)
+
+
+def test_the_files_own_schedule_still_applies_after_a_month_one_lever():
+    path = REPO_ROOT / "scenarios" / "policies" / "penalty_cap.yaml"  # caps penalties at 12% from month 12
+    base = base_config(path)
+    levers = dataclasses.replace(levers_from_config(base), penalty_cap_pct=50.0)
+    schedule = [c.model_dump() for c in config_from_month_one(base, levers).regulator.schedule]
+    assert schedule == [
+        {"month": 1, "set": {"penalty_cap_annual": 0.5}},
+        {"month": 12, "set": {"penalty_cap_annual": 0.12}},
+    ]
+    assert config_from_month_one(base, levers_from_config(base)) == base  # untouched levers: the file itself
+
+
+def test_ab_runs_the_files_policy_beside_the_students_with_the_same_seed_and_shock():
+    model = ExplorerMarket(borrowers=SMALL, seed=6, shock_pp=6, shock_start=2, collection="regulated", ab=True)
+    twin = model.twin
+    assert twin is not None and twin.config.platforms.policy.collection.regime == "standard"
+    assert twin.config.economy.shocks == model.config.economy.shocks and twin.config.borrowers.count == SMALL
+    model.run_to(5)
+    assert twin.month == model.month == 5
+    b, a = model.model_frame(), twin.model_frame()
+    burn_in = b["month"] <= 0
+    pd.testing.assert_frame_equal(b[burn_in], a[burn_in])  # common random numbers: same market until month 1
+    assert b.loc[~burn_in, "collection_contacts"].sum() < a.loc[~burn_in, "collection_contacts"].sum()
+    # the environment is shared: a borrower loses a job in the same month in both markets
+    unemployed = b.loc[~burn_in, "unemployment_rate"].to_numpy()
+    np.testing.assert_array_equal(unemployed, a.loc[~burn_in, "unemployment_rate"].to_numpy())
+
+
+def test_ab_with_no_policy_change_gives_a_zero_difference_every_month():
+    model = ExplorerMarket(borrowers=SMALL, seed=6, shock_pp=6, shock_start=2, ab=True)
+    model.run_to(4)
+    pd.testing.assert_frame_equal(model.model_frame(), model.twin.model_frame())
+
+
+def test_run_to_stops_at_the_month_asked_for_and_at_the_end_of_the_run(tmp_path: Path):
+    model = ExplorerMarket(borrowers=SMALL, seed=1)
+    assert model.run_to(3) == 3 and model.month == 3
+    assert model.run_to(2) == 0 and model.month == 3  # never backwards
+    path = tmp_path / "short.yaml"
+    path.write_text("months: 4\nburn_in: 2\n")
+    short = ExplorerMarket(borrowers=1000, scenario_file=str(path))
+    assert short.run_to(99) == 4 and short.month == 4 and not short.running
+
+
+def test_the_page_names_the_file_it_was_started_on_not_the_inherited_name():
+    path = REPO_ROOT / "scenarios" / "policies" / "penalty_compounding.yaml"
+    assert base_config(path).name == "baseline"  # inherited through extends:
+    assert scenario_label(path) == "penalty_compounding" and scenario_label(None) == "baseline"
+    assert ExplorerMarket(borrowers=SMALL, scenario_file=str(path)).label == "penalty_compounding"
+
+
+def test_the_borrower_history_is_each_borrowers_state_month_by_month():
+    model = ExplorerMarket(borrowers=SMALL, seed=9, shock_pp=10, shock_start=1, penalty_rule="compounding", ab=True)
+    model.run_to(12)
+    history = model.history
+    assert history.months == list(range(-model.config.burn_in + 1, 13))
+    people, book = model.borrower_state, model.loans
+    who = int(np.flatnonzero(people.contacts_received > 0)[0])
+    mine = history.of(who)
+    assert mine["income"].iloc[-1] == pytest.approx(people.income[who], rel=1e-6)
+    assert mine["savings"].iloc[-1] == pytest.approx(people.savings[who], rel=1e-6)
+    assert mine["employed"].iloc[-1] == bool(people.is_employed[who])
+    assert mine["contacts"].sum() == people.contacts_received[who]
+    live = (book.view("borrower") == who) & (book.view("state") == 0)
+    assert mine["loans"].iloc[-1] == live.sum()
+    owed = book.view("principal") + book.view("due_interest") + book.view("penalty")
+    for k in range(model.config.platforms.count):
+        at_k = live & (book.view("platform") == k)
+        assert mine[f"owed_P{k}"].iloc[-1] == pytest.approx(owed[at_k].sum(), rel=1e-5)
+        assert mine[f"dpd_P{k}"].iloc[-1] == (book.view("dpd")[at_k].max() if at_k.any() else 0)
+    assert len(history.loans_now(who)) == live.sum()
+
+    defaulted = history.defaulted()
+    assert len(defaulted) > 0
+    chosen = pick_defaulted(history, seed=9, draw=1)
+    assert chosen in defaulted and chosen == pick_defaulted(history, seed=9, draw=1)
+    assert history.of(chosen)["max_dpd"].max() >= 90  # they did reach 90 days past due
+    assert model.twin_history.months == history.months
+    with pytest.raises(IndexError):
+        history.of(SMALL)
+    assert pick_defaulted(BorrowerHistory(5, 2), seed=0, draw=0) is None
+
+
+# --------------------------------------------------------------------------- figures and captions
+
+
+def _frame(**columns) -> pd.DataFrame:
+    months = list(range(-2, 5))
+    data = {"month": months}
+    for name in ("overdue_rate", "overdue_balance_rate", "new_defaults", "platforms_active"):
+        data[name] = [0.0] * len(months)
+    data.update(columns)
+    return pd.DataFrame(data)
+
+
+def test_captions_give_the_peak_of_a_rate_and_the_total_of_a_flow_since_month_one():
+    from explorer.plots import PANELS, caption
+
+    m3 = PANELS[1]
+    frame = _frame(m3plus_rate=[0.05, 0.0, 0.01, 0.02, 0.03, 0.025, 0.015], m3plus_balance_rate=[0.0] * 7)
+    # the burn-in's 5% does not count: the peak is in the run
+    assert caption(m3, frame).startswith("Month 4: M3+ by count 1.5% (peak 3.0% in month 2)")
+    defaults = PANELS[2]
+    frame = _frame(new_defaults=[50, 50, 50, 10, 20, 30, 5])
+    assert caption(defaults, frame) == "Month 4: new defaults 5 (peak 30 in month 3; 65 since month 1)"
+    twin = _frame(new_defaults=[50, 50, 50, 12, 25, 30, 8])
+    assert caption(defaults, frame, twin) == ("Month 4: new defaults: B 5, A 8, B - A -3 (since month 1: B - A -10)")
+
+
+def test_m3plus_gets_an_axis_fitted_to_it_and_ab_draws_a_and_the_paired_difference():
+    from explorer.plots import PANELS, monthly_figure
+
+    b = _frame(m3plus_rate=[0.02] * 7, m3plus_balance_rate=[0.01, 0.01, 0.01, 0.02, 0.025, 0.02, 0.015])
+    fig = monthly_figure(PANELS[1], b, [])
+    (ax,) = fig.axes
+    assert ax.get_ylim()[1] == pytest.approx(1.35 * 0.025)  # not the 0-12% of the M1+ plot
+    a = b.assign(m3plus_balance_rate=b["m3plus_balance_rate"] - 0.005)
+    top, bottom = monthly_figure(PANELS[1], b, [], twin=a).axes
+    assert len(top.get_lines()) == 4  # B and A, by count and by balance
+    differences = [line.get_ydata() for line in bottom.get_lines() if len(line.get_ydata()) == len(b)]
+    np.testing.assert_allclose(differences[1], [0.005] * len(b))  # B - A by balance
+    assert bottom.get_ylabel() == "B - A (pp)"
+
+
+def test_the_borrower_figure_and_caption_tell_one_borrowers_months():
+    from explorer.plots import borrower_caption, borrower_figure
+
+    model = ExplorerMarket(borrowers=SMALL, seed=9, shock_pp=10, shock_start=1, penalty_rule="compounding")
+    model.run_to(10)
+    history = model.history
+    # one who defaulted in the run: a burn-in default can be older than the months the plot shows
+    who = pick_defaulted(history, seed=9, draw=1)
+    mine = history.of(who)
+    fig = borrower_figure(mine, model.config.economy.shocks, history.platforms, who=who)
+    income, owed, dpd, contacts = fig.axes
+    assert f"Borrower {who}" in income.get_title(loc="left")
+    assert max(line.get_ydata().max() for line in dpd.get_lines() if line.get_label().startswith("P")) >= 90
+    text = borrower_caption(mine, history.loans_now(who), int(history.default_month[who]), who)
+    assert text.startswith(f"Borrower {who}, month 10: ") and "first defaulted" in text

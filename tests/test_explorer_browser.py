@@ -5,7 +5,9 @@ the tests skip with the reason, except under ``LENDSIM_REQUIRE_BROWSER=1`` (set 
 `make test-browser`), where they fail. The page must render with no network: every request that
 does not go to the local server is blocked and counted, and the counts must be zero.
 
-``LENDSIM_SCREENSHOT=path`` also copies the screenshot there (`make docs-screenshot`).
+``LENDSIM_SCREENSHOTS=folder`` also copies the screenshots there (`make docs-screenshot`: docs/img):
+``explorer.png`` (levers set, six months stepped), ``explorer_ab.png`` (A/B mode) and
+``explorer_borrower.png`` (the borrower view).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ UI_TIMEOUT_MS = 20_000
 BURN_IN = 24  # the baseline's, run at construction: Mesa's Time starts here
 STEPS = 6
 BURN_IN_GREY = (217, 217, 217)  # matplotlib colour "0.85", the burn-in shading
-PLOT_CAPTIONS = 5  # one "Month m: ..." line under each of the five plots
+PLOT_CAPTIONS = 6  # one "Month m: ..." line under each of the six plots
+SCENARIO = "scenarios/policies/penalty_compounding.yaml"  # the exercise's file, for the second server
 
 
 def missing_requirements() -> str | None:
@@ -87,14 +90,13 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def server(requirements, tmp_path_factory) -> Iterator[str]:
-    """`run.py explore` on a free loopback port; yields its URL."""
+def serve(tmp_path_factory, *scenario: str) -> Iterator[str]:
+    """`run.py explore [SCENARIO]` on a free loopback port; yields its URL."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("explorer") / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "run.py", "explore", "--port", str(port)],
+            [sys.executable, "run.py", "explore", *scenario, "--port", str(port)],
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -122,6 +124,18 @@ def server(requirements, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(requirements, tmp_path_factory) -> Iterator[str]:
+    """The explorer on the baseline."""
+    yield from serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def file_server(requirements, tmp_path_factory) -> Iterator[str]:
+    """The explorer started on a scenario file, as the guided exercise starts it."""
+    yield from serve(tmp_path_factory, SCENARIO)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +184,33 @@ class Visit:
             self.wait_for_time(start + k)
         self.wait_for_month(start + times - BURN_IN)
 
+    def run_to(self, month: int, attempts: int = 3) -> None:
+        """Type a month into "Run to month" and press its button.
+
+        The input sends its value on Enter; if the page re-renders the header meanwhile (a step,
+        a Reset still arriving) the typed value can be lost, so type it again, as a student would.
+        """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        button = self.page.get_by_role("button", name=f"Run to month {month}")
+        for _ in range(attempts):
+            box = self.page.get_by_label("Run to month")
+            box.fill(str(month))
+            box.press("Enter")
+            try:
+                button.wait_for(timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        button.click()
+        self.wait_for_month(month)
+
+    def tick(self, label: str) -> None:
+        """Tick a checkbox lever (Vuetify draws a ripple over the input, so the click is forced)."""
+        self.page.locator(".v-input", has_text=label).locator("input").check(force=True)
+
     def reset_until_in_force(self, expected: list[str], attempts: int = 3) -> None:
-        """Press Reset until the panel shows the levers in force.
+        """Press Reset until the panel shows the levers.
 
         A slider sends its value to the server asynchronously (ipywidgets sends one change at a
         time and holds back the rest until the server answers), so a Reset pressed right after
@@ -180,7 +219,7 @@ class Visit:
         """
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        panel = self.page.get_by_text("In force:")
+        panel = self.page.get_by_text("Levers (")
         for _ in range(attempts):
             self.page.get_by_role("button", name="Reset").click()
             try:
@@ -236,10 +275,19 @@ def changed_plots(plots, before: list[bytes]) -> list[bytes]:
         time.sleep(0.3)
 
 
+def save_screenshot(shot: Path, name: str) -> None:
+    """Copy a screenshot to LENDSIM_SCREENSHOTS/name when asked (make docs-screenshot)."""
+    folder = os.environ.get("LENDSIM_SCREENSHOTS")
+    if folder:
+        out = REPO_ROOT / folder / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, out)
+
+
 def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1500, "height": 1350})
+    context = browser.new_context(viewport={"width": 1500, "height": 2100})  # tall: the screenshot shows it all
     visit = Visit(context.new_page(), server)
     page = visit.page
     visit.wait_for_month(0)
@@ -268,9 +316,11 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
 
     visit.step(STEPS, start=BURN_IN)
     assert "a shock is in force" in visit.month_text()
-    captions = page.get_by_text(f"Month {STEPS}: ")
+    captions = page.locator(".lendsim-caption", has_text=f"Month {STEPS}: ")
     expect(captions).to_have_count(PLOT_CAPTIONS)
-    assert "complaints a month" in captions.nth(3).inner_text()
+    assert "complaints a month" in captions.nth(4).inner_text()
+    # beside the month's value, the peak (rates) and the total since month 1 (flows)
+    assert "(peak " in captions.nth(1).inner_text() and "since month 1" in captions.nth(2).inner_text()
 
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
     sizes = plots.evaluate_all("els => els.map(e => [e.naturalWidth, e.naturalHeight])")
@@ -283,14 +333,113 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
     shot = tmp_path / "explorer.png"
     page.screenshot(path=shot, full_page=True)
     assert shot.stat().st_size > 50_000
-    target = os.environ.get("LENDSIM_SCREENSHOT")
-    if target:
-        out = REPO_ROOT / target
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, out)
+    save_screenshot(shot, "explorer.png")
 
     assert visit.external == [], "the page asked for something off this machine"
     assert visit.failed == [], "a request to the server failed"
+    context.close()
+
+
+def test_started_on_a_file_the_page_names_it_and_runs_to_the_month_asked(file_server, browser) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1350})
+    visit = Visit(context.new_page(), file_server)
+    page = visit.page
+    header = visit.month_text()
+    assert "(scenario penalty_compounding (scenarios/policies/penalty_compounding.yaml)" in header, header
+    assert page.title() == "lendsim explorer: penalty_compounding"
+    assert page.get_by_role("banner").get_by_text("lendsim explorer: penalty_compounding").count() == 1
+    expect(page.get_by_text("Page 0", exact=True)).to_have_count(0)  # Mesa's tab label is gone
+    visit.run_to(9)
+    visit.wait_for_time(BURN_IN + 9)  # exactly there: no overshoot
+    expect(page.locator(".lendsim-caption", has_text="Month 9: ")).to_have_count(PLOT_CAPTIONS)
+    visit.run_to(14)
+    visit.wait_for_time(BURN_IN + 14)
+
+    # Solara's fixed badge ("This website runs on Solara") must not cover the last platform row
+    last_row = page.locator(".lendsim-platforms tbody tr").last
+    last_row.hover()
+    page.mouse.wheel(0, 20_000)  # scroll the page to its end
+    time.sleep(0.5)
+    badge, row = page.get_by_text("This website runs on").bounding_box(), last_row.bounding_box()
+    assert badge is not None and row is not None
+    apart = (
+        row["y"] + row["height"] <= badge["y"]
+        or badge["y"] + badge["height"] <= row["y"]
+        or row["x"] + row["width"] <= badge["x"]
+        or badge["x"] + badge["width"] <= row["x"]
+    )
+    assert apart, (row, badge)
+    assert visit.external == [] and visit.failed == []
+    context.close()
+
+
+def test_ab_mode_draws_both_markets_and_their_paired_difference(server, browser, tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1500, "height": 2100})
+    visit = Visit(context.new_page(), server)
+    page = visit.page
+    plots = page.locator("img")
+    single = plots.first.evaluate("e => e.naturalHeight")
+    page.locator(".v-input", has_text="Penalty cap").get_by_role("slider").press("Home")
+    page.locator(".v-select", has_text="Collection regime").click()
+    page.get_by_role("option", name="regulated").click()
+    shock = page.locator(".v-input", has_text="Shock: unemployment").get_by_role("slider")
+    for _ in range(10):
+        shock.press("ArrowRight")
+    visit.tick("A/B:")
+    visit.reset_until_in_force(["cap 0% a year", "collection regulated"])
+    page.get_by_text("A/B mode").wait_for()
+    visit.run_to(24)
+    captions = page.locator(".lendsim-caption", has_text="Month 24: ")
+    expect(captions).to_have_count(PLOT_CAPTIONS)
+    text = captions.nth(4).inner_text()  # complaints: regulated collection in B, standard in A
+    assert "complaints a month: B " in text and ", A " in text and "B - A -" in text, text
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    heights = plots.evaluate_all("els => els.map(e => e.naturalHeight)")
+    assert len(heights) == PLOT_CAPTIONS and all(h > single + 60 for h in heights), (single, heights)  # + B - A
+    shot = tmp_path / "explorer_ab.png"
+    page.screenshot(path=shot, full_page=True)
+    save_screenshot(shot, "explorer_ab.png")
+    assert visit.external == [] and visit.failed == []
+    context.close()
+
+
+def test_the_borrower_view_follows_one_borrower_month_by_month(server, browser, tmp_path) -> None:
+    context = browser.new_context(viewport={"width": 1500, "height": 1350})
+    visit = Visit(context.new_page(), server)
+    page = visit.page
+    shock = page.locator(".v-input", has_text="Shock: unemployment").get_by_role("slider")
+    for _ in range(16):
+        shock.press("ArrowRight")
+    page.locator(".v-input", has_text="Shock: start month").get_by_role("slider").press("Home")
+    page.locator(".v-select", has_text="Collection regime").click()
+    page.get_by_role("option", name="regulated").click()
+    visit.tick("A/B:")
+    visit.reset_until_in_force(["collection regulated", "shock +8 pp unemployment from month 1"])
+    visit.run_to(18)
+    page.get_by_role("tab", name="Borrower").click()
+    caption = page.locator(".lendsim-borrower-caption")
+    caption.wait_for()
+    assert caption.inner_text().startswith("Borrower 0, month 18: ")
+    box = page.get_by_label("Borrower (0 to 9999)")
+    box.fill("42")
+    box.press("Enter")
+    page.get_by_text("Borrower 42, month 18: ").wait_for()
+    page.get_by_role("button", name="A borrower who defaulted").click()
+    page.get_by_text("first defaulted (a loan reached 90 days past due) in month").wait_for()
+    text = caption.inner_text()
+    assert "income" in text and "savings" in text and "collection contacts" in text, text
+    image = page.locator("img").first
+    assert image.evaluate("e => e.naturalHeight") > 600  # income, loans by platform, days past due, contacts
+    shot = tmp_path / "explorer_borrower.png"
+    page.screenshot(path=shot, full_page=True)
+    save_screenshot(shot, "explorer_borrower.png")
+    visit.step(1, start=BURN_IN + 18)  # the view follows the borrower into the next month
+    page.get_by_text(", month 19: ").wait_for()
+    assert visit.external == [] and visit.failed == []
     context.close()
 
 

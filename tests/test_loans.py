@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.loans import _FIELDS, CHARGED_OFF, CLOSED, LIVE, REPAID, LoanBook, annuity
+from sim.loans import _FIELDS, CHARGED_OFF, CLOSED, LIVE, REPAID, LoanBook, annuity, nonzero_total
 
 
 def arr(*values, dtype=np.float64) -> np.ndarray:
@@ -211,3 +211,65 @@ def test_owed_and_overdue_amount():
     book.due_principal[0], book.due_interest[0], book.penalty[0] = 80.0, 10.0, 5.0
     assert book.owed()[0] == pytest.approx(1015.0)
     assert book.overdue_amount()[0] == pytest.approx(95.0)
+
+
+# --------------------------------------------------------------------------- identities, compaction threshold, totals
+
+
+def test_every_loan_gets_the_next_id_and_every_other_field_starts_at_zero():
+    book = LoanBook(capacity=4)
+    add_loans(book, [100.0, 200.0], [0.1, 0.2], [3, 6], borrower=[5, 6], platform=[1, 2], month=4)
+    for name in _FIELDS:  # leave garbage in every field, as compaction does beyond the live rows
+        getattr(book, name)[:] = 1
+    book.n = 0
+    rows = add_loans(book, [300.0], [0.3], [9], borrower=[7], platform=[3], month=5)
+    assert book.loan_id[rows[0]] == 2 and book.next_id == 3  # ids keep counting: they follow a loan for life
+    set_by_add = {"loan_id", "borrower", "platform", "vintage", "state", "principal", "original_principal", "apr"}
+    set_by_add |= {"instalment", "months_left", "is_reported"}
+    for name in set(_FIELDS) - set_by_add:
+        assert getattr(book, name)[rows[0]] == 0, name
+    assert (book.borrower[0], book.platform[0], book.vintage[0], book.months_left[0]) == (7, 3, 5, 9)
+    assert book.original_principal[0] == 300.0 and book.apr[0] == 0.3 and book.state[0] == LIVE
+
+
+def test_compaction_waits_until_finished_loans_are_more_than_the_given_share_of_the_rows():
+    book = LoanBook()
+    add_loans(book, [100.0] * 8, [0.1] * 8, [3] * 8)
+    book.state[:2] = REPAID  # a quarter of the rows
+    book.compact(min_dead_share=0.25)
+    assert len(book) == 8
+    book.state[2] = CLOSED
+    book.compact(min_dead_share=0.25)
+    assert len(book) == 5
+
+
+def test_the_last_instalment_bills_all_remaining_principal_and_a_finished_schedule_bills_none():
+    book = LoanBook()
+    add_loans(book, [1000.0, 1000.0], [0.12, 0.12], [12, 12])
+    book.months_left[:2] = [1, 0]
+    book.principal[:2] = 500.0  # more than the schedule would have left
+    bill = book.bill(np.array([True, True]))
+    np.testing.assert_allclose(bill.principal, [500.0, 0.0])
+    np.testing.assert_allclose(bill.interest, [5.0, 5.0])  # interest accrues while anything is owed
+    assert book.months_left[0] == 0 and book.months_left[1] == 0
+
+
+def test_principal_already_due_is_not_scheduled_again():
+    book = LoanBook()
+    add_loans(book, [10_000.0], [0.12], [12])
+    book.due_principal[0] = 9_900.0  # all but 100 already past due
+    bill = book.bill(np.array([True]))
+    assert bill.principal[0] == pytest.approx(100.0)  # at most what is not yet due
+    assert book.due_principal[0] == pytest.approx(10_000.0)
+
+
+def test_loans_not_live_are_not_billed():
+    book = LoanBook()
+    add_loans(book, [1000.0, 1000.0], [0.12, 0.12], [12, 12])
+    bill = book.bill(np.array([True, False]))
+    assert bill.interest[1] == 0.0 and bill.principal[1] == 0.0 and book.months_left[1] == 12
+
+
+def test_totals_skip_zero_rows_and_sum_the_rest():
+    assert nonzero_total(np.array([0.0, 1.5, 0.0, -0.5, 2.0])) == 3.0
+    assert nonzero_total(np.zeros(3)) == 0.0

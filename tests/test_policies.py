@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from sim import policies
-from sim.config import BehaviourConfig, RegulatorRules
+from sim.config import BehaviourConfig, CollectionConduct, PenaltyConfig, RegulatorRules
 from sim.policies import (
     COLLECTION_PRESETS,
     allocate_payments,
     allocation_weights,
     collection_pressure,
     harassment_probability,
+    penalty_accrual,
+    practised_conduct,
     strategic_default,
 )
 
@@ -101,6 +103,145 @@ def test_allocate_payments_properties_on_random_books(seed):
 
 
 def test_policy_presets_are_returned_as_configured():
+    assert policies.collection_conduct("soft", None) is COLLECTION_PRESETS["soft"]
+
+
+# --------------------------------------------------------------------------- penalties
+
+
+def accrue(rule: str, overdue, penalty=None, dpd=None, apr=None, rules=RULES, benchmark=0.0385, **cfg_kwargs):
+    overdue = np.asarray(overdue, dtype=np.float64)
+    penalty = np.zeros_like(overdue) if penalty is None else np.asarray(penalty, dtype=np.float64)
+    dpd = np.full(overdue.shape, 30) if dpd is None else np.asarray(dpd)
+    apr = np.full(overdue.shape, 0.24) if apr is None else np.asarray(apr, dtype=np.float64)
+    cfg = PenaltyConfig(rule=rule, **cfg_kwargs)
+    return penalty_accrual(cfg, overdue, penalty, dpd, apr, benchmark, rules)
+
+
+def test_penalty_rule_none_accrues_nothing():
+    np.testing.assert_array_equal(accrue("none", [100.0, 5000.0], penalty=[10.0, 0.0]), [0.0, 0.0])
+
+
+def test_penalty_flat_is_overdue_times_daily_rate_times_30():
+    acc = accrue("flat", [1000.0, 200.0], penalty=[500.0, 0.0], rate_daily=0.0005)
+    np.testing.assert_allclose(acc, [1000.0 * 0.0005 * 30, 200.0 * 0.0005 * 30], rtol=1e-12)
+
+
+def test_penalty_compounding_exceeds_flat_and_charges_penalty_on_penalty():
+    flat = accrue("flat", [1000.0], rate_daily=0.001)
+    comp0 = accrue("compounding", [1000.0], penalty=[0.0], rate_daily=0.001)
+    comp = accrue("compounding", [1000.0], penalty=[300.0], rate_daily=0.001)
+    assert comp0[0] > flat[0]
+    np.testing.assert_allclose(comp0, 1000.0 * (1.001**30 - 1.0), rtol=1e-12)
+    np.testing.assert_allclose(comp, 1300.0 * (1.001**30 - 1.0), rtol=1e-12)
+    assert comp[0] > comp0[0]
+
+
+def test_penalty_compounding_is_flat_when_the_regulator_bans_compounding():
+    no_comp = RULES.model_copy(update={"allow_compounding": False})
+    comp = accrue("compounding", [1000.0, 50.0], penalty=[300.0, 20.0], rate_daily=0.001, rules=no_comp)
+    flat = accrue("flat", [1000.0, 50.0], penalty=[300.0, 20.0], rate_daily=0.001, rules=no_comp)
+    np.testing.assert_allclose(comp, flat, rtol=1e-12)
+
+
+def test_penalty_tiered_picks_tier_by_days_past_due():
+    tiers = [
+        {"min_dpd": 61, "rate_daily": 0.0008},
+        {"min_dpd": 0, "rate_daily": 0.0003},
+        {"min_dpd": 31, "rate_daily": 0.0005},
+    ]  # deliberately unsorted
+    acc = accrue("tiered", [1000.0] * 4, dpd=[30, 60, 90, 150], tiers=tiers)
+    np.testing.assert_allclose(acc, 1000.0 * 30 * np.array([0.0003, 0.0005, 0.0008, 0.0008]), rtol=1e-12)
+
+
+def test_penalty_tiered_applies_amount_factor():
+    acc = accrue(
+        "tiered",
+        [500.0, 5000.0],
+        dpd=[30, 30],
+        tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
+        amount_tiers=[{"min_amount": 0.0, "factor": 1.0}, {"min_amount": 1000.0, "factor": 0.5}],
+    )
+    np.testing.assert_allclose(acc, [500.0 * 0.0004 * 30, 5000.0 * 0.0002 * 30], rtol=1e-12)
+
+
+def test_penalty_benchmark_multiple_of_contract_apr():
+    acc = accrue("benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=1.5, basis="contract")
+    np.testing.assert_allclose(acc, 1.5 * np.array([0.24, 0.12]) / 365.0 * 30 * 1000.0, rtol=1e-12)
+
+
+def test_penalty_benchmark_multiple_of_benchmark_rate():
+    acc = accrue(
+        "benchmark_multiple", [1000.0, 1000.0], apr=[0.24, 0.12], multiple=4.0, basis="benchmark", benchmark=0.0385
+    )
+    np.testing.assert_allclose(acc, 4.0 * 0.0385 / 365.0 * 30 * 1000.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "rule, kwargs",
+    [
+        ("flat", {"rate_daily": 0.002}),
+        ("compounding", {"rate_daily": 0.002}),
+        ("tiered", {"tiers": [{"min_dpd": 0, "rate_daily": 0.002}]}),
+        ("benchmark_multiple", {"multiple": 10.0}),
+    ],
+)
+def test_regulator_penalty_cap_clips_every_rule(rule, kwargs):
+    capped = RULES.model_copy(update={"penalty_cap_annual": 0.1, "allow_compounding": False})
+    acc = accrue(rule, [1000.0], penalty=[0.0], rules=capped, **kwargs)
+    np.testing.assert_allclose(acc, 1000.0 * 0.1 / 365.0 * 30, rtol=1e-12)
+    uncapped = accrue(rule, [1000.0], penalty=[0.0], **kwargs)
+    assert uncapped[0] > acc[0]
+
+
+def test_regulator_penalty_cap_clips_compounding_rate_too():
+    capped = RULES.model_copy(update={"penalty_cap_annual": 0.1})
+    acc = accrue("compounding", [1000.0], penalty=[200.0], rate_daily=0.002, rules=capped)
+    np.testing.assert_allclose(acc, 1200.0 * ((1 + 0.1 / 365.0) ** 30 - 1.0), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- conduct
+
+STRICT_RULES = RULES.model_copy(update={"max_contacts_month": 6.0, "ban_third_party": True, "ban_night_contact": True})
+
+
+def test_complying_platform_clips_contacts_and_drops_banned_practices():
+    c = practised_conduct(COLLECTION_PRESETS["aggressive"], STRICT_RULES, complies=True)
+    np.testing.assert_array_equal(c.contacts_by_bucket, [6.0, 6.0, 6.0, 6.0])
+    assert not c.third_party and not c.night_contact
+    assert c.breaches == 0
+
+
+def test_non_complying_platform_keeps_its_conduct_and_counts_breaches():
+    intended = COLLECTION_PRESETS["aggressive"]
+    c = practised_conduct(intended, STRICT_RULES, complies=False)
+    np.testing.assert_array_equal(c.contacts_by_bucket, intended.contacts_by_bucket)
+    assert c.third_party and c.night_contact
+    assert c.breaches == 3  # contact cap, third parties, night contact
+
+
+def test_non_complying_platform_breaches_only_rules_in_force():
+    only_cap = RULES.model_copy(update={"max_contacts_month": 20.0})
+    c = practised_conduct(COLLECTION_PRESETS["aggressive"], only_cap, complies=False)
+    assert c.breaches == 1
+    assert practised_conduct(COLLECTION_PRESETS["aggressive"], RULES, complies=False).breaches == 0
+    assert practised_conduct(COLLECTION_PRESETS["regulated"], STRICT_RULES, complies=False).breaches == 0
+
+
+def test_contacts_under_the_cap_are_unchanged():
+    intended = CollectionConduct(contacts_by_bucket=[1.0, 2.0, 9.0, 3.0])
+    c = practised_conduct(intended, STRICT_RULES, complies=True)
+    np.testing.assert_array_equal(c.contacts_by_bucket, [1.0, 2.0, 6.0, 3.0])
+
+
+def test_regulated_preset_obeys_the_conduct_rules():
+    reg = COLLECTION_PRESETS["regulated"]
+    assert max(reg.contacts_by_bucket) <= 6 and not reg.third_party and not reg.night_contact
+
+
+def test_custom_regime_uses_custom_conduct():
+    custom = CollectionConduct(contacts_by_bucket=[0.0, 1.0, 2.0, 3.0])
+    assert policies.collection_conduct("custom", custom) is custom
     assert policies.collection_conduct("soft", None) is COLLECTION_PRESETS["soft"]
 
 
@@ -215,3 +356,44 @@ def test_allocation_weights_tilt_balances_towards_pressure_and_reporting():
     # noise matters only for the less literate
     low = allocation_weights(np.ones(2), np.zeros(2), flat, np.array([1.0, 0.0]), np.ones(2), 0.5, B)
     assert low[0] == 1.0 and low[1] == pytest.approx(np.exp(0.5))
+
+
+# --------------------------------------------------------------------------- boundaries and what conduct keeps
+
+
+def test_a_penalty_tier_applies_from_its_first_day_past_due_inclusive():
+    tiers = [{"min_dpd": 0, "rate_daily": 0.0003}, {"min_dpd": 60, "rate_daily": 0.0008}]
+    acc = accrue("tiered", [1000.0] * 3, dpd=[30, 60, 90], tiers=tiers)
+    np.testing.assert_allclose(acc, 1000.0 * 30 * np.array([0.0003, 0.0008, 0.0008]), rtol=1e-12)
+
+
+def test_an_amount_tier_applies_from_its_minimum_amount_inclusive():
+    acc = accrue(
+        "tiered",
+        [999.0, 1000.0],
+        tiers=[{"min_dpd": 0, "rate_daily": 0.0004}],
+        amount_tiers=[{"min_amount": 1000.0, "factor": 0.5}],
+    )
+    np.testing.assert_allclose(acc, [999.0 * 0.0004 * 30, 1000.0 * 0.0002 * 30], rtol=1e-12)
+
+
+def test_harassment_excess_is_the_share_of_contacts_above_the_threshold():
+    only_excess = BehaviourConfig(
+        harassment_per_contact=0.0,
+        harassment_third_party=0.0,
+        harassment_night=0.0,
+        harassment_excess=0.4,
+        harassment_contact_threshold=0.0,
+    )
+    f = np.zeros(3, dtype=bool)
+    # with no threshold every contact is excessive, one contact included
+    np.testing.assert_allclose(harassment_probability(np.array([0.0, 1.0, 12.0]), f, f, only_excess), [0.0, 0.4, 0.4])
+    at_six = only_excess.model_copy(update={"harassment_contact_threshold": 6.0})
+    np.testing.assert_allclose(harassment_probability(np.array([3.0, 6.0, 12.0]), f, f, at_six), [0.0, 0.0, 0.2])
+
+
+def test_practised_conduct_keeps_targeting_and_the_cost_of_a_contact():
+    for complies in (True, False):
+        c = practised_conduct(COLLECTION_PRESETS["targeted"], STRICT_RULES, complies)
+        assert c.targeted is True and c.cost_per_contact == COLLECTION_PRESETS["targeted"].cost_per_contact
+        assert practised_conduct(COLLECTION_PRESETS["standard"], STRICT_RULES, complies).targeted is False

@@ -89,7 +89,7 @@ def write_spec(folder: Path, **changes) -> Path:
         "replications": 2,
         "master_seed": 7,
         "overrides": {"borrowers.count": 400, "months": 12, "burn_in": 6},
-        "outcomes": ["peak_overdue_rate", "cum_default_rate"],
+        "outcomes": ["peak_overdue_balance_rate", "cum_default_rate"],
         **changes,
     }
     path = folder / "sens.yaml"
@@ -136,11 +136,32 @@ def test_design_points_map_the_unit_sample_onto_the_ranges(tmp_path):
         (
             {
                 "parameters": {
-                    "regulator.bureau_mandate_share": {"values": [0.0, 1.0]},
+                    "platforms.policy.collection.regime": {"values": ["standard", "regulated"]},
                     "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2},
                 }
             },
-            "needs a 'min'-'max' range",
+            "morris needs a 'min'-'max' range (listed values have no elementary effect per unit of range); use "
+            "method: sobol",
+        ),
+        (
+            {
+                "method": "sobol",
+                "parameters": {
+                    "platforms.policy.collection.regime": {"values": ["standard", "nice"]},
+                    "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2},
+                },
+            },
+            "parameters.platforms.policy.collection.regime.values[1]: ",
+        ),
+        (
+            {
+                "method": "sobol",
+                "parameters": {
+                    "platforms.policy.collection.regime": {"min": 0, "max": 1},
+                    "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.2},
+                },
+            },
+            "not a number, so it has no range; list its 'values' (categories, with method: sobol)",
         ),
         (
             {
@@ -174,6 +195,42 @@ def test_bad_sensitivity_spec_is_one_line_naming_the_file_and_key(tmp_path, chan
     assert "\n" not in message and message.startswith(str(path)) and words in message, message
 
 
+def test_sobol_takes_a_categorical_parameter_each_value_on_an_equal_share_of_the_unit_interval(tmp_path):
+    regimes = ["standard", "aggressive", "regulated"]
+    parameters = {
+        "platforms.policy.collection.regime": {"values": regimes},
+        "regulator.penalty_cap_annual": {"min": 0.1, "max": 0.5},
+    }
+    spec, plan = load_sensitivity(write_spec(tmp_path, method="sobol", samples=8, parameters=parameters))
+    unit = unit_sample("sobol", list(parameters), 8, seed=7)
+    picked = [c.labels["platforms.policy.collection.regime"] for c in plan.cells]
+    assert picked == [regimes[min(int(u * 3), 2)] for u in unit[:, 0]]
+    assert [c.config.platforms.policy.collection.regime for c in plan.cells] == picked
+    assert set(picked) == set(regimes)
+
+
+def test_sobol_indices_of_a_categorical_parameter_from_a_results_folder(tmp_path):
+    parameters = {
+        "platforms.policy.collection.regime": {"values": ["standard", "regulated"]},
+        "regulator.bureau_mandate_share": {"min": 0.0, "max": 1.0},
+    }
+    outcomes = [{"name": "total", "column": "collection_contacts"}]
+    spec = write_spec(tmp_path, method="sobol", samples=4, parameters=parameters, outcomes=outcomes, replications=1)
+    out = tmp_path / "results"
+    done = run_cli("sensitivity", str(spec), "--out", str(out), "--no-progress", "-j", "2")
+    assert done.returncode == 0, done.stderr
+    table = analyse_results(out).set_index("parameter")
+    assert list(table.index) == list(parameters) and table[["S1", "ST"]].notna().all().all()
+    # regulated collection caps contacts, so the regime has a share of their variance (a categorical
+    # parameter mapped badly, e.g. to one category, would have none)
+    assert table.loc["platforms.policy.collection.regime", "ST"] > 0.05
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["spec"]["parameters"]["platforms.policy.collection.regime"]["values"] = ["regulated", "standard"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AnalysisError, match="does not match the points that were run"):
+        analyse_results(out)  # the categories are checked against the design too
+
+
 def test_cli_dry_run_prints_the_design_size_and_a_bad_spec_exits_2(tmp_path):
     done = run_cli("sensitivity", str(SCENARIOS / "sensitivity" / "recession_sobol.yaml"), "--dry-run")
     assert done.returncode == 0, done.stderr
@@ -201,11 +258,11 @@ def test_cli_sensitivity_runs_the_design_averages_replications_and_writes_indice
     assert res.is_sensitivity and len(res.cells) == design_size("morris", 2, 2) == 6
     assert len(res.outcomes) == 12  # 6 points x 2 replications
     # The indices are those of the replication means, recomputed from the folder alone.
-    means = res.outcomes.groupby("cell")["peak_overdue_rate"].mean().reindex(res.cells["cell"]).to_numpy()
+    means = res.outcomes.groupby("cell")["peak_overdue_balance_rate"].mean().reindex(res.cells["cell"]).to_numpy()
     unit = unit_sample("morris", list(res.label_columns), 2, seed=7, levels=4)
     direct = morris_indices(unit, means, list(res.label_columns), seed=7)
     again = analyse_results(out)
-    got = again[again["outcome"] == "peak_overdue_rate"].reset_index(drop=True)
+    got = again[again["outcome"] == "peak_overdue_balance_rate"].reset_index(drop=True)
     np.testing.assert_allclose(got["mu_star"], direct["mu_star"])
     np.testing.assert_allclose(written["mu_star"], again["mu_star"], rtol=1e-5)
 

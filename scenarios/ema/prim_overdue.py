@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ROOT / "scenarios" / "shocks" / "recession.yaml",
         uncertainties=UNCERTAINTIES,
         levers=LEVERS,
-        outcomes=["peak_overdue_rate", "cum_default_rate"],
+        outcomes=["peak_overdue_balance_rate", "cum_default_rate"],
         replications=args.replications,
         master_seed=args.seed,
         overrides=overrides,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = experiments[list(model.lendsim_keys)]
     table = pd.concat([inputs.rename(columns=model.lendsim_keys), pd.DataFrame(outcomes)], axis=1)
     table.to_csv(args.out / "experiments.csv", index=False)
-    y = np.asarray(outcomes["peak_overdue_rate"]) > args.threshold
+    y = np.asarray(outcomes["peak_overdue_balance_rate"]) > args.threshold
     print(
         f"{int(y.sum())} of {len(y)} experiments peak above {args.threshold:.0%} overdue "
         f"({args.replications} seeded runs each, {args.borrowers} borrowers, {args.months} months)"

@@ -1,0 +1,180 @@
+"""Phase 7 (sim/delinquency.py) on hand-made loans: days past due, penalties, rolls, cures and new defaults.
+
+Each test puts loans in a known state after payments on a quiet market's book and runs phase 7 alone
+(tests/phases.py) with the billing phase 6 would have handed over.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.delinquency import account_delinquency
+from sim.loans import LIVE, REPAID
+from sim.repayment import Billing
+from tests.phases import add_loan, controlled_market, open_month
+
+FLAT = {"penalty": {"rule": "flat", "rate_daily": 0.001}}
+
+
+def run_phase(model, on_holiday=None, was_live=None):
+    """Phase 7 after a phase 6 that left the book as it is (``was_live``: live before payments)."""
+    book = model.loans
+    terms, now = open_month(model)
+    n = book.n
+    billing = Billing(
+        dpd_before=book.view("dpd").copy(),
+        on_holiday=np.zeros(n, dtype=bool) if on_holiday is None else np.asarray(on_holiday),
+        was_live=book.view("state") == LIVE if was_live is None else np.asarray(was_live),
+    )
+    account_delinquency(model.borrower_state, book, model.platforms, terms, billing, now, model.records)
+    return now
+
+
+def test_days_past_due_start_at_30_grow_by_30_while_arrears_grow_and_fall_by_30_per_instalment_caught_up():
+    model = controlled_market()
+    book = model.loans
+    # instalment of each loan: about 94.56 (1,000 over 12 months at 24%)
+    new = add_loan(model, borrower=0, due_principal=50.0)  # first missed payment
+    growing = add_loan(model, borrower=1, dpd=60, due_principal=200.0)
+    stable = add_loan(model, borrower=2, dpd=60, due_principal=200.0)
+    caught_up = add_loan(model, borrower=3, dpd=90, due_principal=100.0)
+    floor = add_loan(model, borrower=4, dpd=60, due_principal=10.0)
+    cured = add_loan(model, borrower=5, dpd=60, due_principal=0.005)
+    inst = book.instalment[caught_up]
+    book.arrears[growing] = 150.0  # last month's arrears
+    book.arrears[stable] = 200.0
+    book.arrears[caught_up] = 100.0 + 2 * inst + 1.0  # two instalments (and a bit) paid off
+    book.arrears[floor] = 10.0 + 5 * inst  # more caught up than it is behind: still overdue, so 30
+    run_phase(model)
+    dpd = book.view("dpd")
+    assert (dpd[new], dpd[growing], dpd[stable], dpd[caught_up], dpd[floor], dpd[cured]) == (30, 90, 60, 30, 30, 0)
+    np.testing.assert_allclose(book.arrears[[new, growing, stable]], [50.0, 200.0, 200.0])
+
+
+def test_a_loan_on_holiday_keeps_its_days_past_due_and_accrues_no_penalty():
+    model = controlled_market(platforms={"policy": FLAT})
+    book = model.loans
+    rows = [add_loan(model, borrower=b, dpd=60, due_principal=200.0) for b in range(2)]
+    book.arrears[rows] = 100.0  # arrears grew
+    run_phase(model, on_holiday=[True, False])
+    assert book.dpd[rows[0]] == 60 and book.penalty[rows[0]] == 0.0
+    assert book.dpd[rows[1]] == 90 and book.penalty[rows[1]] > 0.0
+
+
+def test_penalties_accrue_on_the_past_due_amount_or_the_outstanding_loan_and_set_the_growth_rate():
+    model = controlled_market(
+        platforms={
+            "policy": FLAT,
+            "overrides": [{"platforms": [1], "set": {"penalty": {**FLAT["penalty"], "applies_to": "outstanding"}}}],
+        }
+    )
+    book = model.loans
+    past_due = add_loan(model, borrower=0, platform=0, dpd=30, due_principal=200.0, due_interest=20.0, penalty=5.0)
+    whole = add_loan(model, borrower=1, platform=1, dpd=30, due_principal=200.0, due_interest=20.0, penalty=5.0)
+    current = add_loan(model, borrower=2, platform=0)
+    run_phase(model)
+    monthly = 0.001 * 30
+    assert book.penalty[past_due] == pytest.approx(5.0 + 220.0 * monthly)
+    assert book.penalty[whole] == pytest.approx(5.0 + 1020.0 * monthly)  # principal 1,000 + interest due 20
+    assert book.penalty[current] == 0.0
+    assert book.penalty_growth[past_due] == pytest.approx(monthly)  # accrued / past-due base
+    assert book.penalty_growth[whole] == pytest.approx(1020.0 * monthly / 220.0)
+    accrued = (220.0 + 1020.0) * monthly
+    assert model.records.flows.penalty_accrued == pytest.approx(accrued)
+    assert model.records.ledger.penalty_accrued == pytest.approx(accrued)
+
+
+def test_crossing_90_days_is_a_new_default_recorded_at_the_bureau_when_reported():
+    model = controlled_market()
+    book, bs = model.loans, model.borrower_state
+    crossing = add_loan(model, borrower=0, platform=1, dpd=90, due_principal=300.0, reported=True)
+    unreported = add_loan(model, borrower=1, platform=1, dpd=90, due_principal=300.0)
+    already = add_loan(model, borrower=2, platform=1, dpd=120, due_principal=300.0, reported=True)
+    book.arrears[[crossing, unreported, already]] = 100.0  # arrears grew: each moves 30 days on
+    model.platforms[1].live_loans = 4
+    now = run_phase(model)
+    flows = model.records.flows
+    assert book.dpd[crossing] == 120 and book.dpd[already] == 150
+    assert flows.new_defaults == 2 and flows.defaulters == 2
+    assert book.has_defaulted[crossing] and book.has_defaulted[unreported] and not book.has_defaulted[already]
+    assert bs.last_bureau_default[0] == now.month and bs.last_bureau_default[1] < 0
+    assert model.platforms[1].flows.new_defaults == 2 and model.platforms[1].default_rate == pytest.approx(2 / 4)
+    assert model.platforms[0].default_rate == 0.0
+    assert model.records.cumulative.defaults == 2
+    assert model.records.vintages.defaults == {(0, now.month): 2}
+
+
+def test_rolls_and_cures_count_loans_live_at_the_start_by_bucket():
+    model = controlled_market()
+    book = model.loans
+    rolls_from = [add_loan(model, borrower=b, dpd=30 * b, due_principal=300.0) for b in range(4)]  # current..M3
+    book.arrears[rolls_from] = 100.0  # each grew: current -> M1, M1 -> M2, M2 -> M3, M3 -> M3+
+    add_loan(model, borrower=4, dpd=60)  # a cure: nothing past due any more
+    paid_off = add_loan(model, borrower=5, dpd=30)
+    book.state[paid_off] = REPAID  # a cure: paid off in full this month
+    new = add_loan(model, borrower=6, due_principal=300.0)  # lent this month: not in the month's denominators
+    book.vintage[new] = model.month + 1
+    run_phase(model, was_live=np.ones(book.n, dtype=bool))
+    flows = model.records.flows
+    assert book.dpd[new] == 30
+    np.testing.assert_array_equal(flows.rolls, [1, 1, 1, 1])
+    assert flows.cures == 2
+
+
+def test_unpaid_penalty_alone_keeps_a_loan_overdue():
+    # payments go to penalty first, but a loan that paid its instalments and not its penalty is still behind
+    model = controlled_market()
+    book = model.loans
+    row = add_loan(model, dpd=30, penalty=40.0)
+    book.arrears[row] = 40.0
+    run_phase(model)
+    assert book.dpd[row] == 30 and book.arrears[row] == 40.0
+
+
+def test_each_instalment_caught_up_takes_30_days_off():
+    model = controlled_market()
+    book = model.loans
+    one = add_loan(model, borrower=0, dpd=120, due_principal=200.0)
+    two = add_loan(model, borrower=1, dpd=120, due_principal=200.0)
+    inst = book.instalment[one]
+    book.arrears[one] = 200.0 + 1.5 * inst  # one and a half instalments paid off: one counts
+    book.arrears[two] = 200.0 + 2 * inst + 1.0
+    run_phase(model)
+    assert book.dpd[one] == 90 and book.dpd[two] == 60
+
+
+def test_each_platforms_overdue_loans_accrue_under_its_own_rule_whichever_platforms_have_none():
+    model = controlled_market(platforms={"policy": FLAT})
+    book = model.loans
+    row = add_loan(model, platform=2, dpd=30, due_principal=200.0)  # platforms 0 and 1 have no overdue loan
+    run_phase(model)
+    assert book.penalty[row] == pytest.approx(200.0 * 0.001 * 30)
+
+
+def test_a_penalty_set_as_a_multiple_of_the_benchmark_rate_follows_the_months_benchmark():
+    rule = {"rule": "benchmark_multiple", "multiple": 4.0, "basis": "benchmark"}
+    model = controlled_market(platforms={"policy": {"penalty": rule}})
+    book = model.loans
+    row = add_loan(model, dpd=30, due_principal=1000.0)
+    now = run_phase(model)
+    assert book.penalty[row] == pytest.approx(1000.0 * 4.0 * now.econ.benchmark_rate / 365.0 * 30)
+
+
+def test_a_loan_that_defaulted_stays_marked_as_defaulted():
+    model = controlled_market()
+    book = model.loans
+    row = add_loan(model, dpd=150, due_principal=300.0)
+    book.has_defaulted[row] = True  # crossed 90 days two months ago
+    run_phase(model)
+    assert book.has_defaulted[row] and model.records.flows.new_defaults == 0
+
+
+def test_a_platforms_default_rate_is_its_new_defaults_over_its_live_loans_down_to_one_loan():
+    model = controlled_market()
+    book = model.loans
+    row = add_loan(model, platform=1, dpd=90, due_principal=300.0)
+    book.arrears[row] = 100.0  # grew: crosses 90 days
+    model.platforms[1].live_loans = 1
+    run_phase(model)
+    assert model.platforms[1].default_rate == 1.0

@@ -1,0 +1,244 @@
+"""Phase 6 (sim/repayment.py) on hand-made borrowers and loans: cash for debt, payments, savings,
+family help, strategic default, payment holidays, recoveries and loans paid off.
+
+Each test sets one borrower's month by hand on a quiet market (tests/phases.py: no inattention, no
+strategic default, no income or expense shocks) and runs phase 6 alone, so every amount follows
+from the set-up, not from random draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.loans import CHARGED_OFF, LIVE, REPAID
+from sim.repayment import collect_repayments
+from tests.phases import add_loan, controlled_market, open_month
+
+
+def quiet(**changes):
+    """A quiet market in which borrower 0 earns 1,000 a month and needs 600 of it for essentials."""
+    borrowers = {"inattention": 0.0, **changes.pop("borrowers", {})}
+    economy = {"income_growth_annual": 0.0, **changes.pop("economy", {})}  # prices stay at one
+    model = controlled_market(borrowers=borrowers, economy=economy, **changes)
+    bs = model.borrower_state
+    bs.wage[:] = 1000.0
+    bs.income[:] = 1000.0
+    bs.essentials_share[:] = 0.6
+    return model
+
+
+def run_phase(model):
+    terms, now = open_month(model)
+    return collect_repayments(model.borrower_state, model.loans, model.platforms, terms, now, model.records)
+
+
+def owing(model, amount: float, borrower: int = 0, platform: int = 0) -> int:
+    """A loan with ``amount`` of principal past due now, at zero interest, in its last month."""
+    row = add_loan(model, borrower=borrower, platform=platform, principal=amount, apr=0.0, term=1, dpd=30)
+    model.loans.due_principal[row] = amount
+    model.loans.months_left[row] = 0
+    return row
+
+
+def test_the_budget_is_the_surplus_plus_part_of_savings_plus_borrow_to_repay_cash():
+    model = quiet()
+    bs = model.borrower_state
+    bs.savings[0] = 300.0
+    bs.btr_cash[0] = 150.0
+    row = owing(model, 5000.0)
+    run_phase(model)
+    drawdown = model.config.borrowers.savings_drawdown
+    paid = 400.0 + drawdown * 300.0 + 150.0
+    assert 5000.0 - model.loans.due_principal[row] == pytest.approx(paid)
+    assert bs.savings[0] == pytest.approx(300.0 * (1 - drawdown))
+    assert bs.btr_cash[0] == 0.0  # proceeds are used within the month
+    assert bs.shortfall[0] == pytest.approx(5000.0 - paid)
+    assert not bs.is_in_hardship[0]
+    led = model.records.ledger
+    assert led.borrower_paid == pytest.approx(paid) and led.repaid == pytest.approx(paid)
+
+
+def test_a_deficit_is_drawn_from_savings_and_beyond_them_is_hardship():
+    model = quiet()
+    bs = model.borrower_state
+    bs.essentials_share[[0, 1]] = 1.2  # 200 short each month
+    bs.savings[[0, 1]] = [500.0, 100.0]
+    run_phase(model)
+    assert bs.savings[0] == pytest.approx(300.0) and not bs.is_in_hardship[0]
+    assert bs.savings[1] == 0.0 and bs.is_in_hardship[1] and bs.hardship_months[1] == 1
+
+
+def test_unspent_surplus_is_partly_saved_up_to_the_savings_target():
+    model = quiet()
+    bs = model.borrower_state
+    cfg = model.config.borrowers
+    owing(model, 100.0)  # borrower 0 pays 100 of a surplus of 400
+    bs.savings[1] = cfg.savings_months * 1000.0 - 10.0  # 10 below target
+    run_phase(model)
+    assert bs.savings[0] == pytest.approx(cfg.saving_rate * 300.0)
+    assert bs.savings[1] == pytest.approx(cfg.savings_months * 1000.0)
+
+
+def test_unspent_borrow_to_repay_proceeds_are_kept_as_savings():
+    model = quiet()
+    bs = model.borrower_state
+    bs.essentials_share[0] = 1.0  # no surplus
+    bs.btr_cash[0] = 500.0
+    owing(model, 200.0)
+    run_phase(model)
+    assert bs.savings[0] == pytest.approx(300.0)
+
+
+def test_under_collection_pressure_a_borrower_raises_family_help_for_what_they_cannot_pay():
+    model = quiet(behaviour={"mobilisation": 2.0, "support_replenish_monthly": 0.0})
+    bs = model.borrower_state
+    bs.max_pressure[[0, 1]] = [0.5, 0.5]
+    owing(model, 1000.0, borrower=0)  # needs 600 beyond the surplus; can raise 0.5 x 2 x 1,000
+    owing(model, 100.0, borrower=1)  # pays from the surplus: no help needed
+    run_phase(model)
+    book = model.loans
+    assert book.due_principal[0] == pytest.approx(0.0) and book.due_principal[1] == pytest.approx(0.0)
+    assert bs.support[0] == pytest.approx(1.0 - 600.0 / 2000.0)  # the share of the help stock used
+    assert bs.support[1] == 1.0
+    assert bs.is_in_hardship[0] and not bs.is_in_hardship[1]
+
+
+def test_family_help_is_limited_by_pressure_and_what_is_left_of_support():
+    model = quiet(behaviour={"mobilisation": 2.0, "support_replenish_monthly": 0.0})
+    bs = model.borrower_state
+    bs.max_pressure[[0, 1]] = [0.1, 3.0]  # pressure above one counts as one
+    bs.support[1] = 0.25
+    rows = [owing(model, 5000.0, borrower=b) for b in (0, 1)]
+    run_phase(model)
+    paid = 5000.0 - model.loans.due_principal[rows]
+    np.testing.assert_allclose(paid, [400.0 + 0.1 * 2000.0, 400.0 + 0.25 * 2000.0])
+    assert bs.support[1] == pytest.approx(0.0)
+
+
+def test_used_support_replenishes_towards_full():
+    model = quiet(behaviour={"support_replenish_monthly": 0.1})
+    bs = model.borrower_state
+    bs.support[0] = 0.5
+    run_phase(model)
+    assert bs.support[0] == pytest.approx(0.5 + 0.1 * 0.5)
+
+
+def test_a_borrower_who_withholds_an_affordable_payment_pays_nothing_and_is_counted_strategic():
+    model = quiet()
+    bs = model.borrower_state
+    bs.willingness[0] = -100.0  # withholds whatever it costs
+    withheld = owing(model, 200.0, borrower=0)
+    paid = owing(model, 200.0, borrower=1)
+    run_phase(model)
+    assert model.loans.due_principal[withheld] == 200.0 and model.loans.state[paid] == REPAID
+    assert model.records.flows.strategic == 1
+    assert bs.shortfall[0] == 0.0  # withheld, not short of cash: no push to borrow to repay
+
+
+def test_a_loan_paid_off_at_the_end_of_its_term_is_repaid_and_a_residue_under_a_fen_forgiven():
+    model = quiet()
+    book = model.loans
+    done = owing(model, 100.0)
+    residue = owing(model, 100.0, borrower=1)
+    book.due_principal[residue] = 99.995  # 0.005 of principal outstanding but not due
+    running = owing(model, 100.0, borrower=2)
+    book.months_left[running] = 3
+    run_phase(model)
+    assert book.state[done] == REPAID and book.state[residue] == REPAID
+    assert book.state[running] == LIVE
+    assert model.records.ledger.forgiven_principal == pytest.approx(0.005)
+    assert model.platforms[0].flows.principal_forgiven == pytest.approx(0.005)
+    assert book.principal[residue] == 0.0
+
+
+def test_charged_off_balances_are_paid_after_live_loans_and_only_while_serviced():
+    model = quiet()
+    book = model.loans
+    live = owing(model, 300.0)
+    recovering = add_loan(model, principal=0.0)
+    book.state[recovering] = CHARGED_OFF
+    book.recovery_balance[recovering] = 1000.0
+    book.recovery_due[recovering] = 200.0
+    book.recovery_months_left[recovering] = 5
+    run_phase(model)  # surplus 400: 300 to the live loan first, 100 to recovery
+    assert book.due_principal[live] == pytest.approx(0.0)
+    assert book.recovery_balance[recovering] == pytest.approx(900.0)
+    rec = model.records
+    assert rec.flows.recoveries == pytest.approx(100.0) and rec.ledger.recovered == pytest.approx(100.0)
+    assert model.platforms[0].flows.recoveries == pytest.approx(100.0)
+
+
+def test_nothing_is_recovered_for_a_failed_platform_nobody_services():
+    model = quiet(platforms={"on_failure": "unserviced"})
+    book = model.loans
+    recovering = add_loan(model, principal=0.0)
+    book.state[recovering] = CHARGED_OFF
+    book.recovery_balance[recovering] = 1000.0
+    book.recovery_due[recovering] = 200.0
+    book.recovery_months_left[recovering] = 5
+    model.platforms[0].exit("failed", 0)
+    run_phase(model)
+    assert book.recovery_balance[recovering] == 1000.0
+
+
+def test_payments_on_overdue_loans_count_as_collected_overdue():
+    model = quiet()
+    overdue = owing(model, 100.0)
+    current = add_loan(model, borrower=1, principal=100.0, apr=0.0, term=1)
+    model.loans.due_principal[current] = 100.0
+    run_phase(model)
+    assert model.records.flows.collected_overdue == pytest.approx(100.0)
+    assert model.platforms[0].flows.collected_overdue == pytest.approx(100.0)
+    assert model.loans.state[overdue] == REPAID
+
+
+def shock_market(**forbearance):
+    return quiet(
+        economy={"shocks": [{"start": 1, "duration": 6, "declared": True}]},
+        regulator={"forbearance": {"enabled": True, "holiday_months": 3, "max_dpd": 30, **forbearance}},
+    )
+
+
+def test_in_a_declared_shock_the_loans_of_jobless_borrowers_at_most_max_dpd_behind_go_on_holiday():
+    model = shock_market()
+    bs, book = model.borrower_state, model.loans
+    bs.is_employed[[0, 1, 2, 3]] = False
+    current = add_loan(model, borrower=0)
+    early = add_loan(model, borrower=1, dpd=30, due_principal=100.0)
+    late = add_loan(model, borrower=2, dpd=60, due_principal=100.0)
+    had = add_loan(model, borrower=3)
+    book.had_holiday[had] = True
+    employed = add_loan(model, borrower=4)
+    billing = run_phase(model)
+    on = billing.on_holiday
+    assert on[current] and on[early]
+    assert not on[late] and not on[had] and not on[employed]
+    assert book.holiday_left[current] == 2  # 3 months granted, the first one this month
+    assert model.records.flows.holidays == 2
+    assert model.records.ledger.interest_billed == pytest.approx(3 * 1000.0 * 0.24 / 12)  # the other three
+
+
+def test_no_holidays_outside_a_declared_shock_or_without_a_mandate():
+    for case in ("no mandate", "undeclared"):
+        model = quiet(
+            economy={"shocks": [{"start": 1, "duration": 6, "declared": case != "undeclared"}]},
+            regulator={"forbearance": {"enabled": case != "no mandate"}},
+        )
+        model.borrower_state.is_employed[0] = False
+        row = add_loan(model)
+        billing = run_phase(model)
+        assert not billing.on_holiday[row] and model.records.flows.holidays == 0, case
+
+
+def test_a_loan_gets_one_holiday_of_the_mandated_length_and_is_billed_after_it():
+    # the mandate grants a holiday once per loan: a loan whose holiday has ended is not granted another while
+    # its borrower is still jobless in the same declared shock (6 months here, holidays of 3)
+    model = shock_market()
+    model.borrower_state.is_employed[0] = False
+    row = add_loan(model)
+    on_holiday = []
+    for _ in range(6):
+        on_holiday.append(bool(run_phase(model).on_holiday[row]))
+        model.steps += 1  # the next month (phase 6 alone does not move the clock)
+    assert on_holiday == [True, True, True, False, False, False]
