@@ -16,11 +16,12 @@ from sim.platforms import PlatformTerms, set_platform_terms
 from sim.regulator import apply_regulation
 from tests.test_mechanisms import controlled_market
 
-__all__ = ["add_loan", "controlled_market", "open_month", "row_of"]
+__all__ = ["add_loan", "controlled_market", "open_month", "row_of", "set_essentials"]
 
 
 def open_month(model: LendingMarket) -> tuple[PlatformTerms, Month]:
-    """Phases 1, 2 and 4 of the model's next month (not 3: borrowers' jobs and incomes stay as the test set them).
+    """Phases 1, 2 and 4 of the model's next month (not 3: borrowers' jobs, incomes and essential spending stay as
+    the test set them).
 
     Returns what phases 5-9 read: the platforms' terms and the month.
     """
@@ -71,3 +72,16 @@ def add_loan(
 
 def row_of(model: LendingMarket, loan_id: int) -> int:
     return int(np.flatnonzero(model.loans.view("loan_id") == loan_id)[0])
+
+
+def set_essentials(model: LendingMarket, who, amount: float) -> None:
+    """Essential spending of borrowers ``who`` this month, and the commitment it comes from.
+
+    Phase 3 sets ``essential_spending`` from the committed ``essentials``; the harness does not run it, so a
+    test that changes what a borrower must spend sets both here (``essentials_share`` alone changes nothing
+    this month: commitments adjust to it slowly).
+    """
+    bs = model.borrower_state
+    rows = np.asarray(list(who) if not isinstance(who, np.ndarray) else who, dtype=np.int64)
+    bs.essentials[rows] = amount
+    bs.essential_spending[rows] = amount

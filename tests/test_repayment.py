@@ -13,11 +13,11 @@ import pytest
 
 from sim.loans import CHARGED_OFF, LIVE, REPAID
 from sim.repayment import collect_repayments
-from tests.phases import add_loan, controlled_market, open_month
+from tests.phases import add_loan, controlled_market, open_month, set_essentials
 
 
 def quiet(**changes):
-    """A quiet market in which borrower 0 earns 1,000 a month and needs 600 of it for essentials."""
+    """A quiet market in which every borrower earns 1,000 a month and spends 600 of it on essentials."""
     borrowers = {"inattention": 0.0, **changes.pop("borrowers", {})}
     economy = {"income_growth_annual": 0.0, **changes.pop("economy", {})}  # prices stay at one
     model = controlled_market(borrowers=borrowers, economy=economy, **changes)
@@ -25,6 +25,7 @@ def quiet(**changes):
     bs.wage[:] = 1000.0
     bs.income[:] = 1000.0
     bs.essentials_share[:] = 0.6
+    set_essentials(model, range(bs.n), 600.0)
     return model
 
 
@@ -62,7 +63,7 @@ def test_the_budget_is_the_surplus_plus_part_of_savings_plus_borrow_to_repay_cas
 def test_a_deficit_is_drawn_from_savings_and_beyond_them_is_hardship():
     model = quiet()
     bs = model.borrower_state
-    bs.essentials_share[[0, 1]] = 1.2  # 200 short each month
+    set_essentials(model, [0, 1], 1200.0)  # 200 short each month
     bs.savings[[0, 1]] = [500.0, 100.0]
     run_phase(model)
     assert bs.savings[0] == pytest.approx(300.0) and not bs.is_in_hardship[0]
@@ -83,7 +84,7 @@ def test_unspent_surplus_is_partly_saved_up_to_the_savings_target():
 def test_unspent_borrow_to_repay_proceeds_are_kept_as_savings():
     model = quiet()
     bs = model.borrower_state
-    bs.essentials_share[0] = 1.0  # no surplus
+    set_essentials(model, [0], 1000.0)  # no surplus
     bs.btr_cash[0] = 500.0
     owing(model, 200.0)
     run_phase(model)
@@ -104,16 +105,21 @@ def test_under_collection_pressure_a_borrower_raises_family_help_for_what_they_c
     assert bs.is_in_hardship[0] and not bs.is_in_hardship[1]
 
 
-def test_family_help_is_limited_by_pressure_and_what_is_left_of_support():
-    model = quiet(behaviour={"mobilisation": 2.0, "support_replenish_monthly": 0.0})
+def test_family_help_is_limited_by_pressure_above_the_unpressed_share_and_what_is_left_of_support():
+    # help_unpressed of the stock (mobilisation x wage = 2,000) is there for any debt due, pressure taps up to its
+    # own share (at most all of it); support is the share of the stock still there
+    model = quiet(behaviour={"mobilisation": 2.0, "help_unpressed": 0.3, "support_replenish_monthly": 0.0})
     bs = model.borrower_state
-    bs.max_pressure[[0, 1]] = [0.1, 3.0]  # pressure above one counts as one
-    bs.support[1] = 0.25
-    rows = [owing(model, 5000.0, borrower=b) for b in (0, 1)]
+    bs.max_pressure[[0, 1, 2, 3]] = [0.0, 0.1, 0.5, 3.0]  # pressure above one counts as one
+    bs.support[3] = 0.25
+    rows = [owing(model, 5000.0, borrower=b) for b in range(4)]
     run_phase(model)
     paid = 5000.0 - model.loans.due_principal[rows]
-    np.testing.assert_allclose(paid, [400.0 + 0.1 * 2000.0, 400.0 + 0.25 * 2000.0])
-    assert bs.support[1] == pytest.approx(0.0)
+    surplus = 400.0
+    help_raised = [0.3 * 2000.0, 0.3 * 2000.0, 0.5 * 2000.0, 0.25 * 2000.0]
+    np.testing.assert_allclose(paid, [surplus + h for h in help_raised])
+    np.testing.assert_allclose(bs.support[[0, 1, 2, 3]], [0.7, 0.7, 0.5, 0.0])
+    assert bs.is_in_hardship[[0, 1, 2, 3]].all()
 
 
 def test_used_support_replenishes_towards_full():
@@ -193,9 +199,9 @@ def test_payments_on_overdue_loans_count_as_collected_overdue():
     assert model.loans.state[overdue] == REPAID
 
 
-def shock_market(**forbearance):
+def shock_market(duration: int = 6, **forbearance):
     return quiet(
-        economy={"shocks": [{"start": 1, "duration": 6, "declared": True}]},
+        economy={"shocks": [{"start": 1, "duration": duration, "declared": True}]},
         regulator={"forbearance": {"enabled": True, "holiday_months": 3, "max_dpd": 30, **forbearance}},
     )
 
@@ -231,14 +237,31 @@ def test_no_holidays_outside_a_declared_shock_or_without_a_mandate():
         assert not billing.on_holiday[row] and model.records.flows.holidays == 0, case
 
 
-def test_a_loan_gets_one_holiday_of_the_mandated_length_and_is_billed_after_it():
-    # the mandate grants a holiday once per loan: a loan whose holiday has ended is not granted another while
-    # its borrower is still jobless in the same declared shock (6 months here, holidays of 3)
-    model = shock_market()
-    model.borrower_state.is_employed[0] = False
-    row = add_loan(model)
-    on_holiday = []
-    for _ in range(6):
+def holidays_over_months(model, row: int, employed_by_month: list[bool]) -> tuple[list[bool], int]:
+    """Borrower 0's loan ``row`` on holiday in each month, and the holidays granted over the months."""
+    on_holiday, granted = [], 0
+    for employed in employed_by_month:
+        model.borrower_state.is_employed[0] = employed
         on_holiday.append(bool(run_phase(model).on_holiday[row]))
+        granted += model.records.flows.holidays
         model.steps += 1  # the next month (phase 6 alone does not move the clock)
-    assert on_holiday == [True, True, True, False, False, False]
+    return on_holiday, granted
+
+
+def test_a_holiday_is_renewed_while_the_hardship_lasts_up_to_the_most_months_per_loan_and_billed_after_it():
+    # a jobless borrower's loan through a 9-month declared shock: a 3-month holiday renewed in its last month,
+    # up to max_holiday_months (6), then billed although the borrower is still jobless
+    model = shock_market(duration=9, max_holiday_months=6)
+    row = add_loan(model)
+    assert holidays_over_months(model, row, [False] * 9) == ([True] * 6 + [False] * 3, 1)  # renewals not counted
+    assert model.loans.holiday_months[row] == 6
+
+
+def test_a_holiday_ends_with_the_hardship_and_a_loan_is_not_granted_another():
+    # back at work (and not short of essentials) in the second month: the holiday runs out after its 3 months;
+    # the borrower loses the job again later in the same shock, but a loan is granted a holiday once
+    model = shock_market(duration=9, max_holiday_months=12)
+    row = add_loan(model)
+    employed = [False, True, True, True, False, False, False, False, False]
+    assert holidays_over_months(model, row, employed) == ([True] * 3 + [False] * 6, 1)
+    assert model.loans.holiday_months[row] == 3
