@@ -228,17 +228,35 @@ def month_of(unemployment_target: float = 0.05, income_level: float = 1.0, price
     return EconomyState(unemployment_target, income_level, price_level, 0.03, relief, 0.0, False, False, 0)
 
 
-def test_the_employed_earn_their_wage_at_the_income_level_and_the_jobless_benefits_at_the_price_level():
+def test_the_employed_earn_their_wage_at_the_income_level_and_the_jobless_odd_jobs_relief_and_benefits_at_prices():
+    # no income shocks: pay is the wage times the income level; out of work, jobless_income_share of the wage
+    # plus relief (together at most the wage) and, for covered spells within benefit_months, the benefit -
+    # all at the price level, like essential spending, which is cut 6% out of work and 12% more without a benefit
     bs = borrowers(1000)
-    econ = EconomyConfig(income_noise_sd=0.0, benefit_replacement=0.4)
+    econ = EconomyConfig(income_transitory_sd=0.0, income_permanent_sd=0.0, benefit_coverage=0.5, benefit_months=12)
+    cfg = bs_cfg(bs)
     bs.is_employed[:500] = False
-    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, income_level=0.9, price_level=1.1, relief=0.2), rng(1))
+    bs.spell_months[:500] = np.where(np.arange(500) % 2 == 0, 11, 12)  # now in month 12 (the last paid) or 13
+    bs.has_benefit[:500] = np.arange(500) < 250  # the first half of the jobless are covered
+    update_employment(bs, econ, cfg, month_of(0.3, income_level=0.9, price_level=1.1, relief=0.2), rng(1))
     assert 0 < bs.is_employed.sum() < bs.n
-    np.testing.assert_allclose(bs.income, np.where(bs.is_employed, bs.wage * 0.9, bs.wage * 1.1 * 0.6))
+    still_out = ~bs.is_employed[:500]
+    covered_in_time = (np.arange(500) < 250) & (np.arange(500) % 2 == 0)  # covered, in month 12 of the spell
+    np.testing.assert_array_equal(bs.receives_benefit[:500][still_out], covered_in_time[still_out])
+    assert bs.receives_benefit.any() and (~bs.is_employed & ~bs.receives_benefit).any()
+    benefit = econ.benefit_monthly * bs.receives_benefit
+    jobless_income = 1.1 * (bs.wage * (econ.jobless_income_share + 0.2) + benefit)
+    np.testing.assert_allclose(bs.income, np.where(bs.is_employed, bs.wage * 0.9, jobless_income))
+    cut = np.where(bs.receives_benefit, 0.06, 0.06 + 0.12)
+    spending = bs.essentials * 1.1 * np.where(bs.is_employed, 1.0, 1.0 - cut)
+    np.testing.assert_allclose(bs.essential_spending, spending)
+    assert (cfg.essentials_cut_unemployed, cfg.essentials_cut_no_benefit) == (0.06, 0.12)
     assert (bs.expense == 0.0).all()
-    update_employment(bs, econ, bs_cfg(bs), month_of(0.3, relief=0.9), rng(2))
+    update_employment(bs, econ, cfg, month_of(0.3, relief=0.95), rng(2))
     jobless = ~bs.is_employed
-    np.testing.assert_allclose(bs.income[jobless], bs.wage[jobless])  # benefits and relief replace at most the wage
+    benefit = econ.benefit_monthly * bs.receives_benefit
+    # odd jobs and relief replace at most the wage; the benefit comes on top
+    np.testing.assert_allclose(bs.income[jobless], bs.wage[jobless] + benefit[jobless])
 
 
 def bs_cfg(bs: BorrowerState, **changes) -> BorrowerConfig:
@@ -250,19 +268,24 @@ def rng(month: int = 1) -> MonthDraws:
     return keyed(3).at(month)
 
 
-def test_income_noise_keeps_mean_income_at_the_wage():
+def test_transitory_and_permanent_income_shocks_keep_mean_income_at_the_wage():
+    # both shocks are log-normal with the -sd^2/2 correction: mean-preserving in levels (no scar, so no growth)
     bs = borrowers()
-    econ = EconomyConfig(income_noise_sd=0.3)
-    update_employment(bs, econ, bs_cfg(bs), month_of(), rng())
-    ratio = (bs.income / bs.wage)[bs.is_employed]
+    wage_before = bs.wage.copy()
+    econ = EconomyConfig(unemployment_rate=0.05, income_transitory_sd=0.3, income_permanent_sd=0.2, scar_loss=0.0)
+    update_employment(bs, econ, bs_cfg(bs), month_of(0.05), rng())
+    employed = bs.is_employed
+    ratio = (bs.income / bs.wage)[employed]
     assert ratio.mean() == pytest.approx(1.0, abs=0.01) and ratio.std() > 0.25
+    permanent = (bs.wage / wage_before)[employed]
+    assert permanent.mean() == pytest.approx(1.0, abs=0.01) and permanent.std() > 0.15
 
 
 def test_job_flows_move_unemployment_towards_the_target_from_both_sides():
     for start, target in ((0.05, 0.15), (0.15, 0.05)):
         bs = borrowers()
         bs.is_employed[: int(start * bs.n)] = False
-        econ = EconomyConfig(unemployment_rate=0.05, income_noise_sd=0.0)
+        econ = EconomyConfig(unemployment_rate=0.05)
         rates = []
         for month in range(1, 13):
             update_employment(bs, econ, bs_cfg(bs), month_of(target), rng(month))
@@ -273,7 +296,7 @@ def test_job_flows_move_unemployment_towards_the_target_from_both_sides():
 
 def test_at_the_baseline_target_unemployment_is_a_steady_state_and_riskier_borrowers_lose_jobs_more_often():
     bs = borrowers()
-    econ = EconomyConfig(unemployment_rate=0.1, income_noise_sd=0.0)
+    econ = EconomyConfig(unemployment_rate=0.1)
     start_employment(bs, econ, keyed(1))
     lost = np.zeros(bs.n)
     for month in range(1, 7):
@@ -288,7 +311,7 @@ def test_at_the_baseline_target_unemployment_is_a_steady_state_and_riskier_borro
 def test_unexpected_expenses_hit_the_configured_share_of_borrowers_with_the_configured_mean_size():
     bs = borrowers()
     cfg = bs_cfg(bs, expense_shock_monthly=0.1, expense_risk_gradient=0.0, expense_shock_months=2.0)
-    econ = EconomyConfig(income_noise_sd=0.0)
+    econ = EconomyConfig(income_transitory_sd=0.0)
     update_employment(bs, econ, cfg, month_of(price_level=1.2), rng())
     hit = bs.expense > 0
     assert hit.mean() == pytest.approx(0.1, abs=0.01)
