@@ -174,21 +174,26 @@ def test_a_borrower_short_of_cash_borrows_to_repay_enough_to_cover_the_shortfall
     assert model.records.flows.btr_loans == 2
 
 
-def test_a_bureau_record_lowers_the_score_a_member_platform_sees():
+def test_a_bureau_record_lowers_the_score_a_member_sees_and_a_record_on_its_own_book_the_score_any_platform_sees():
     for member in (False, True):
-        model = applicants(platforms={"policy": {"reports_to_bureau": member}})
+        model = applicants(n_platforms=2, platforms={"policy": {"reports_to_bureau": member}})
+        other = model.platforms[1]
+        other.capital = other.funding = 0.0  # lends nothing: every applicant applies to platform 0
         bs = model.borrower_state
-        bs.creditworthiness[:2] = 0.5  # -1.5 with a record: under the cut-off at a member
+        bs.creditworthiness[[0, 1, 3, 4]] = 0.5  # -1.5 with a record the platform knows of: under the cut-off (-1)
         bs.creditworthiness[2] = 2.0  # no record: a loan anywhere
-        overdue = add_loan(model, borrower=0, dpd=30, due_principal=100.0, reported=True)
-        bs.last_bureau_default[1] = -1  # defaulted last month
+        add_loan(model, borrower=0, platform=1, dpd=30, due_principal=100.0, reported=True)  # behind elsewhere
+        bs.last_bureau_default[1] = -1  # a reported default last month
+        add_loan(model, borrower=3, platform=0, dpd=30, due_principal=100.0)  # behind with platform 0, unreported
+        bs.defaulted_with[4] = 1  # defaulted on a loan of platform 0 before (bit 0), unreported
         run_phase(model)
-        assert bs.has_bureau_record[0] and bs.has_bureau_record[1] and not bs.has_bureau_record[2]
-        got = (len(loans_of(model, 0)) - 1, len(loans_of(model, 1)))
-        assert got == ((0, 0) if member else (1, 1)), member
+        assert bs.has_bureau_record[0] and bs.has_bureau_record[1] and not bs.has_bureau_record[[2, 3, 4]].any()
         new = np.flatnonzero(model.loans.view("vintage") > 0)
-        assert len(new) > 0 and (model.loans.is_reported[new] == member).all()  # a member reports what it lends
-        del overdue
+        got = {b: int((model.loans.borrower[new] == b).sum()) for b in range(5)}
+        # a bureau member sees the bureau's records; every platform knows its own book
+        assert got == ({0: 0, 1: 0, 2: 1, 3: 0, 4: 0} if member else {0: 1, 1: 1, 2: 1, 3: 0, 4: 0}), member
+        assert (model.loans.platform[new] == 0).all()
+        assert (model.loans.is_reported[new] == member).all()  # a member reports what it lends
 
 
 def test_a_borrower_carries_the_highest_collection_pressure_of_their_live_loans():

@@ -199,14 +199,27 @@ def test_per_loan_amounts_and_counts_go_to_each_loans_platform():
 # --------------------------------------------------------------------------- phase 4
 
 
-def test_bureau_members_score_with_less_noise_and_flag_records_others_do_not():
-    model = controlled_market(platforms={"overrides": [{"platforms": [0], "set": {"reports_to_bureau": True}}]})
+def test_bureau_members_score_with_less_noise_and_each_platform_flags_records_with_its_own_penalty():
+    # every platform marks down a record it knows of (its own book; a member's also the bureau's), by its own
+    # penalty; its scoring error keeps its own persistent share
+    own = {"underwriting": {"bureau_flag_penalty": 0.7, "scoring_noise_persistence": 0.5}}
+    model = controlled_market(
+        platforms={
+            "overrides": [
+                {"platforms": [0], "set": {"reports_to_bureau": True}},
+                {"platforms": [2], "set": own},
+            ]
+        }
+    )
     terms, _ = open_month(model)
     uw = model.config.platforms.policy.underwriting
     assert terms.scoring_noise_sd[0] == pytest.approx(uw.scoring_noise_sd * (1 - uw.bureau_noise_reduction))
     assert terms.scoring_noise_sd[1] == pytest.approx(uw.scoring_noise_sd)
-    assert terms.bureau_flag_penalty[0] == uw.bureau_flag_penalty and terms.bureau_flag_penalty[1] == 0.0
-    assert terms.is_reporting[0] and not terms.is_reporting[1]
+    assert uw.bureau_flag_penalty != 0.7 and uw.scoring_noise_persistence != 0.5
+    assert terms.bureau_flag_penalty[:3].tolist() == [uw.bureau_flag_penalty, uw.bureau_flag_penalty, 0.7]
+    persistence = uw.scoring_noise_persistence
+    assert terms.scoring_noise_persistence[:3].tolist() == [persistence, persistence, 0.5]
+    assert terms.is_reporting[0] and not terms.is_reporting[1] and not terms.is_reporting[2]
 
 
 def test_weaker_collection_and_system_early_warning_raise_the_cut_off_in_force():
