@@ -155,7 +155,10 @@ class LoanBook:
             "pressure",
             "is_restructured",
             "has_defaulted",
+            "is_accelerated",
             "had_holiday",
+            "holiday_months",
+            "withheld_able",
         ):
             getattr(self, name)[rows] = 0
         return rows
