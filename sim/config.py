@@ -1157,8 +1157,9 @@ def read_yaml(path: Path, shown: str) -> dict:
         raise ConfigError(
             f"{shown}: not UTF-8 text (byte 0x{raw[err.start]:02x} on line {line}); save the file as UTF-8"
         ) from None
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # reads the whole text: refuses control characters here
         data = loader.get_single_data()
     except _Refused as err:
         message = str(err)
@@ -1172,7 +1173,8 @@ def read_yaml(path: Path, shown: str) -> dict:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{shown}: YAML syntax error{where}: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         raise ConfigError(
             f"{shown}: the file is empty (or holds only comments); write the keys to change, e.g. "
