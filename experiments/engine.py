@@ -18,14 +18,15 @@ shared HPC file systems punish).
 
 While it runs, the folder lives in a hidden sibling ``.<name>.partial``, renamed into place when
 every run has been attempted and the summary written, so a folder at the target path is always
-complete. A worker writes each finished run's tables to ``staging/`` (each file to a temp name, then
-renamed) and hands them back; this process appends the run's record (status, error, wall time,
-outcomes) to ``journal.jsonl`` and, once every run of a batch has finished, writes the batch's files
-(atomically) and drops the batch's staged files. A run killed at any point therefore leaves either
-a recorded run whose tables are staged or in its batch, or one that ``--resume`` simply runs again.
-Outputs depend only on the plan, never on worker count, backend or completion order: every run's
-seed is fixed by the plan, batches are fixed by the plan, tables are assembled in plan order and
-written with fixed Parquet settings.
+complete. A worker hands each finished run's tables and outcomes back to this process, which writes
+a batch's files (atomically) once its last run has finished. Runs finished in batches not yet
+complete are spilled every :data:`SPILL_S` seconds, and on Ctrl-C or an error, into one chunk file a
+table in ``staging/`` (a few files however many runs), and each run's record (status, error, wall
+time, outcomes) is appended to ``journal.jsonl`` once its tables are on disk. A kill therefore loses
+at most the last few seconds of finished runs: every recorded run has its tables in its batch or a
+chunk, and ``--resume`` runs the others again. Outputs depend only on the plan, never on worker
+count, backend or completion order: every run's seed is fixed by the plan, batches are fixed by the
+plan, tables are assembled in plan order and written with fixed Parquet settings.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ JOURNAL = "journal.jsonl"
 STAGING = "staging"
 MAX_BATCHES = 64
 MAX_BATCH_RUNS = 1024
+# Finished runs of unfinished batches are written to a chunk at most this often: a kill loses at most
+# this much finished work, and a sweep of tiny runs pays one Parquet write per chunk, not per run.
+SPILL_S = 15.0
 # Parquet key-value metadata of a batch file: the ids of its runs, in plan order (a run can have no
 # rows in a table, e.g. no vintages yet, so the rows alone do not say which runs a batch holds).
 RUNS_KEY = b"lendsim.runs"
@@ -142,9 +146,9 @@ def batch_path(folder: Path | str, table: str, batch: int) -> Path:
     return Path(folder) / table / f"part-{batch:05d}.parquet"
 
 
-def staged_path(folder: Path | str, table: str, run_id: str) -> Path:
-    """Where a worker leaves a finished run's table until its batch is written."""
-    return Path(folder) / STAGING / f"{run_id}.{table}.parquet"
+def chunk_path(folder: Path | str, table: str, chunk: int) -> Path:
+    """Where finished runs of unfinished batches are kept until their batches are written."""
+    return Path(folder) / STAGING / f"chunk-{chunk:05d}.{table}.parquet"
 
 
 def outcomes_id(outcomes: tuple[OutcomeSpec, ...] | list[OutcomeSpec]) -> str:
@@ -158,11 +162,10 @@ def compute_outcomes(outcomes: tuple[OutcomeSpec, ...], model: pd.DataFrame, vin
 
 
 def execute_run(task: RunTask) -> dict[str, Any]:
-    """Simulate one run, stage its tables and compute its outcomes; runs on a worker.
+    """Simulate one run and compute its outcomes; runs on a worker.
 
     Returns:
-        ``{"wall_time_s", "outcomes", "frames"}``: the frames go back to the engine, which writes
-        them into their batch without reading the staged copies (those are for a killed command).
+        ``{"wall_time_s", "outcomes", "frames"}``: the engine writes the frames into their batch.
 
     Raises:
         RunFailed: whatever went wrong, as one line with where it happened.
@@ -170,9 +173,6 @@ def execute_run(task: RunTask) -> dict[str, Any]:
     start = perf_counter()
     try:
         frames = simulate(task.config, task.run.seed())
-        for table in TABLES:
-            # Not fsynced: staging only has to outlive this process, and the batch file is made durable.
-            write_parquet_atomic(frames[table], staged_path(task.folder, table, task.run.run_id), durable=False)
         values = compute_outcomes(task.outcomes, frames["model"], frames["vintages"])
     except Exception as exc:  # noqa: BLE001 - turned into a picklable one-line report
         raise RunFailed(describe_error(exc), perf_counter() - start) from None
@@ -414,7 +414,7 @@ class _Book:
     Records come from ``runs.parquet`` and ``outcomes.parquet`` of a finished folder reopened by
     ``--resume``, then from ``journal.jsonl`` (the last line of a run wins; a line cut short by a
     kill is ignored). A run is done when its record is ``ok`` and its tables are in its batch file or
-    staged.
+    in a chunk.
     """
 
     plan: Plan
@@ -426,6 +426,10 @@ class _Book:
     frames: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     pending: Counter = field(default_factory=Counter)
+    # runs finished this session whose tables are only in memory, with their records (not yet journalled)
+    unsaved: dict[str, dict] = field(default_factory=dict)
+    chunks: dict[int, set[str]] = field(default_factory=dict)
+    chunk_of: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.size = batch_size(len(self.plan.runs))
@@ -436,11 +440,13 @@ class _Book:
         self._read_journal()
         for batch in range(self.batches):
             self.stored[batch] = self._stored_runs(batch)
+        self._read_chunks()
         in_batches = {run_id for ids in self.stored.values() for run_id in ids}
         for run_id, record in self.records.items():
-            if record["status"] == "ok" and (run_id in in_batches or self._is_staged(run_id)):
+            if record["status"] == "ok" and (run_id in in_batches or run_id in self.chunk_of):
                 self.done.add(run_id)
         self._journal = None
+        self._last_spill = perf_counter()
 
     @property
     def batches(self) -> int:
@@ -497,19 +503,17 @@ class _Book:
             ):
                 self.records[record["run_id"]] = record
 
-    def _stored_runs(self, batch: int) -> list[str]:
-        """The runs a batch's files hold, per their metadata; none if a file is missing or damaged.
+    def _runs_in(self, paths: list[Path], expected: list[str | None]) -> list[str]:
+        """The run ids the files of one batch or chunk hold (metadata), [] if one is missing or damaged.
 
         A file is checked against the hash its finished folder recorded, or else read in full: a
-        damaged batch (edited by hand, a disk error) is written again, its runs run again.
+        damaged file (edited by hand, a disk error) is written again, its runs run again.
         """
         held = None
-        for table in TABLES:
-            path = batch_path(self.work, table, batch)
+        for path, digest in zip(paths, expected):
             try:
-                expected = self.recorded.get(path.relative_to(self.work).as_posix())
-                if expected is not None:
-                    if sha256_file(path) != expected:
+                if digest is not None:
+                    if sha256_file(path) != digest:
                         return []
                     meta = pq.read_schema(path).metadata or {}
                 else:
@@ -520,27 +524,43 @@ class _Book:
             if held is not None and ids != held:
                 return []
             held = ids
-        return [run_id for run_id in held if self.batch_of.get(run_id) == batch]
+        return [run_id for run_id in held or [] if run_id in self.runs]
 
-    def _is_staged(self, run_id: str) -> bool:
-        return all(staged_path(self.work, t, run_id).is_file() for t in TABLES)
+    def _stored_runs(self, batch: int) -> list[str]:
+        paths = [batch_path(self.work, table, batch) for table in TABLES]
+        ids = self._runs_in(paths, [self.recorded.get(p.relative_to(self.work).as_posix()) for p in paths])
+        return [run_id for run_id in ids if self.batch_of[run_id] == batch]
+
+    def _read_chunks(self) -> None:
+        for path in sorted((self.work / STAGING).glob("chunk-*.model.parquet")):
+            chunk = int(path.name.split(".")[0].removeprefix("chunk-"))
+            ids = self._runs_in([chunk_path(self.work, t, chunk) for t in TABLES], [None] * len(TABLES))
+            if ids:
+                self.chunks[chunk] = set(ids)
+                for run_id in ids:
+                    self.chunk_of[run_id] = chunk
 
     # ------------------------------------------------------------------ while running
 
     def start(self, todo: list[RunTask]) -> None:
-        """Clear what a killed session left, open the journal, and write batches with nothing left to run."""
+        """Clear what a killed session left, open the journal."""
         _clean_temporary_files(self.work)
         staging = self.work / STAGING
-        if staging.is_dir():
+        if staging.is_dir():  # chunk files of no use (damaged, or every run of them since batched)
+            keep = {chunk_path(self.work, t, c).name for c in self.chunks for t in TABLES}
             for path in staging.iterdir():
-                if path.name.split(".", 1)[0] not in self.done:
+                if path.name not in keep:
                     path.unlink(missing_ok=True)
-        staging.mkdir(exist_ok=True)
         self.pending = Counter(self.batch_of[t.run.run_id] for t in todo)
         self._journal = open(self.work / JOURNAL, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
+    def _journal_records(self, records: list[dict]) -> None:
+        if records:
+            self._journal.write("".join(json.dumps(r) + "\n" for r in records))
+            self._journal.flush()
+
     def finished(self, run: Run, result: dict | None, error: BaseException | None) -> None:
-        """Record a finished run; write its batch when it was the batch's last."""
+        """Record a finished run; write its batch when it was the batch's last; spill now and then."""
         if error is None:
             record = {
                 "run_id": run.run_id,
@@ -551,6 +571,7 @@ class _Book:
                 "outcomes_id": self.outcomes_id,
             }
             self.frames[run.run_id] = result["frames"]
+            self.unsaved[run.run_id] = record  # journalled once its tables are on disk
         else:
             message = str(error) if isinstance(error, RunFailed) else describe_error(error)
             record = {
@@ -561,64 +582,79 @@ class _Book:
                 "outcomes": None,
                 "outcomes_id": None,
             }
-        self._journal.write(json.dumps(record) + "\n")
-        self._journal.flush()  # a line per run, in the page cache before the next run is taken
+            self._journal_records([record])
         self.records[run.run_id] = record
         batch = self.batch_of[run.run_id]
         self.pending[batch] -= 1
         if self.pending[batch] == 0:
             self.write_batch(batch)
+        if self.unsaved and perf_counter() - self._last_spill > SPILL_S:
+            self.spill()
+
+    def spill(self) -> None:
+        """Write the finished runs held only in memory to one chunk (a file a table), then journal them."""
+        ids = [r.run_id for r in self.plan.runs if r.run_id in self.unsaved]  # plan order: same bytes every time
+        self._last_spill = perf_counter()
+        if not ids:
+            return
+        chunk = max(self.chunks, default=-1) + 1
+        for table in TABLES:
+            _write_runs(chunk_path(self.work, table, chunk), ids, [self.frames[i][table] for i in ids], durable=False)
+        self.chunks[chunk] = set(ids)
+        for run_id in ids:
+            self.chunk_of[run_id] = chunk
+        self._journal_records([self.unsaved.pop(run_id) for run_id in ids])
 
     def close(self) -> None:
+        """Save what finished (Ctrl-C, an error) and close the journal."""
         if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+            try:
+                self.spill()
+            finally:
+                self._journal.close()
+                self._journal = None
 
     def ok(self, run_id: str) -> bool:
         record = self.records.get(run_id)
         return record is not None and record["status"] == "ok"
 
     def write_batch(self, batch: int) -> None:
-        """Write a batch's files from its successful runs (in plan order); drop their staged tables."""
+        """Write a batch's files from its successful runs (in plan order); journal them; drop used chunks."""
         members = [run_id for run_id in self.batch_runs(batch) if self.ok(run_id)]
-        if members == self.stored.get(batch) and not any(m in self.frames or self._is_staged(m) for m in members):
+        if members == self.stored.get(batch) and not any(m in self.frames or m in self.chunk_of for m in members):
             return
-        old: dict[str, pd.DataFrame] = {}
         for table in TABLES:
             path = batch_path(self.work, table, batch)
             if not members:
                 path.unlink(missing_ok=True)
                 continue
-            pieces = []
-            for run_id in members:
-                frame = self._table_of(run_id, table, batch, old)
-                pieces.append(frame)
-            lengths = [len(f) for f in pieces]
-            frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
-            frame.insert(0, "run_id", np.repeat(np.array(members, dtype=object), lengths))
-            write_parquet_atomic(frame, path, metadata={RUNS_KEY: json.dumps(members).encode()})
-            old.pop(table, None)
+            cache: dict[Path, pd.DataFrame] = {}
+            _write_runs(path, members, [self._table_of(m, table, batch, cache) for m in members])
         self.stored[batch] = members
+        self._journal_records([self.unsaved.pop(m) for m in members if m in self.unsaved])
         for run_id in members:
             self.frames.pop(run_id, None)
-            for table in TABLES:
-                staged_path(self.work, table, run_id).unlink(missing_ok=True)
+            chunk = self.chunk_of.pop(run_id, None)
+            if chunk is not None:
+                self.chunks[chunk].discard(run_id)
+                if not self.chunks[chunk]:
+                    del self.chunks[chunk]
+                    for table in TABLES:
+                        chunk_path(self.work, table, chunk).unlink(missing_ok=True)
 
-    def _table_of(self, run_id: str, table: str, batch: int, old: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    def _table_of(self, run_id: str, table: str, batch: int, cache: dict[Path, pd.DataFrame]) -> pd.DataFrame:
         if run_id in self.frames:
             return self.frames[run_id][table]
-        staged = staged_path(self.work, table, run_id)
-        try:
-            if staged.is_file():
-                return pd.read_parquet(staged)
-            if table not in old:
-                old[table] = pd.read_parquet(batch_path(self.work, table, batch))
-        except (OSError, ValueError, pa.ArrowException) as err:
-            bad = staged if staged.is_file() else batch_path(self.work, table, batch)
-            raise ExperimentError(
-                f"{bad} cannot be read ({_first_line(err)}); delete it and --resume again to rerun its runs"
-            ) from None
-        rows = old[table]
+        chunk = self.chunk_of.get(run_id)
+        path = chunk_path(self.work, table, chunk) if chunk is not None else batch_path(self.work, table, batch)
+        if path not in cache:
+            try:
+                cache[path] = pd.read_parquet(path)
+            except (OSError, ValueError, pa.ArrowException) as err:
+                raise ExperimentError(
+                    f"{path} cannot be read ({_first_line(err)}); delete it and --resume again to rerun its runs"
+                ) from None
+        rows = cache[path]
         return rows.loc[rows["run_id"] == run_id].drop(columns="run_id")
 
     def read_batch(self, batch: int, table: str) -> pd.DataFrame:
@@ -629,6 +665,14 @@ class _Book:
             raise ExperimentError(
                 f"{path} cannot be read ({_first_line(err)}); delete it and --resume again to rerun its runs"
             ) from None
+
+
+def _write_runs(path: Path, ids: list[str], frames: list[pd.DataFrame], durable: bool = True) -> None:
+    """One file of several runs' rows, a ``run_id`` column first, the ids in order in its metadata."""
+    lengths = [len(f) for f in frames]
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    frame.insert(0, "run_id", np.repeat(np.array(ids, dtype=object), lengths))
+    write_parquet_atomic(frame, path, durable=durable, metadata={RUNS_KEY: json.dumps(ids).encode()})
 
 
 def _first_line(err: BaseException) -> str:
@@ -800,5 +844,5 @@ __all__ = [
     "read_run_table",
     "run_experiment",
     "simulate",
-    "staged_path",
+    "chunk_path",
 ]
