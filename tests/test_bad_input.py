@@ -28,6 +28,7 @@ from experiments.resources import MemoryTooSmall, check_memory
 from experiments.spec import load_comparison
 from sim.config import ConfigError, ScenarioConfig, load_scenario
 from sim.store import FolderLock, FolderLocked, lock_path, read_manifest, sha256_file
+from tests.inprocess import run_in_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
@@ -184,9 +185,9 @@ def test_cli_refuses_a_duplicate_key_and_an_empty_file_in_one_line(tmp_path):
     dup = write(tmp_path / "dup.yaml", "months: 12\nmonths: 13\n")
     one_line_error(run_cli("run", str(dup), "--out", str(tmp_path / "o")), "dup.yaml: months: set twice")
     empty = write(tmp_path / "empty.yaml", "")
-    one_line_error(run_cli("run", str(empty), "--out", str(tmp_path / "o")), "empty.yaml: the file is empty")
+    one_line_error(run_in_process("run", str(empty), "--out", str(tmp_path / "o")), "empty.yaml: the file is empty")
     spec = write(tmp_path / "latin.yaml", "description: caf\xe9\n".encode("latin-1"))
-    one_line_error(run_cli("compare", str(spec), "--dry-run"), "latin.yaml: not UTF-8 text")
+    one_line_error(run_in_process("compare", str(spec), "--dry-run"), "latin.yaml: not UTF-8 text")
     assert not (tmp_path / "o").exists()
 
 
@@ -296,7 +297,9 @@ def test_the_edges_of_each_constraint_are_allowed():
 
 def test_a_shorter_run_than_the_scenarios_shock_is_refused_on_the_command_line(tmp_path):
     # recession.yaml's shock starts at month 12: a 6-month run would silently be a baseline run.
-    done = run_cli("run", str(SCENARIOS / "shocks" / "recession.yaml"), "--months", "6", "--out", str(tmp_path / "o"))
+    done = run_in_process(
+        "run", str(SCENARIOS / "shocks" / "recession.yaml"), "--months", "6", "--out", str(tmp_path / "o")
+    )
     one_line_error(done, "economy.shocks[0].start: 12 is after the last month of the run (months: 6)")
     assert not (tmp_path / "o").exists()
 
@@ -334,7 +337,7 @@ CLI_VALUES = {
 
 @pytest.mark.parametrize("args, words", CLI_VALUES.values(), ids=CLI_VALUES.keys())
 def test_a_command_line_value_outside_its_domain_is_one_line(args, words):
-    one_line_error(run_cli(*args), *words)
+    one_line_error(run_in_process(*args), *words)
 
 
 def test_no_arguments_still_shows_the_help():
@@ -373,7 +376,7 @@ SMALL_RUN = ("--months", "3", "--borrowers", "200", "--no-progress")
 @pytest.mark.parametrize("where", ["/proc/lendsim-results", "/sys/lendsim/results", "/dev/null", "/dev/null/sub"])
 def test_an_output_path_on_a_special_file_system_is_one_line_before_any_work(where):
     start = time.monotonic()
-    done = run_cli("run", str(BASELINE), *SMALL_RUN, "--out", where)
+    done = run_in_process("run", str(BASELINE), *SMALL_RUN, "--out", where)
     line = one_line_error(done)
     assert where.split("/")[1] in line
     assert time.monotonic() - start < 60
@@ -381,7 +384,7 @@ def test_an_output_path_on_a_special_file_system_is_one_line_before_any_work(whe
 
 def test_an_output_path_under_a_file_is_one_line(tmp_path):
     blocker = write(tmp_path / "a_file", "mine\n")
-    line = one_line_error(run_cli("run", str(BASELINE), *SMALL_RUN, "--out", str(blocker / "sub" / "run")))
+    line = one_line_error(run_in_process("run", str(BASELINE), *SMALL_RUN, "--out", str(blocker / "sub" / "run")))
     assert "a_file" in line and "Not a directory" in line
     assert blocker.read_text() == "mine\n"
 
@@ -393,12 +396,12 @@ def test_a_read_only_file_system_is_one_line_for_run_and_compare(tmp_path, mount
     one_line_error(run_cli("compare", str(spec), "--out", str(ro / "cmp"), "--no-progress"), "Read-only file system")
 
 
-def test_a_full_disk_is_one_line_and_keeps_what_was_finished(tmp_path, mount):
+def test_a_full_disk_is_one_line_and_keeps_what_was_finished(tmp_path, mount, finished):
     # A tmpfs of 96 KB: room for the working folder and a few runs, not for the whole comparison.
+    spec, _, reference = finished
     disk = mount("96k")
-    spec = comparison_spec(tmp_path, replications=4)
     out = disk / "cmp"
-    done = run_cli("compare", str(spec), "--out", str(out), "--no-progress")
+    done = run_in_process("compare", str(spec), "--out", str(out), "--no-progress")
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode in (1, 2), done.stderr  # failed runs (1) or the folder could not be finished (2)
     assert "No space left on device" in done.stderr
@@ -409,10 +412,8 @@ def test_a_full_disk_is_one_line_and_keeps_what_was_finished(tmp_path, mount):
     assert kept.is_dir() and (kept / "manifest.json").is_file()
     # With room again, --resume finishes it with the bytes of an uninterrupted run.
     subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
-    done = run_cli("compare", str(spec), "--out", str(out), "--resume", "--no-progress")
+    done = run_in_process("compare", str(spec), "--out", str(out), "--resume", "--no-progress")
     assert done.returncode == 0, done.stderr
-    reference = tmp_path / "reference"
-    assert run_cli("compare", str(spec), "--out", str(reference), "--no-progress").returncode == 0
     assert read_manifest(out)["files"] == read_manifest(reference)["files"]
 
 
@@ -430,7 +431,7 @@ def test_a_full_disk_during_a_single_run_leaves_no_folder_behind(mount):
 
 def test_a_population_too_large_for_the_machine_is_refused_before_anything_is_built(tmp_path):
     start = time.monotonic()
-    done = run_cli("run", str(BASELINE), "--borrowers", "50000000", "--out", str(tmp_path / "big"))
+    done = run_in_process("run", str(BASELINE), "--borrowers", "50000000", "--out", str(tmp_path / "big"))
     line = one_line_error(done, "baseline.yaml: borrowers.count: 50,000,000 borrowers need about", "available")
     assert "use at most about" in line and "--no-memory-check" in line
     assert time.monotonic() - start < 30  # refused from the configuration, not after allocating
@@ -473,7 +474,7 @@ def test_a_second_command_on_a_locked_folder_is_told_who_holds_it(tmp_path, fini
             )
         )
         for args in (["compare", str(spec), "--out", str(copy), "--resume"], ["report", str(copy)]):
-            line = one_line_error(run_cli(*args), f"{copy} is in use by `run.py compare c.yaml --resume`")
+            line = one_line_error(run_in_process(*args), f"{copy} is in use by `run.py compare c.yaml --resume`")
             assert f"pid {holder.pid}" in line and str(lock) in line
         with pytest.raises(FolderLocked):
             run_experiment(plan, copy, resume=True, progress=False)
@@ -481,13 +482,13 @@ def test_a_second_command_on_a_locked_folder_is_told_who_holds_it(tmp_path, fini
         holder.kill()
         holder.wait()
     # the holder is gone: its lock is stale and no longer blocks
-    assert run_cli("report", str(copy)).returncode == 0
+    assert run_in_process("compare", str(spec), "--out", str(copy), "--resume", "--no-progress").returncode == 0
     assert not lock.exists()
     assert read_manifest(copy)["files"] == read_manifest(out)["files"]
 
 
 def test_two_commands_on_one_folder_at_once_one_is_refused_and_nothing_breaks(tmp_path):
-    spec = comparison_spec(tmp_path, replications=6)
+    spec = comparison_spec(tmp_path, replications=4, overrides={**TINY, "borrowers.count": 3000, "months": 24})
     out = tmp_path / "cmp"
     first = subprocess.Popen(
         [sys.executable, "run.py", "compare", str(spec), "--out", str(out), "--no-progress"],
@@ -500,7 +501,7 @@ def test_two_commands_on_one_folder_at_once_one_is_refused_and_nothing_breaks(tm
         deadline = time.monotonic() + 120
         while not lock_path(out).exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        second = run_cli("compare", str(spec), "--out", str(out), "--resume", "--no-progress")
+        second = run_in_process("compare", str(spec), "--out", str(out), "--resume", "--no-progress")
     finally:
         stdout, stderr = first.communicate(timeout=300)
     one_line_error(second, "is in use by `run.py compare", "--out", str(out))
@@ -570,7 +571,7 @@ def test_ctrl_c_during_compare_keeps_finished_runs_and_resume_completes(tmp_path
         done.stderr.strip().splitlines()[-1].startswith("interrupted: finished runs are kept; continue with --resume")
     )
     assert partial_folder(out).is_dir() and not lock_path(out).exists()
-    resumed = run_cli("compare", str(spec), "--out", str(out), "--resume", "--no-progress")
+    resumed = run_in_process("compare", str(spec), "--out", str(out), "--resume", "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     assert read_manifest(out)["files"] == read_manifest(reference)["files"]
 
@@ -599,15 +600,15 @@ def test_a_missing_or_damaged_part_file_is_named_by_reproduce_and_rerun_by_resum
     with open(edited / "vintages" / "part-00002.parquet", "r+b") as fh:
         fh.seek(20)
         fh.write(b"\xff" * 64)
-    done = run_cli("reproduce", str(edited), "--no-progress")
+    done = run_in_process("reproduce", str(edited), "--no-progress")
     assert done.returncode == 1, done.stderr
     assert "model/part-00001.parquet: missing from" in done.stdout
     assert "vintages/part-00002.parquet: changed in" in done.stdout
     # report and analysis.load name the damage in one line
-    line = one_line_error(run_cli("report", str(edited)))
+    line = one_line_error(run_in_process("report", str(edited)))
     assert "cannot read" in line or "cannot draw" in line
     # --resume reruns the runs whose tables are missing or damaged and restores the same bytes
-    done = run_cli("compare", str(spec), "--out", str(edited), "--resume", "--no-progress")
+    done = run_in_process("compare", str(spec), "--out", str(edited), "--resume", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert read_manifest(edited)["files"] == reference
 
@@ -641,9 +642,9 @@ def test_a_damaged_batch_of_unfinished_work_is_run_again(tmp_path, finished, mon
 
 EDITED_MANIFESTS = {
     "not_json": (lambda m: "{not json", ["manifest.json", "not valid JSON"]),
-    "no_kind": (lambda m: json.dumps({k: v for k, v in m.items() if k != "kind"}), ["kind"]),
-    "no_plan": (lambda m: json.dumps({k: v for k, v in m.items() if k != "plan"}), []),
-    "plan_not_a_mapping": (lambda m: json.dumps({**m, "plan": [1, 2]}), []),
+    "no_kind": (lambda m: json.dumps({k: v for k, v in m.items() if k != "kind"}), ["unknown kind None"]),
+    "no_plan": (lambda m: json.dumps({k: v for k, v in m.items() if k != "plan"}), ["no plan of cells"]),
+    "plan_not_a_mapping": (lambda m: json.dumps({**m, "plan": [1, 2]}), ["no plan of cells"]),
     "unfinished": (lambda m: json.dumps({**m, "complete": False}), ["did not finish"]),
     "bad_cell_config": (
         lambda m: json.dumps(
@@ -672,7 +673,7 @@ def test_an_edited_manifest_is_one_line_for_every_command(tmp_path, finished, ed
         ["reproduce", str(edited), "--no-progress"],
         ["compare", str(spec), "--out", str(edited), "--resume", "--no-progress"],
     ):
-        done = run_cli(*args)
+        done = run_in_process(*args)
         assert "Traceback" not in done.stderr, (args, done.stderr)
         if done.returncode == 0:  # an edit the command does not need (a report reads no cell config)
             continue

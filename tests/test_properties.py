@@ -14,10 +14,6 @@ per key path), hypothesis chooses the values.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
-import sys
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -30,37 +26,19 @@ from hypothesis import strategies as st
 from experiments.spec import load_comparison, load_sweep
 from sim.config import ConfigError, ScenarioConfig, Section, field_bounds, load_scenario, validate_scenario
 from sim.keys import _strip_optional
+from tests.inprocess import run_in_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO_ROOT / "scenarios"
 FAST = settings(
-    max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-def _run_py():
-    spec = importlib.util.spec_from_file_location("lendsim_run_cli_properties", REPO_ROOT / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-CLI = _run_py()
 
 
 def cli(*args: str) -> tuple[int, str]:
     """``run.py ARGS`` in this process (the checks fail before any model is built): exit code, stderr."""
-    err = io.StringIO()
-    argv = sys.argv
-    sys.argv = ["run.py", *args]
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            CLI.main()
-    except SystemExit as exc:
-        return int(exc.code or 0), err.getvalue()
-    finally:
-        sys.argv = argv
-    return 0, err.getvalue()
+    done = run_in_process(*args)
+    return done.returncode, done.stderr
 
 
 # --------------------------------------------------------------------------- the key paths
