@@ -678,13 +678,13 @@ def test_killed_sweep_resumed_ends_with_the_same_results(sweep, tmp_path):
 
 
 def test_batches_of_several_runs_are_the_same_bytes_however_run_spilled_or_resumed(sweep, tmp_path, monkeypatch):
-    _, plan, _ = sweep
-    monkeypatch.setattr(engine, "MAX_BATCHES", 4)  # 18 runs: 4 batches of 5, 5, 5 and 3 runs
+    plan = dataclasses.replace(sweep[1], cells=sweep[1].cells[:4])  # 12 runs
+    monkeypatch.setattr(engine, "MAX_BATCHES", 3)  # 3 batches of 4 runs
     monkeypatch.setattr(engine, "SPILL_S", 0.0)  # spill after every run that leaves its batch unfinished
     one = run_experiment(plan, tmp_path / "j1", progress=False).out
-    assert read_manifest(one)["batch_runs"] == 5
-    assert sorted(p.name for p in (one / "model").iterdir()) == [f"part-{b:05d}.parquet" for b in range(4)]
-    assert set(pd.read_parquet(one / "model" / "part-00003.parquet")["run_id"]) == {r.run_id for r in plan.runs[15:]}
+    assert read_manifest(one)["batch_runs"] == 4
+    assert sorted(p.name for p in (one / "model").iterdir()) == [f"part-{b:05d}.parquet" for b in range(3)]
+    assert set(pd.read_parquet(one / "model" / "part-00002.parquet")["run_id"]) == {r.run_id for r in plan.runs[8:]}
     two = run_experiment(plan, tmp_path / "j2", workers=2, progress=False).out
     assert hashes(two) == hashes(one)
 
@@ -692,8 +692,8 @@ def test_batches_of_several_runs_are_the_same_bytes_however_run_spilled_or_resum
 
     def interrupted(config, seed):
         calls.append(1)
-        if len(calls) == 8:
-            raise KeyboardInterrupt  # Ctrl-C in run 8: batch 0 written, runs 6 and 7 spilled to chunks
+        if len(calls) == 7:
+            raise KeyboardInterrupt  # Ctrl-C in run 7: batch 0 written, runs 5 and 6 spilled to chunks
         return real(config, seed)
 
     monkeypatch.setattr(engine, "simulate", interrupted)
@@ -703,14 +703,14 @@ def test_batches_of_several_runs_are_the_same_bytes_however_run_spilled_or_resum
     staging = partial_folder(out) / engine.STAGING
     assert (
         len(list(staging.glob("chunk-*.model.parquet"))) == 2
-        and _journal_runs(partial_folder(out) / engine.JOURNAL) == 7
+        and _journal_runs(partial_folder(out) / engine.JOURNAL) == 6
     )
     monkeypatch.setattr(engine, "simulate", real)
     resumed = run_experiment(plan, out, resume=True, progress=False)
-    assert (resumed.ran, resumed.skipped) == (11, 7)
+    assert (resumed.ran, resumed.skipped) == (6, 6)
     assert hashes(out) == hashes(one)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one.iterdir())
-    run = plan.runs[12].run_id
+    run = plan.runs[9].run_id
     pd.testing.assert_frame_equal(
         engine.read_run_table(out, "vintages", run),
         pd.read_parquet(one / "vintages" / "part-00002.parquet")
