@@ -334,6 +334,8 @@ def _prepare(
         raise ResultsExistError(
             f"results folder {out} already exists; use --resume to rerun its failed runs or --force to replace it"
         )
+    if out.exists():
+        check_destination(out, force)  # before any work: --force replaces only a folder lendsim wrote
     if work.exists():
         if not force:
             raise ResultsExistError(

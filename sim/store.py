@@ -104,6 +104,36 @@ def check_destination(out_dir: Path | str, force: bool = False) -> None:
         raise ResultsExistError(f"{out_dir} exists and is not a folder; choose another --out")
     if out_dir.exists() and not force:
         raise ResultsExistError(f"results folder {out_dir} already exists; use --force to replace it")
+    if out_dir.exists() and not is_replaceable(out_dir):
+        # --force deletes the old folder once the new one is in place: `--out . --force` or a
+        # mistyped `--out ~/thesis --force` would otherwise delete a folder lendsim never wrote.
+        raise ResultsExistError(
+            f"{out_dir}: not a results folder lendsim wrote (no lendsim manifest.json), so --force will not "
+            "replace it; choose another --out, or empty or remove the folder yourself"
+        )
+
+
+# What a manifest.json lendsim wrote says it is (run.py run, compare, sweep, sensitivity, validate).
+RESULT_KINDS = ("run", "comparison", "sweep", "validation")
+
+
+def is_replaceable(folder: Path) -> bool:
+    """Whether ``--force`` may delete ``folder``: it is empty, or a results folder lendsim wrote.
+
+    A damaged manifest counts as not lendsim's: the user can remove such a folder by hand, while
+    deleting a folder that only happens to hold some other ``manifest.json`` cannot be undone.
+    """
+    try:
+        if not any(folder.iterdir()):
+            return True
+        with open(folder / MANIFEST_NAME, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    # Every manifest lendsim writes has a known kind (commands) or the file hashes of write_results.
+    return isinstance(manifest, dict) and (
+        manifest.get("kind") in RESULT_KINDS or isinstance(manifest.get("files"), dict)
+    )
 
 
 def write_results(

@@ -389,6 +389,21 @@ def test_an_output_path_under_a_file_is_one_line(tmp_path):
     assert blocker.read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("command", ["run", "compare"])
+@pytest.mark.parametrize("manifest", [None, '{"name": "my web app", "icons": []}'], ids=["plain", "other_manifest"])
+def test_force_never_replaces_a_folder_lendsim_did_not_write(tmp_path, command, manifest):
+    # `--out ~/thesis --force` (or `--out . --force`) replaced, that is deleted, the user's folder.
+    mine = write(tmp_path / "thesis" / "chapter1.tex", "mine\n").parent
+    if manifest is not None:
+        write(mine / "manifest.json", manifest)
+    before = {p.name: p.read_text() for p in mine.iterdir()}
+    args = [str(BASELINE), *SMALL_RUN] if command == "run" else [str(comparison_spec(tmp_path)), "--no-progress"]
+    line = one_line_error(run_in_process(command, *args, "--out", str(mine), "--force"))
+    assert f"{mine}: not a results folder lendsim wrote" in line and "--force will not replace it" in line
+    assert {p.name: p.read_text() for p in mine.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 def test_a_read_only_file_system_is_one_line_for_run_and_compare(tmp_path, mount):
     ro = mount("1m", "ro")
     one_line_error(run_cli("run", str(BASELINE), *SMALL_RUN, "--out", str(ro / "run")), "Read-only file system")
