@@ -1199,8 +1199,11 @@ def _resolve(path: Path, chain: list[Path], origins: dict[tuple, str]) -> dict:
     if not isinstance(parent, str):
         raise ConfigError(f"{shown}: extends: must be a file path (string), got {parent!r}")
     parent_path = path.parent / parent
-    if not parent_path.is_file():
+    if not parent_path.exists():
         raise ConfigError(f"{shown}: extends: file '{parent}' not found (looked for {parent_path})")
+    if not parent_path.is_file():
+        # A folder, /dev/zero or a pipe exists: "not found" would send the user looking for a typo.
+        raise ConfigError(f"{shown}: extends: '{parent}' is not a regular file ({parent_path}); give a YAML file")
     base = _resolve(parent_path, chain + [real], origins)
     _record(data, shown, (), origins)
     return deep_merge(base, data)

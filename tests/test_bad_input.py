@@ -172,6 +172,15 @@ def test_special_and_oversized_files_are_refused_without_reading_them(tmp_path, 
     assert ("not a regular file" if special != "huge" else "larger than 10 MB") in str(info.value)
 
 
+@pytest.mark.parametrize("parent", ["/dev/zero", "", "folder"])
+def test_extends_naming_something_that_is_not_a_file_says_so(tmp_path, parent):
+    (tmp_path / "folder").mkdir()
+    path = write(tmp_path / "child.yaml", f"extends: '{parent}'\nmonths: 12\n")
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{path}: extends: '{parent}' is not a regular file"), str(info.value)
+
+
 def test_duplicate_keys_in_a_spec_are_refused_too(tmp_path):
     spec = write(
         tmp_path / "dup.yaml",
