@@ -270,14 +270,26 @@ def report(
 ) -> None:
     """Write RESULTS/report.html (one self-contained page) and report.md, with figures in RESULTS/figures."""
     from analysis.report import write_report
-    from analysis.tables import AnalysisError
+    from analysis.tables import MANIFEST, AnalysisError
 
+    # Checked before the lock, which is written beside the folder: a folder that is not results (or a
+    # path such as /sys/kernel) is named as such, not by the lock's temporary file that could not be made.
+    if results.is_dir() and not (results / MANIFEST).is_file():
+        _fail(f"{results}: no {MANIFEST}; not a results folder")
     try:
         with FolderLock(results, _command_line()):
             written = write_report(results)
     except AnalysisError as err:
         typer.echo(f"error: {_one_line(err)}", err=True)
         raise typer.Exit(_USER_ERROR_EXIT) from None
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        # The report goes into the results folder: `--out` (the general advice) is not an option here.
+        _fail(
+            f"{results}: the report is written into the results folder, which cannot be written here "
+            f"({err.strerror}); copy the folder somewhere writable and report the copy"
+        )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: the report in {results} may be incomplete; run the command again", err=True)
         raise typer.Exit(_INTERRUPTED_EXIT) from None

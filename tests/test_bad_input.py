@@ -420,6 +420,17 @@ def test_a_read_only_file_system_is_one_line_for_run_and_compare(tmp_path, mount
     one_line_error(run_cli("compare", str(spec), "--out", str(ro / "cmp"), "--no-progress"), "Read-only file system")
 
 
+def test_report_of_a_read_only_or_non_results_folder_names_the_folder(tmp_path, mount, finished):
+    _, _, out = finished
+    disk = mount("8m")
+    copy = copy_of(out, disk / "results")
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    line = one_line_error(run_in_process("report", str(copy)), f"{copy}: the report is written into the results")
+    assert "Read-only file system" in line and "copy the folder somewhere writable" in line
+    # A folder that is not results, where the lock cannot be written either: named as not results.
+    one_line_error(run_in_process("report", "/sys/kernel"), "/sys/kernel: no manifest.json; not a results folder")
+
+
 def test_a_full_disk_is_one_line_and_keeps_what_was_finished(tmp_path, mount, finished):
     # A tmpfs of 96 KB: room for the working folder and a few runs, not for the whole comparison.
     spec, _, reference = finished
