@@ -25,7 +25,7 @@ import yaml
 from experiments import engine
 from experiments.engine import partial_folder, run_experiment
 from experiments.resources import MemoryTooSmall, check_memory
-from experiments.spec import load_comparison
+from experiments.spec import load_comparison, load_sweep
 from sim.config import ConfigError, ScenarioConfig, load_scenario
 from sim.store import FolderLock, FolderLocked, lock_path, read_manifest, sha256_file
 from tests.inprocess import run_in_process
@@ -188,6 +188,55 @@ def test_duplicate_keys_in_a_spec_are_refused_too(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"dup\.yaml: replications: set twice, on lines 2 and 5"):
         load_comparison(spec)
+
+
+SWEEP_SIZES = {
+    # id: (design keys, key path, words)
+    "grid_of_10^12_points": (
+        {"design": "grid", "parameters": {f"behaviour.{k}": {"min": 0.0, "max": 1.0, "levels": 10_000} for k in "abc"}},
+        "parameters",
+        ["a grid of 10,000 x 10,000 x 10,000 = 1,000,000,000,000 points is more than the 100,000"],
+    ),
+    "grid_of_listed_values": (
+        {"design": "grid", "parameters": {"months": {"values": list(range(1, 401))}, "burn_in": {"values": [0] * 300}}},
+        "parameters",
+        ["300 x 400 = 120,000 points"],
+    ),
+    "too_many_samples": (
+        {"design": "latin_hypercube", "samples": 100_001, "parameters": {"months": {"min": 1, "max": 9}}},
+        "samples",
+        ["100,001 points is more than the 100,000"],
+    ),
+    "too_many_runs": (
+        {"design": "sobol", "samples": 65_536, "replications": 16, "parameters": {"months": {"min": 1, "max": 9}}},
+        "replications",
+        ["65,536 points x 16 replications = 1,048,576 runs"],
+    ),
+}
+
+
+@pytest.mark.parametrize("design, key_path, words", SWEEP_SIZES.values(), ids=SWEEP_SIZES.keys())
+def test_a_sweep_too_large_to_plan_is_refused_before_it_is_built(tmp_path, design, key_path, words):
+    spec = {"base": str(BASELINE), "replications": 2, "master_seed": 1, "outcomes": ["losses"], **design}
+    path = write(tmp_path / "s.yaml", yaml.safe_dump(spec))
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    assert time.monotonic() - start < 5  # counted, not built
+    assert str(info.value).startswith(f"{path}: {key_path}: "), str(info.value)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+def test_the_largest_sweep_is_allowed(tmp_path):
+    spec = {"base": str(BASELINE), "design": "grid", "replications": 10, "master_seed": 1, "outcomes": ["losses"]}
+    spec["parameters"] = {"months": {"values": list(range(1, 11))}}
+    _, plan = load_sweep(write(tmp_path / "s.yaml", yaml.safe_dump(spec)))
+    assert len(plan.runs) == 100
+    from experiments.spec import MAX_POINTS, MAX_RUNS, SweepSpec
+
+    edge = {**spec, "parameters": {"months": {"values": list(range(1, 101))}, "burn_in": {"values": [0] * 1000}}}
+    assert SweepSpec.model_validate({**edge, "replications": MAX_RUNS // MAX_POINTS})  # exactly both limits
 
 
 def test_cli_refuses_a_duplicate_key_and_an_empty_file_in_one_line(tmp_path):
