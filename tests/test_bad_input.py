@@ -228,6 +228,22 @@ def test_a_sweep_too_large_to_plan_is_refused_before_it_is_built(tmp_path, desig
         assert word in str(info.value), str(info.value)
 
 
+def test_a_sensitivity_design_too_large_to_plan_is_refused(tmp_path):
+    from experiments.sensitivity import load_sensitivity
+
+    # sobol, N = 65,536, 2 parameters: 65,536 x 4 = 262,144 points (each a whole scenario), 1 replication
+    spec = {"base": str(BASELINE), "method": "sobol", "samples": 65_536, "replications": 1, "master_seed": 1}
+    spec |= {
+        "outcomes": ["losses"],
+        "parameters": {"behaviour.herding": {"min": 0, "max": 1}, "months": {"min": 1, "max": 9}},
+    }
+    path = write(tmp_path / "s.yaml", yaml.safe_dump(spec))
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"s\.yaml: samples: 262,144 points is more than the 100,000"):
+        load_sensitivity(path)
+    assert time.monotonic() - start < 5
+
+
 def test_the_largest_sweep_is_allowed(tmp_path):
     spec = {"base": str(BASELINE), "design": "grid", "replications": 10, "master_seed": 1, "outcomes": ["losses"]}
     spec["parameters"] = {"months": {"values": list(range(1, 11))}}
