@@ -384,13 +384,23 @@ def _check_same_versions(manifest: dict, folder: Path) -> None:
 
 def _check_same_plan(plan: Plan, folder: Path) -> None:
     try:
-        recorded = _read_json(folder / MANIFEST_NAME)["plan"]
-        if not isinstance(recorded, dict):
-            raise ValueError("plan is not a mapping")
-    except (OSError, ValueError, KeyError, TypeError):
+        manifest = _read_json(folder / MANIFEST_NAME)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a mapping")
+    except (OSError, ValueError):
         raise ExperimentError(
             f"{folder} has no readable manifest.json; cannot resume it (use --force to start over)"
         ) from None
+    recorded = manifest.get("plan")
+    if not isinstance(recorded, dict):
+        # A readable manifest without a plan (a single run's folder, or one edited by hand): saying it
+        # had no readable manifest sent the user to a file that is there and reads fine.
+        kind = manifest.get("kind")
+        what = "the results of a single run" if kind == "run" else "no plan of runs in its manifest.json"
+        raise ExperimentError(
+            f"{folder} holds {what}, not a {plan.kind}; cannot resume it "
+            "(choose another --out, or --force to replace it)"
+        )
     current = json.loads(json.dumps(plan.run_record()))
     mine = {k: recorded.get(k) for k in current}
     if mine != current:

@@ -740,6 +740,19 @@ def test_a_damaged_batch_of_unfinished_work_is_run_again(tmp_path, finished, mon
     assert not (out / "staging").exists() and not (out / engine.JOURNAL).exists()
 
 
+def test_resuming_a_comparison_into_a_single_runs_folder_says_what_the_folder_holds(tmp_path):
+    import pandas as pd
+
+    from sim.store import write_results
+
+    single = write_results(tmp_path / "r1", {"model": pd.DataFrame({"month": [1]})}, {"kind": "run"})
+    spec = comparison_spec(tmp_path)
+    line = one_line_error(run_in_process("compare", str(spec), "--out", str(single), "--resume", "--no-progress"))
+    # It said "has no readable manifest.json" of a manifest that is there and reads fine.
+    assert f"{single} holds the results of a single run, not a comparison; cannot resume it" in line
+    assert sorted(p.name for p in single.iterdir()) == ["manifest.json", "model.parquet"]
+
+
 EDITED_MANIFESTS = {
     "not_json": (lambda m: "{not json", ["manifest.json", "not valid JSON"]),
     "no_kind": (lambda m: json.dumps({k: v for k, v in m.items() if k != "kind"}), ["unknown kind None"]),
