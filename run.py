@@ -372,12 +372,34 @@ def sensitivity(
 def _backend(backend: str | None, scheduler: str | None) -> str:
     """The backend to use: as given, else dask when a scheduler is given, else local."""
     if backend is None:
-        return "dask" if scheduler else "local"
+        backend = "dask" if scheduler else "local"
     if backend not in ("local", "dask"):
         raise ExperimentError(f"--backend: {backend!r} is not allowed: expected 'local' or 'dask'")
     if scheduler and backend == "local":
         raise ExperimentError("--scheduler: a dask scheduler needs --backend dask (or no --backend)")
+    if scheduler:
+        _check_scheduler(scheduler)
     return backend
+
+
+def _check_scheduler(address: str) -> None:
+    """Refuse an address dask cannot parse: dask raised it as a traceback from inside Client(), after the
+    results folder's working copy had been made."""
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError:
+        return  # the dask extra is missing: the executor says so, with how to install it
+    try:
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss", "ucx"):
+            host, port = parse_host_port(location)
+            if not host or not 1 <= int(port) <= 65535:
+                raise ValueError("a host and a port from 1 to 65535 are needed")
+    except (ValueError, TypeError) as err:
+        raise ExperimentError(
+            f"--scheduler: {address!r} is not a dask scheduler address ({_one_line(err)}); "
+            "expected e.g. tcp://10.0.0.5:8786, as `dask scheduler` prints"
+        ) from None
 
 
 def _check_workers(workers: int, backend: str, scheduler: str | None) -> None:

@@ -401,6 +401,22 @@ CLI_VALUES = {
         ["sweep", str(SCENARIOS / "sweeps" / "recession_severity_lhs.yaml"), "--backend", "local", "--scheduler", "x"],
         ["--scheduler"],
     ),
+    # an address dask cannot parse was a traceback from inside dask's Client, after the working folder was made
+    "scheduler_without_a_port": (
+        [
+            "compare",
+            str(SCENARIOS / "comparisons" / "demo.yaml"),
+            "--scheduler",
+            "not a url",
+            "--out",
+            "/nonexistent/x",
+        ],
+        ["--scheduler: 'not a url' is not a dask scheduler address", "missing port number", "tcp://10.0.0.5:8786"],
+    ),
+    "scheduler_port_out_of_range": (
+        ["sweep", str(SCENARIOS / "sweeps" / "recession_severity_lhs.yaml"), "--scheduler", "tcp://h:99999"],
+        ["--scheduler: 'tcp://h:99999' is not a dask scheduler address"],
+    ),
     "validate_one_replication": (["validate", "-r", "1", "--dry-run"], ["--replications"]),
     "explore_port_zero": (["explore", "--port", "0"], ["--port"]),
     "unknown_option": (["run", str(BASELINE), "--no-such-option"], ["No such option"]),
