@@ -12,6 +12,8 @@ everything here is also available from Python.
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,15 @@ from typing import Any
 import typer
 
 from experiments.engine import ExperimentError
+from experiments.resources import MemoryTooSmall
 from sim.config import ConfigError, load_scenario
-from sim.store import ResultsExistError
+from sim.store import FolderLock, FolderLocked, OutputPathError, ResultsExistError
 
 # Errors a user can fix from the message alone: printed as one line, no
 # traceback, exit code 2 (the same code click uses for usage errors).
-_USER_ERRORS = (ConfigError, ResultsExistError, ExperimentError)
+_USER_ERRORS = (ConfigError, ResultsExistError, ExperimentError, FolderLocked, OutputPathError, MemoryTooSmall)
 _USER_ERROR_EXIT = 2
+_INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 # Some runs failed, or a reproduction differs: the command did its work but the
 # result is not what was asked for.
 _FAILED_EXIT = 1
@@ -46,7 +50,7 @@ def _root() -> None:
 @app.command()
 def run(
     scenario: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Scenario YAML file."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(0, min=0, max=2**63 - 1, help="Random seed (0 or more)."),
     months: int | None = typer.Option(None, min=1, help="Override the number of months simulated after burn-in."),
     borrowers: int | None = typer.Option(None, min=1, help="Override the number of borrowers (borrowers.count)."),
     out: Path | None = typer.Option(
@@ -56,6 +60,9 @@ def run(
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing results folder."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    memory_check: bool = typer.Option(
+        True, "--memory-check/--no-memory-check", help="Refuse a run estimated not to fit in memory."
+    ),
 ) -> None:
     """Run one scenario with one seed and save the results folder."""
     from experiments.single import run_single, summary_table
@@ -65,7 +72,20 @@ def run(
     if overrides:
         config = config.with_overrides(overrides)
     out_dir = out if out is not None else Path("results") / f"{scenario.stem}-seed{seed}"
-    out_dir, model_frame = run_single(config, seed, out_dir, force=force, progress=progress, scenario_file=scenario)
+    try:
+        out_dir, model_frame = run_single(
+            config,
+            seed,
+            out_dir,
+            force=force,
+            progress=progress,
+            scenario_file=scenario,
+            memory_check=memory_check,
+            command=_command_line(),
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: nothing was written to {out_dir}", err=True)
+        raise typer.Exit(_INTERRUPTED_EXIT) from None
     typer.echo(summary_table(model_frame))
     typer.echo(f"\nResults written to {out_dir}")
 
@@ -79,12 +99,15 @@ _SCHEDULER = typer.Option(
     None, "--scheduler", help="Address of a running dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --backend dask)."
 )
 _RETRIES = typer.Option(
-    2, "--retries", min=0, help="Extra attempts of a run after a lost worker (dask: after any error)."
+    2, "--retries", min=0, max=100, help="Extra attempts of a run after a lost worker (dask: after any error)."
 )
 _RESUME = typer.Option(False, "--resume", help="Continue unfinished results: keep finished runs, rerun the rest.")
 _FORCE = typer.Option(False, "--force", help="Start over, replacing existing results.")
 _DRY_RUN = typer.Option(False, "--dry-run", help="Validate the spec, print the number of runs and exit.")
 _PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr.")
+_MEMORY_CHECK = typer.Option(
+    True, "--memory-check/--no-memory-check", help="Refuse runs estimated not to fit in this machine's memory."
+)
 
 
 @app.command()
@@ -106,6 +129,7 @@ def validate(
     force: bool = _FORCE,
     dry_run: bool = _DRY_RUN,
     progress: bool = _PROGRESS,
+    memory_check: bool = _MEMORY_CHECK,
 ) -> None:
     """Check the nine stylized facts and the calibration targets; exit 1 if any fails.
 
@@ -135,6 +159,7 @@ def validate(
         force,
         dry_run,
         progress,
+        memory_check,
         echo_summary=False,
     )
     if result is None:
@@ -168,12 +193,15 @@ def compare(
     force: bool = _FORCE,
     dry_run: bool = _DRY_RUN,
     progress: bool = _PROGRESS,
+    memory_check: bool = _MEMORY_CHECK,
 ) -> None:
     """Compare policies across shocks: every policy x shock, R replications with common random numbers."""
     from experiments.spec import load_comparison
 
     loaded, plan = load_comparison(spec)
-    _run_plan(spec, loaded, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress)
+    _run_plan(
+        spec, loaded, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress, memory_check
+    )
 
 
 @app.command()
@@ -188,12 +216,15 @@ def sweep(
     force: bool = _FORCE,
     dry_run: bool = _DRY_RUN,
     progress: bool = _PROGRESS,
+    memory_check: bool = _MEMORY_CHECK,
 ) -> None:
     """Sweep config parameters over a grid, Latin hypercube or Sobol design, R replications a point."""
     from experiments.spec import load_sweep
 
     loaded, plan = load_sweep(spec)
-    _run_plan(spec, loaded, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress)
+    _run_plan(
+        spec, loaded, plan, out, workers, backend, scheduler, retries, resume, force, dry_run, progress, memory_check
+    )
 
 
 @app.command()
@@ -212,9 +243,16 @@ def reproduce(
     from experiments.reproduce import reproduce as rerun
 
     backend = _backend(backend, scheduler)
-    for line in version_warnings(checked_manifest(results)):
-        typer.echo(f"warning: {line}; outputs may differ", err=True)
-    outcome = rerun(results, out, workers=workers, backend=backend, scheduler=scheduler, progress=progress)
+    _check_workers(workers, backend, scheduler)
+    try:
+        # Locked while it reads: a `compare --resume` of the same folder would move its files meanwhile.
+        with FolderLock(results, _command_line()):
+            for line in version_warnings(checked_manifest(results)):
+                typer.echo(f"warning: {line}; outputs may differ", err=True)
+            outcome = rerun(results, out, workers=workers, backend=backend, scheduler=scheduler, progress=progress)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {results} is unchanged", err=True)
+        raise typer.Exit(_INTERRUPTED_EXIT) from None
     if outcome.reproduced:
         typer.echo(f"reproduced: {outcome.checked} outputs match their recorded hashes")
         return
@@ -232,13 +270,29 @@ def report(
 ) -> None:
     """Write RESULTS/report.html (one self-contained page) and report.md, with figures in RESULTS/figures."""
     from analysis.report import write_report
-    from analysis.tables import AnalysisError
+    from analysis.tables import MANIFEST, AnalysisError
 
+    # Checked before the lock, which is written beside the folder: a folder that is not results (or a
+    # path such as /sys/kernel) is named as such, not by the lock's temporary file that could not be made.
+    if results.is_dir() and not (results / MANIFEST).is_file():
+        _fail(f"{results}: no {MANIFEST}; not a results folder")
     try:
-        written = write_report(results)
+        with FolderLock(results, _command_line()):
+            written = write_report(results)
     except AnalysisError as err:
         typer.echo(f"error: {_one_line(err)}", err=True)
         raise typer.Exit(_USER_ERROR_EXIT) from None
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        # The report goes into the results folder: `--out` (the general advice) is not an option here.
+        _fail(
+            f"{results}: the report is written into the results folder, which cannot be written here "
+            f"({err.strerror}); copy the folder somewhere writable and report the copy"
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: the report in {results} may be incomplete; run the command again", err=True)
+        raise typer.Exit(_INTERRUPTED_EXIT) from None
     typer.echo(f"Report written to {written.html} and {written.markdown} ({len(written.figures)} figures)")
 
 
@@ -254,6 +308,7 @@ def sensitivity(
     force: bool = _FORCE,
     dry_run: bool = _DRY_RUN,
     progress: bool = _PROGRESS,
+    memory_check: bool = _MEMORY_CHECK,
 ) -> None:
     """Global sensitivity with SALib: Sobol indices or Morris screening, each point averaged over R runs."""
     from experiments.engine import run_experiment
@@ -265,6 +320,7 @@ def sensitivity(
         typer.echo(f"{describe(loaded, plan)}; results would go to {out_dir}")
         return
     backend = _backend(backend, scheduler)
+    _check_workers(workers, backend, scheduler)
     try:
         result = run_experiment(
             plan,
@@ -278,10 +334,12 @@ def sensitivity(
             resume=resume,
             force=force,
             progress=progress,
+            command=_command_line(),
+            memory_check=memory_check,
         )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(_INTERRUPTED_EXIT) from None
     reused = f", {result.skipped} kept from before" if result.skipped else ""
     typer.echo(f"Runs written to {result.out} ({result.ran} runs{reused})")
     if result.failed:
@@ -314,12 +372,51 @@ def sensitivity(
 def _backend(backend: str | None, scheduler: str | None) -> str:
     """The backend to use: as given, else dask when a scheduler is given, else local."""
     if backend is None:
-        return "dask" if scheduler else "local"
+        backend = "dask" if scheduler else "local"
     if backend not in ("local", "dask"):
         raise ExperimentError(f"--backend: {backend!r} is not allowed: expected 'local' or 'dask'")
     if scheduler and backend == "local":
         raise ExperimentError("--scheduler: a dask scheduler needs --backend dask (or no --backend)")
+    if scheduler:
+        _check_scheduler(scheduler)
     return backend
+
+
+def _check_scheduler(address: str) -> None:
+    """Refuse an address dask cannot parse: dask raised it as a traceback from inside Client(), after the
+    results folder's working copy had been made."""
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError:
+        return  # the dask extra is missing: the executor says so, with how to install it
+    try:
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss", "ucx"):
+            host, port = parse_host_port(location)
+            if not host or not 1 <= int(port) <= 65535:
+                raise ValueError("a host and a port from 1 to 65535 are needed")
+    except (ValueError, TypeError) as err:
+        raise ExperimentError(
+            f"--scheduler: {address!r} is not a dask scheduler address ({_one_line(err)}); "
+            "expected e.g. tcp://10.0.0.5:8786, as `dask scheduler` prints"
+        ) from None
+
+
+def _check_workers(workers: int, backend: str, scheduler: str | None) -> None:
+    """Refuse more local worker processes than the machine could run (each is a whole simulation)."""
+    if scheduler:
+        return  # the cluster's workers, not this machine's
+    cpus = os.cpu_count() or 1
+    if workers > 4 * cpus:
+        raise ExperimentError(
+            f"--workers: {workers} is more than 4 x the {cpus} CPUs of this machine; allowed: 1 to {4 * cpus} "
+            "(with a dask cluster, give --scheduler)"
+        )
+
+
+def _command_line() -> str:
+    """This command as typed (for the lock file, so a second command is told who holds a folder)."""
+    return " ".join(["run.py", *sys.argv[1:]])[:500]
 
 
 def _run_plan(
@@ -335,12 +432,14 @@ def _run_plan(
     force,
     dry_run,
     progress,
+    memory_check,
     echo_summary: bool = True,
 ):
     """Run a plan into its results folder (``results/<spec stem>`` by default); the result, or None on --dry-run."""
     from experiments.engine import run_experiment
 
     backend = _backend(backend, scheduler)
+    _check_workers(workers, backend, scheduler)
     out_dir = out if out is not None else Path("results") / spec_path.stem
     if dry_run:
         typer.echo(f"{plan.describe()}; results would go to {out_dir}")
@@ -358,10 +457,12 @@ def _run_plan(
             resume=resume,
             force=force,
             progress=progress,
+            command=_command_line(),
+            memory_check=memory_check,
         )
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished runs are kept; continue with --resume --out {out_dir}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(_INTERRUPTED_EXIT) from None
     if echo_summary:
         typer.echo(result.summary_md)
     reused = f", {result.skipped} kept from before" if result.skipped else ""
@@ -403,13 +504,50 @@ def _overrides(months: int | None, borrowers: int | None) -> dict[str, Any]:
     return {key: value for key, value in given.items() if value is not None}
 
 
+# typer vendors click; its exception base is reached through the one it exports.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one-line messages."""
+    """Entry point: run the app, turning user errors into one-line messages.
+
+    Besides the errors above: a command-line value outside its domain (click's usage errors, shown
+    by typer as a framed panel) is one line too, an operating-system error (a full disk, a read-only
+    or special file system) is one line naming the path, and Ctrl-C ends with exit code 130 and no
+    traceback (each command first says what it kept).
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except _USER_ERRORS as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        sys.exit(_USER_ERROR_EXIT)
+        _fail(_one_line(exc))
+    except _ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `run.py` alone: the help, as before
+            exc.show()
+            sys.exit(exc.exit_code)
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "run.py"
+        _fail(f"{_one_line(exc.format_message())} (see {command} --help)", exc.exit_code)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        sys.exit(_INTERRUPTED_EXIT)
+    except OSError as exc:
+        _fail(_os_error(exc))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = _USER_ERROR_EXIT) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _os_error(exc: OSError) -> str:
+    """``PATH: reason`` for an operating-system error, with what to do about a full disk."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or _one_line(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += "; free some space (unfinished comparisons keep their finished runs: continue with --resume)"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason += "; choose a writable folder with --out"
+    return where + reason
 
 
 def _one_line(exc: BaseException) -> str:

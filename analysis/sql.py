@@ -1,7 +1,7 @@
 """SQL over a results folder with DuckDB (optional extra ``duckdb``: ``pip install -e '.[duckdb]'``).
 
 For experiments with thousands of runs, pandas reading every part is slow and memory-hungry;
-DuckDB scans the hive-partitioned parts in parallel and reads only the columns and runs a query
+DuckDB scans the batch files in parallel and reads only the columns and runs a query
 needs::
 
     from analysis import query
@@ -48,7 +48,9 @@ def connect(results_dir: str | Path):
     for table in PART_TABLES:
         parts = folder / table
         single = folder / f"{table}.parquet"
-        if parts.is_dir() and any(parts.glob("run_id=*/*.parquet")):
+        if parts.is_dir() and any(parts.glob("part-*.parquet")):  # batch files, run_id a column
+            source = f"read_parquet({_sql_string(parts / 'part-*.parquet')})"
+        elif parts.is_dir() and any(parts.glob("run_id=*/*.parquet")):  # one folder a run (before batch files)
             source = f"read_parquet({_sql_string(parts / '*' / '*.parquet')}, hive_partitioning = true)"
         elif single.is_file():
             source = f"read_parquet({_sql_string(single)})"

@@ -198,8 +198,13 @@ class Results:
         meta = self.runs.loc[self.runs["status"] == "ok", ident]
         if not folder.is_dir() or meta.empty:
             return meta.iloc[0:0].copy()
-        partitioning = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
-        frame = ds.dataset(folder, format="parquet", partitioning=partitioning).to_table().to_pandas()
+        try:
+            frame = _read_table_folder(folder).to_pandas()
+        except (OSError, ValueError, pa.ArrowException) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise AnalysisError(
+                f"{folder}: cannot read the {table} parts ({first}); run.py reproduce checks them"
+            ) from None
         frame["run_id"] = frame["run_id"].astype(str)
         order = {run_id: i for i, run_id in enumerate(meta["run_id"])}
         frame = frame[frame["run_id"].isin(order)]
@@ -208,6 +213,19 @@ class Results:
         frame = frame.drop(columns="_order").reset_index(drop=True)
         merged = meta.merge(frame, on="run_id", how="right", validate="one_to_many")
         return merged[ident + [c for c in frame.columns if c != "run_id"]]
+
+
+def _read_table_folder(folder: Path) -> pa.Table:
+    """Every part of a table folder with its ``run_id`` column.
+
+    Batch files (``part-<b>.parquet``) carry ``run_id`` as a column; folders written before them hold
+    one ``run_id=<id>/part-0.parquet`` a run, the id in the folder name (hive layout).
+    """
+    if any(folder.glob("run_id=*")):
+        partitioning = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
+        return ds.dataset(folder, format="parquet", partitioning=partitioning).to_table()
+    files = sorted(str(p) for p in folder.glob("part-*.parquet"))
+    return ds.dataset(files, format="parquet").to_table()
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -245,6 +263,8 @@ def load(results_dir: str | Path) -> Results:
         raise AnalysisError(f"{path}: no {MANIFEST}; not a results folder") from None
     except ValueError as err:
         raise AnalysisError(f"{path / MANIFEST}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise AnalysisError(f"{path / MANIFEST}: not a mapping of keys; not a manifest lendsim wrote")
     kind = manifest.get("kind")
     if kind not in ("run", "comparison", "sweep", "validation"):
         raise AnalysisError(f"{path / MANIFEST}: unknown kind {kind!r}; expected run, comparison, sweep or validation")
@@ -265,14 +285,31 @@ def load(results_dir: str | Path) -> Results:
         )
         return Results(path, manifest, kind, (), None, runs, empty, empty)
 
-    plan = manifest.get("plan") or {}
-    labels = tuple(plan.get("label_columns") or ())
+    plan = manifest.get("plan")
+    # Figures and tables read the plan's cells and labels: a manifest edited without them is refused
+    # here, in one line, rather than deep inside a figure.
+    if (
+        not isinstance(plan, dict)
+        or not isinstance(plan.get("cells"), list)
+        or not all(isinstance(c, dict) and "id" in c and isinstance(c.get("labels"), dict) for c in plan["cells"])
+        or not isinstance(plan.get("label_columns"), list)
+    ):
+        raise AnalysisError(
+            f"{path / MANIFEST}: no plan of cells and labels recorded; not a {kind} folder lendsim wrote"
+        )
+    labels = tuple(plan["label_columns"])
     try:
         runs = pd.read_parquet(path / "runs.parquet")
         outcomes = pd.read_parquet(path / "outcomes.parquet")
         summary = pd.read_csv(path / "summary.csv")
     except FileNotFoundError as err:
         raise AnalysisError(f"{path}: {Path(err.filename).name} is missing; not a complete results folder") from None
+    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise AnalysisError(f"{path}: a table cannot be read ({first}); run.py reproduce checks the files") from None
+    missing = sorted({"run_id", "cell", "status", *labels} - set(runs.columns))
+    if missing:
+        raise AnalysisError(f"{path / 'runs.parquet'}: no {', '.join(missing)} column; not the runs table of this plan")
     return Results(path, manifest, kind, labels, plan.get("reference"), runs, outcomes, summary)
 
 

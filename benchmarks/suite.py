@@ -104,7 +104,7 @@ class Plan:
             large_setups=2,
             comparison=None,
             comparison_reps=0,
-            pairing=(3, 300, 6),
+            pairing=(3, 300, 12),  # 12: penalty_cap.yaml caps from month 12, and a shorter run is refused
         )
 
 

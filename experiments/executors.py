@@ -22,8 +22,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
+import signal
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
@@ -102,36 +104,77 @@ def single_threaded_children():
                 os.environ[name] = value
 
 
+@contextmanager
+def _interrupts_ignored():
+    """Ignore SIGINT in this process inside the block (main thread only; elsewhere a no-op)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals cannot be changed here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_interrupts() -> None:
+    """Worker initializer: Ctrl-C is for the parent, which stops the workers itself.
+
+    A terminal's Ctrl-C reaches every process of the foreground group; workers that took it would
+    each print a KeyboardInterrupt traceback over the parent's one-line message.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _process_pool(
     tasks: Sequence[Task], function: Callable[[Task], Any], workers: int, retries: int
 ) -> Iterator[Finished]:
-    pending = list(tasks)
-    restarts = 0
+    # At most `window` tasks are handed to the pool at a time: the pool pickles every submitted task up
+    # front, and a sweep of 20,000 runs need not hold 20,000 pickled configs; runs also finish in
+    # roughly plan order, so the engine holds few unfinished batches at once.
+    queue = deque(tasks)
+    window = 2 * workers
+    attempts: dict[int, int] = {}
     context = multiprocessing.get_context("spawn")
-    while pending:
-        unfinished = []
-        with single_threaded_children():
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-            futures = {pool.submit(function, task): task for task in pending}
+    while queue:
+        futures: dict[Any, Task] = {}
+        lost: list[Task] = []
+        # The pool starts its processes at the first submit; started with SIGINT ignored, they keep it
+        # ignored from their first instruction (a Ctrl-C while they import would otherwise print a
+        # traceback each), and the initializer makes sure of it.
+        with single_threaded_children(), _interrupts_ignored():
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
+            task = queue.popleft()
+            futures[pool.submit(function, task)] = task
         try:
-            for future in as_completed(futures):
-                task = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    unfinished.append(task)
-                except Exception as exc:  # noqa: BLE001 - recorded, the others go on
-                    yield task, None, exc
-                else:
-                    yield task, result, None
+            while (queue and not lost) or futures:
+                while queue and not lost and len(futures) < window:
+                    task = queue.popleft()
+                    futures[pool.submit(function, task)] = task
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = futures.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        lost.append(task)
+                    except Exception as exc:  # noqa: BLE001 - recorded, the others go on
+                        yield task, None, exc
+                    else:
+                        yield task, result, None
         except BaseException:
             # Ctrl-C or the caller stopped: end now rather than wait for the runs in flight
-            # (their parts are written atomically, so --resume simply runs them again).
+            # (their outputs are written atomically, so --resume simply runs them again).
             _terminate(pool)
             raise
         pool.shutdown(wait=True)
-        if unfinished and restarts >= retries:
-            for task in unfinished:
+        # A dead worker breaks the whole pool and every run in flight with it: none can be blamed
+        # alone, so each is tried again, up to `retries` more times, in a fresh pool.
+        retry = []
+        for task in lost:
+            attempts[id(task)] = attempts.get(id(task), 0) + 1
+            if attempts[id(task)] > retries:
                 yield (
                     task,
                     None,
@@ -140,9 +183,9 @@ def _process_pool(
                         "killed or out of memory? try fewer workers, or --backend dask"
                     ),
                 )
-            return
-        restarts += 1
-        pending = unfinished
+            else:
+                retry.append(task)
+        queue.extendleft(reversed(retry))
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
@@ -180,12 +223,21 @@ def _dask(
     try:
         # A per-invocation token keeps keys unique when several experiments share a scheduler.
         token = secrets.token_hex(4)
-        futures = {
-            client.submit(function, task, key=f"lendsim-{key(task)}-{token}", pure=False, retries=retries): task
-            for task in tasks
-        }
-        for future in dask_completed(futures):
-            task = futures[future]
+        queue = deque(tasks)
+        # As for local processes, a bounded number of runs is with the scheduler at a time (it holds
+        # every submitted task's pickle); enough to keep every worker of the cluster busy.
+        window = 2 * max(workers, sum(client.nthreads().values()), 1)
+        futures: dict[Any, Task] = {}
+
+        def submit() -> Any:
+            task = queue.popleft()
+            future = client.submit(function, task, key=f"lendsim-{key(task)}-{token}", pure=False, retries=retries)
+            futures[future] = task
+            return future
+
+        finished = dask_completed([submit() for _ in range(min(window, len(queue)))])
+        for future in finished:
+            task = futures.pop(future)
             try:
                 result = future.result()
             except Exception as exc:  # noqa: BLE001 - recorded, the others go on
@@ -194,6 +246,8 @@ def _dask(
                 yield task, result, None
             finally:
                 future.release()
+            if queue:
+                finished.add(submit())
     finally:
         client.close()
         if cluster is not None:

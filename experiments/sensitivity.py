@@ -43,6 +43,7 @@ from sim.keys import set_value
 from . import design as designs
 from .plan import Cell, Plan
 from .spec import (
+    MAX_POINTS,
     ExperimentSpec,
     Parameter,
     check_outcome_months,
@@ -95,6 +96,8 @@ class SensitivitySpec(ExperimentSpec):
         if overlap:
             raise ValueError(f"@overrides.{overlap[0]}: also a varied parameter; give it in one place")
         points = design_size(self.method, len(self.parameters), self.samples, self.calc_second_order)
+        if points > MAX_POINTS:  # as for sweeps: each point holds a whole scenario, built before any run
+            raise ValueError(f"@samples: {points:,} points is more than the {MAX_POINTS:,} a design can hold")
         if points * self.replications > MAX_RUNS:
             raise ValueError(f"@samples: {points} points x {self.replications} replications is over {MAX_RUNS:,} runs")
         return self

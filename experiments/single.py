@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.store import check_destination, provenance, write_results
+from sim.store import FolderLock, check_destination, check_writable, provenance, write_results
 
 if TYPE_CHECKING:
     from sim.config import ScenarioConfig
@@ -27,6 +27,8 @@ def run_single(
     progress: bool = True,
     *,
     scenario_file: Path | str | None = None,
+    memory_check: bool = True,
+    command: str | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Run one seeded simulation and write its results folder.
 
@@ -38,6 +40,8 @@ def run_single(
         progress: Show a progress bar on stderr while running.
         scenario_file: Path of the scenario file, recorded in the manifest
             (None when the config did not come from a file).
+        memory_check: Refuse a run that would not fit in this machine's memory.
+        command: What holds the folder's lock, as another command refused meanwhile is told.
 
     Returns:
         The results folder and the model-level frame.
@@ -45,17 +49,27 @@ def run_single(
     Raises:
         sim.store.ResultsExistError: If ``out`` exists and ``force`` is False;
             checked before the simulation so no run time is wasted.
+        sim.store.OutputPathError: If ``out`` cannot be written (checked before, too).
+        sim.store.FolderLocked: If another command is writing ``out``.
+        experiments.resources.MemoryTooSmall: If the run would not fit in memory.
     """
     out = Path(out)
-    check_destination(out, force)
-    # Imported here so that `run.py --help` and store-only users don't pay
-    # for importing the model and Mesa.
-    from .engine import simulate
+    if memory_check:
+        from .resources import check_memory
 
-    tables = simulate(config, seed, progress=progress)
-    model_frame = tables["model"]
-    manifest = _run_manifest(config, seed, scenario_file)
-    return write_results(out, tables, manifest, force=force), model_frame
+        check_memory([config], 1, f"{scenario_file}: borrowers.count" if scenario_file else "borrowers.count")
+    check_destination(out, force)
+    check_writable(out)
+    with FolderLock(out, command or f"run_single({out})"):
+        check_destination(out, force)  # again: another command may have written it before the lock was taken
+        # Imported here so that `run.py --help` and store-only users don't pay
+        # for importing the model and Mesa.
+        from .engine import simulate
+
+        tables = simulate(config, seed, progress=progress)
+        model_frame = tables["model"]
+        manifest = _run_manifest(config, seed, scenario_file)
+        return write_results(out, tables, manifest, force=force), model_frame
 
 
 def _run_manifest(config: ScenarioConfig, seed: int, scenario_file: Path | str | None) -> dict[str, Any]:

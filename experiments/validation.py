@@ -747,12 +747,12 @@ def evaluate_folder(folder: Path | str) -> Evaluation:
     """The evaluation of a finished validation results folder (from its manifest, outcomes and parts)."""
     from sim.store import read_manifest
 
-    from .engine import part_path
+    from .engine import read_run_table
 
     folder = Path(folder)
     plan = Plan.from_record(read_manifest(folder)["plan"])
     outcomes = pd.read_parquet(folder / "outcomes.parquet")
-    return evaluate(plan, outcomes, lambda run_id: pd.read_parquet(part_path(folder, "model", run_id)))
+    return evaluate(plan, outcomes, lambda run_id: read_run_table(folder, "model", run_id))
 
 
 def format_value(c: Contrast, x: float) -> str:

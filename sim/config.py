@@ -465,8 +465,7 @@ class BorrowerConfig(Section):
 
     @model_validator(mode="after")
     def _loan_range(self) -> BorrowerConfig:
-        if self.loan_income_max < self.loan_income_min:
-            raise ValueError("loan_income_max must be >= loan_income_min")
+        _ordered(self, "loan_income_min", "loan_income_max")
         return self
 
 
@@ -641,6 +640,20 @@ class PenaltyConfig(Section):
         "2017 card rules: on the unpaid minimum only; cash-loan contracts before the Dec 2017 notice: on the loan",
     )
 
+    @model_validator(mode="after")
+    def _distinct_tiers(self) -> PenaltyConfig:
+        # Tiers apply from their threshold on; two tiers with one threshold would leave which rate
+        # applies to the order they are listed in.
+        for name, key in (("tiers", "min_dpd"), ("amount_tiers", "min_amount")):
+            starts = [getattr(t, key) for t in getattr(self, name)]
+            for i, start in enumerate(starts):
+                if start in starts[:i]:
+                    raise ValueError(
+                        f"@{name}[{i}].{key}: {start!r} is also the {key} of {name}[{starts.index(start)}]; "
+                        f"allowed: a different {key} for each tier"
+                    )
+        return self
+
 
 class CollectionConduct(Section):
     contacts_by_bucket: list[float] = D(
@@ -709,6 +722,11 @@ class RestructuringConfig(Section):
     )
     writedown_share: float = P(0.2, 0.0, 1.0, "share of principal written down (writedown)", "calibration")
     take_up: float = P(0.7, 0.0, 1.0, "probability an eligible borrower accepts", "calibration")
+
+    @model_validator(mode="after")
+    def _dpd_window(self) -> RestructuringConfig:
+        _ordered(self, "min_dpd", "max_dpd")
+        return self
 
 
 class UnderwritingConfig(Section):
@@ -794,6 +812,15 @@ class UnderwritingConfig(Section):
         "calibration: above the baseline level, reached in stress",
     )
     max_cutoff: float = P(1.0, -10.0, 10.0, "highest cut-off early warning can reach", "calibration")
+
+    @model_validator(mode="after")
+    def _cutoff_range(self) -> UnderwritingConfig:
+        # Competition lowers the cut-off towards min_cutoff and early warning raises it towards
+        # max_cutoff: a cut-off outside the two would make competition raise it, or warning never act.
+        _ordered(self, "min_cutoff", "max_cutoff")
+        _ordered(self, "min_cutoff", "cutoff", at="cutoff")
+        _ordered(self, "cutoff", "max_cutoff", at="cutoff")
+        return self
 
 
 class PricingConfig(Section):
@@ -1100,6 +1127,30 @@ class ScenarioConfig(Section):
     platforms: PlatformsConfig = D(PlatformsConfig, "platforms", "-")
     regulator: RegulatorConfig = D(RegulatorConfig, "regulator", "-")
 
+    @model_validator(mode="after")
+    def _within_the_run(self) -> ScenarioConfig:
+        # Shocks and scheduled changes act at months after burn-in; one outside 1..months would
+        # silently never happen (or, before month 1, change the burn-in: a value in force from the
+        # start belongs in the section itself), so the run would not be the scenario its file says.
+        last = self.months
+        for i, shock in enumerate(self.economy.shocks):
+            if shock.start > last:
+                raise ValueError(
+                    f"@economy.shocks[{i}].start: {shock.start} is after the last month of the run "
+                    f"(months: {last}), so the shock would never happen; allowed: 1 to {last}"
+                )
+        for section in ("regulator", "platforms"):
+            for i, change in enumerate(getattr(self, section).schedule):
+                if not 1 <= change.month <= last:
+                    where = (
+                        "before month 1, the first month after burn-in (a value in force from the start is set "
+                        f"in {section} itself)"
+                        if change.month < 1
+                        else f"after the last month of the run (months: {last}), so it would never apply"
+                    )
+                    raise ValueError(f"@{section}.schedule[{i}].month: {change.month} is {where}; allowed: 1 to {last}")
+        return self
+
     def with_overrides(self, overrides: dict[str, Any]) -> ScenarioConfig:
         """Return a new validated config with dotted keys replaced.
 
@@ -1152,8 +1203,22 @@ def _validate_change(model_cls: type[Section], base: Section, change: dict, path
         apply_changes(model_cls, base, [change])
     except ValidationError as err:
         e = err.errors()[0]
-        loc = ".".join(str(p) for p in e["loc"])
-        raise ValueError(f"@{path}.{loc}: {describe_problem(e)}") from None
+        loc = [str(p) for p in e["loc"]]
+        text = describe_problem(e)
+        if text.startswith("@"):  # a cross-field rule of the changed section names its own key
+            sub, text = text[1:].split(": ", 1)
+            loc.append(sub)
+        raise ValueError(f"@{'.'.join([path, *loc])}: {text}") from None
+
+
+def _ordered(section: Section, low: str, high: str, at: str | None = None) -> None:
+    """Refuse ``section.low > section.high``: an error at ``at`` (default ``high``) naming both keys and values."""
+    lo, hi = getattr(section, low), getattr(section, high)
+    if hi >= lo:
+        return
+    if at == low:
+        raise ValueError(f"@{low}: {lo!r} is above {high} ({hi!r}); allowed: {low} <= {high}")
+    raise ValueError(f"@{high}: {hi!r} is below {low} ({lo!r}); allowed: {low} <= {high}")
 
 
 # --------------------------------------------------------------------------- loading
@@ -1228,28 +1293,134 @@ def _record(data: Any, file: str, prefix: tuple, origins: dict[tuple, str]) -> N
             _record(value, file, prefix + (key,), origins)
 
 
+# Limits on what a scenario or spec file may be. Real files are a few KB, a few levels deep; these
+# only stop a wrong file (a log, a binary, a generated bomb) before it exhausts memory or the stack.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+
+class _Refused(yaml.YAMLError):
+    """A problem found while reading YAML that PyYAML itself accepts; ``str`` is the message."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` semantics, refusing a key set twice in one mapping and runaway documents.
+
+    PyYAML keeps the last of two equal keys without a word, so a key set twice in a long file runs
+    a value its author may not have meant; here it is an error naming the key and both lines.
+    Nesting deeper than :data:`MAX_DEPTH` (PyYAML would recurse until the interpreter's stack
+    overflows) and documents whose aliases expand to more than :data:`MAX_NODES` nodes (a
+    "billion laughs" file) are refused as well.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(f"line {mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self):
+        node = super().compose_document()
+        _check_nodes(node)
+        return node
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Refuse duplicate keys (with their key path and lines) and over-large alias expansions."""
+    stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
+    seen = 0
+    while stack:
+        node, path = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise _Refused(f"expands to more than {MAX_NODES:,} values (aliases?); a scenario is far smaller")
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[Any, yaml.Mark] = {}
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' merges; later keys override by design
+                    stack.append((value, path))
+                    continue
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                mark = key.start_mark
+                if name is not None and name in lines:
+                    dotted = ".".join(_dotted([*path, name]))
+                    first = lines[name]
+                    where = (
+                        f"line {mark.line + 1} (columns {first.column + 1} and {mark.column + 1})"
+                        if first.line == mark.line
+                        else f"lines {first.line + 1} and {mark.line + 1}"
+                    )
+                    raise _Refused(f"@{dotted}: set twice, on {where}; keep one (YAML would silently use the last)")
+                if name is not None:
+                    lines[name] = mark
+                stack.append((value, (*path, name if name is not None else "?")))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*path, str(i))) for i, item in enumerate(node.value))
+
+
 def read_yaml(path: Path, shown: str) -> dict:
-    """Read a YAML mapping with ``safe_load``; every problem is a one-line :class:`ConfigError`.
+    """Read a YAML mapping with ``safe_load`` semantics; every problem is a one-line :class:`ConfigError`.
+
+    Besides syntax, refused: a file that is not a regular file or is larger than
+    :data:`MAX_FILE_BYTES`, bytes that are not UTF-8 text, a key set twice in one mapping,
+    pathologically nested or alias-expanded documents, and an empty file (or one of comments only:
+    almost always a truncated save or the wrong path, which would otherwise run the defaults
+    without a word).
 
     Args:
         path: The file.
         shown: How the file is named in messages.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file() and path.exists():
+            raise ConfigError(f"{shown}: not a regular file; give a YAML file")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{shown}: file not found") from None
     except OSError as err:
         raise ConfigError(f"{shown}: cannot read: {err.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{shown}: larger than {MAX_FILE_BYTES // 2**20} MB; a scenario or spec is a few KB of YAML")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")  # a byte-order mark (some Windows editors) is not content
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{shown}: not UTF-8 text (byte 0x{raw[err.start]:02x} on line {line}); save the file as UTF-8"
+        ) from None
+    loader = None
+    try:
+        loader = _StrictLoader(text)  # reads the whole text: refuses control characters here
+        data = loader.get_single_data()
+    except _Refused as err:
+        message = str(err)
+        if message.startswith("@"):
+            key, message = message[1:].split(": ", 1)
+            raise ConfigError(f"{shown}: {key}: {message}") from None
+        raise ConfigError(f"{shown}: {message}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{shown}: YAML syntax error{where}: {problem}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if data is None:
-        return {}
+        raise ConfigError(
+            f"{shown}: the file is empty (or holds only comments); write the keys to change, e.g. "
+            "'extends: baseline.yaml' to run the baseline"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: top level must be a mapping of keys, got {type(data).__name__}")
     return data
@@ -1269,8 +1440,11 @@ def _resolve(path: Path, chain: list[Path], origins: dict[tuple, str]) -> dict:
     if not isinstance(parent, str):
         raise ConfigError(f"{shown}: extends: must be a file path (string), got {parent!r}")
     parent_path = path.parent / parent
-    if not parent_path.is_file():
+    if not parent_path.exists():
         raise ConfigError(f"{shown}: extends: file '{parent}' not found (looked for {parent_path})")
+    if not parent_path.is_file():
+        # A folder, /dev/zero or a pipe exists: "not found" would send the user looking for a typo.
+        raise ConfigError(f"{shown}: extends: '{parent}' is not a regular file ({parent_path}); give a YAML file")
     base = _resolve(parent_path, chain + [real], origins)
     _record(data, shown, (), origins)
     return deep_merge(base, data)

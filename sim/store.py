@@ -19,6 +19,7 @@ import platform
 import secrets
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,36 @@ def check_destination(out_dir: Path | str, force: bool = False) -> None:
         raise ResultsExistError(f"{out_dir} exists and is not a folder; choose another --out")
     if out_dir.exists() and not force:
         raise ResultsExistError(f"results folder {out_dir} already exists; use --force to replace it")
+    if out_dir.exists() and not is_replaceable(out_dir):
+        # --force deletes the old folder once the new one is in place: `--out . --force` or a
+        # mistyped `--out ~/thesis --force` would otherwise delete a folder lendsim never wrote.
+        raise ResultsExistError(
+            f"{out_dir}: not a results folder lendsim wrote (no lendsim manifest.json), so --force will not "
+            "replace it; choose another --out, or empty or remove the folder yourself"
+        )
+
+
+# What a manifest.json lendsim wrote says it is (run.py run, compare, sweep, sensitivity, validate).
+RESULT_KINDS = ("run", "comparison", "sweep", "validation")
+
+
+def is_replaceable(folder: Path) -> bool:
+    """Whether ``--force`` may delete ``folder``: it is empty, or a results folder lendsim wrote.
+
+    A damaged manifest counts as not lendsim's: the user can remove such a folder by hand, while
+    deleting a folder that only happens to hold some other ``manifest.json`` cannot be undone.
+    """
+    try:
+        if not any(folder.iterdir()):
+            return True
+        with open(folder / MANIFEST_NAME, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    # Every manifest lendsim writes has a known kind (commands) or the file hashes of write_results.
+    return isinstance(manifest, dict) and (
+        manifest.get("kind") in RESULT_KINDS or isinstance(manifest.get("files"), dict)
+    )
 
 
 def write_results(
@@ -154,16 +185,23 @@ def write_results(
     return out_dir
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet(
+    frame: pd.DataFrame, path: Path, *, durable: bool = True, metadata: dict[bytes, bytes] | None = None
+) -> None:
     """Write a frame as Parquet, deterministically and without its index.
 
     Args:
         frame: Frame to write.
         path: Destination file.
+        durable: fsync the file (off only for scratch files that need not survive a power cut).
+        metadata: Extra key-value metadata for the file's schema (deterministic bytes).
     """
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     pq.write_table(table, path, compression=_PARQUET_COMPRESSION)
-    _fsync_file(path)
+    if durable:
+        _fsync_file(path)
 
 
 def _replace_atomically(path: Path, write) -> None:
@@ -181,16 +219,20 @@ def _replace_atomically(path: Path, write) -> None:
         raise
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path | str) -> None:
+def write_parquet_atomic(
+    frame: pd.DataFrame, path: Path | str, *, durable: bool = True, metadata: dict[bytes, bytes] | None = None
+) -> None:
     """Write a frame as Parquet at ``path`` so that a reader never sees half a file.
 
     Args:
         frame: Frame to write (its index is dropped).
         path: Destination file; its folder is created if needed.
+        durable: fsync the file before it is renamed into place.
+        metadata: Extra key-value metadata for the file's schema.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _replace_atomically(path, lambda tmp: write_parquet(frame, tmp))
+    _replace_atomically(path, lambda tmp: write_parquet(frame, tmp, durable=durable, metadata=metadata))
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:
@@ -358,9 +400,195 @@ def _safe(func, default):
         return default
 
 
+# --------------------------------------------------------------------------- output paths
+
+
+class OutputPathError(Exception):
+    """An output folder that cannot be written (read-only or special file system, a file in the way)."""
+
+
+def check_writable(out_dir: Path | str) -> None:
+    """Fail early, in one line, if a results folder cannot be created at ``out_dir``.
+
+    Creates the parent folder if needed and a hidden probe file in it (removed at once), so a
+    read-only, full or special file system (``/proc``, ``/sys``) is found before hours of
+    simulation rather than at the end.
+
+    Raises:
+        OutputPathError: saying which path and why.
+    """
+    out_dir = Path(out_dir)
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if not parent.is_dir():
+            raise OutputPathError(f"{parent} is not a folder; choose another --out")
+        probe = _sibling(out_dir, "probe")
+        probe.mkdir()
+        probe.rmdir()
+    except OutputPathError:
+        raise
+    except OSError as err:
+        where = err.filename or parent
+        raise OutputPathError(
+            f"cannot write results to {out_dir}: {where}: {err.strerror}; choose another --out"
+        ) from None
+
+
+# --------------------------------------------------------------------------- locks
+
+
+class FolderLocked(Exception):
+    """Another command is working on a results folder; ``str`` says which and since when."""
+
+
+def lock_path(folder: Path | str) -> Path:
+    """The lock file of a results folder: a hidden sibling, since the folder itself is renamed."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of ``pid`` (clock ticks since boot, from /proc), None if it is not running."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "?"  # alive, start time unknown (no /proc)
+
+
+def _holder_is_gone(holder: dict[str, Any]) -> bool:
+    """Whether a lock's holder is a process on this host that has ended (or whose pid was reused)."""
+    if holder.get("host") != platform.node():
+        return False  # another machine: it cannot be checked from here
+    try:
+        pid = int(holder["pid"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    start = _process_start(pid)
+    recorded = holder.get("start")
+    return start is None or (start != "?" and recorded not in (None, "?") and start != recorded)
+
+
+class FolderLock:
+    """Exclusive use of a results folder by one command, with a lock file beside it.
+
+    The lock file holds the pid, host, start time of the process, the command and when it began.
+    A lock whose process has ended on this host (killed, crashed) is stale and taken over; a live
+    one makes :meth:`acquire` raise :class:`FolderLocked` naming the command that holds it. Use as
+    a context manager.
+    """
+
+    def __init__(self, folder: Path | str, command: str) -> None:
+        self.path = lock_path(folder)
+        self.folder = Path(folder)
+        self.command = command
+        self.held = False
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {
+            "pid": os.getpid(),
+            "host": platform.node(),
+            "start": _process_start(os.getpid()),
+            "command": self.command,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        tmp = _sibling(self.path, "tmp")
+        _write_json(tmp, me)
+        try:
+            for _ in range(3):
+                try:
+                    os.link(tmp, self.path)  # atomic: fails if a lock exists
+                    self.held = True
+                    return
+                except FileExistsError:
+                    holder = self._holder()
+                    if holder is None:
+                        continue  # released meanwhile
+                    if not _holder_is_gone(holder):
+                        raise FolderLocked(self._message(holder)) from None
+                    self._remove_stale(holder)
+            raise FolderLocked(self._message(self._holder()))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                holder = json.load(fh)
+            return holder if isinstance(holder, dict) else {}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable: treated as held, the message says how to clear it
+
+    def _remove_stale(self, holder: dict[str, Any]) -> None:
+        # Moved aside first, then checked: two commands finding the same stale lock must not
+        # remove a fresh lock the other has just taken.
+        aside = _sibling(self.path, "stale")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        try:
+            with open(aside, encoding="utf-8") as fh:
+                same = json.load(fh) == holder
+        except (OSError, ValueError):
+            same = False
+        if same:
+            aside.unlink(missing_ok=True)
+        else:
+            try:
+                os.link(aside, self.path)
+            except FileExistsError:
+                pass
+            aside.unlink(missing_ok=True)
+
+    def _message(self, holder: dict[str, Any] | None) -> str:
+        holder = holder or {}
+        who = holder.get("command") or "another command"
+        pid, host, since = holder.get("pid", "?"), holder.get("host", "?"), holder.get("since", "?")
+        return (
+            f"{self.folder} is in use by `{who}` (pid {pid} on {host}, since {since}); wait for it to finish, "
+            f"or delete {self.path} if that process is gone"
+        )
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                mine = json.load(fh).get("pid") == os.getpid()
+        except (OSError, ValueError):
+            mine = False
+        if mine:
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FolderLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 __all__ = [
     "MANIFEST_NAME",
+    "FolderLock",
+    "FolderLocked",
+    "OutputPathError",
     "ResultsExistError",
+    "check_writable",
+    "lock_path",
     "check_destination",
     "provenance",
     "publish_folder",

@@ -34,7 +34,7 @@ from analysis.figures import (
 from analysis.report import FIGURE_NAMES, write_report
 from analysis.style import save_figure
 from analysis.tables import AnalysisError, outcome_is_rate, outcome_key
-from experiments.engine import run_experiment
+from experiments.engine import read_run_table, run_experiment
 from experiments.outcomes import OUTCOMES, OutcomeSpec
 from experiments.spec import load_comparison, load_sweep
 
@@ -138,7 +138,7 @@ def test_load_gives_tidy_tables_with_run_identifiers_in_plan_order(comparison):
     assert list(dict.fromkeys(model["run_id"])) == plan_runs
     one = model[model["run_id"] == plan_runs[0]]
     assert one["month"].tolist() == list(range(-5, 13))
-    part = pd.read_parquet(comparison / "model" / f"run_id={plan_runs[0]}" / "part-0.parquet")
+    part = read_run_table(comparison, "model", plan_runs[0])
     np.testing.assert_array_equal(one["overdue_balance_rate"].to_numpy(), part["overdue_balance_rate"].to_numpy())
     assert set(res.vintages.columns) >= {"run_id", "policy", "vintage", "months_on_book", "cum_default_rate"}
     assert res.platforms["run_id"].nunique() == 12

@@ -45,7 +45,8 @@ def test_datacollection_overhead_leaves_the_market_collecting_again(market):
 
 
 def test_the_comparison_benchmark_runs_the_experiments_engine():
-    plan = measure.comparison_plan(runs=4, borrowers=300, burn_in=1, months=2)
+    # 12 months: penalty_cap.yaml's cap starts in month 12, and a run that ends before it is refused.
+    plan = measure.comparison_plan(runs=4, borrowers=300, burn_in=1, months=12)
     assert len(plan.runs) == 4 and plan.kind == "comparison"
     seeds = {(r.replication, r.seed_entropy, r.seed_spawn_key) for r in plan.runs}
     assert len(seeds) == 2  # common random numbers: replication r of both scenarios shares a seed

@@ -144,9 +144,12 @@ def test_top_level_must_be_a_mapping(tmp_path):
     assert "list.yaml" in message and "mapping" in message
 
 
-def test_empty_file_is_the_baseline(tmp_path):
-    config = load_scenario(write(tmp_path, "empty.yaml", ""))
-    assert config.name == "empty"
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_empty_file_is_refused_rather_than_run_as_the_defaults(tmp_path, text):
+    # An empty file is a truncated save or the wrong path far more often than a wish for the defaults.
+    message = load_error(write(tmp_path, "empty.yaml", text))
+    assert "empty.yaml: the file is empty" in message and "extends: baseline.yaml" in message
+    config = load_scenario(write(tmp_path, "named.yaml", f"extends: {REPO_ROOT / 'scenarios' / 'baseline.yaml'}\n"))
     assert config.model_dump(exclude={"name"}) == ScenarioConfig().model_dump(exclude={"name"})
 
 

@@ -567,12 +567,14 @@ def test_results_folder_has_manifest_runs_outcomes_summaries_and_parts(compariso
         "model",
         "platforms",
         "vintages",
-        "runs",
     }
     manifest = read_manifest(out)
     assert manifest["kind"] == "comparison" and manifest["complete"] and manifest["spec_file"] == str(spec)
     assert manifest["runs"] == {"total": 18, "ok": 18, "failed": []}
     assert manifest["packages"]["numpy"] == np.__version__ and "git" in manifest
+    # 18 runs: batches of one run (a plan of at most 64 runs), one file a batch and table
+    assert manifest["batch_runs"] == engine.batch_size(18) == 1
+    assert sorted(p.name for p in (out / "model").iterdir()) == [f"part-{b:05d}.parquet" for b in range(18)]
     assert len(manifest["files"]) == 18 * 3 + 3 and "manifest.json" not in manifest["files"]
     for name, digest in manifest["files"].items():
         assert sha256_file(out / name) == digest
@@ -591,7 +593,7 @@ def test_results_folder_has_manifest_runs_outcomes_summaries_and_parts(compariso
         "wall_time_s",
     }
     assert (runs["status"] == "ok").all() and (runs["wall_time_s"] > 0).all()
-    monthly = pd.read_parquet(out / "model")  # every run's months, run_id from the folder names
+    monthly = pd.read_parquet(out / "model")  # every run's months, with their run_id column
     assert len(monthly) == 18 * 18 and monthly["run_id"].nunique() == 18
     assert len(pd.read_parquet(out / "outcomes.parquet")) == 18
 
@@ -605,7 +607,7 @@ def test_another_master_seed_gives_other_results(comparison, tmp_path):
     _, plan = load_comparison(spec)
     run_experiment(plan, tmp_path / "out", progress=False)
     mine, reference = hashes(tmp_path / "out"), hashes(comparison[2])
-    part = "model/run_id=baseline__none__r000/part-0.parquet"
+    part = "model/part-00000.parquet"  # baseline__none__r000, the first run of the plan
     assert mine[part] != reference[part]
 
 
@@ -714,7 +716,7 @@ def _load_run_py():
 def test_killed_sweep_resumed_ends_with_the_same_results(sweep, tmp_path):
     spec, plan, reference = sweep
     out = tmp_path / "killed"
-    records = partial_folder(out) / "runs"
+    journal = partial_folder(out) / engine.JOURNAL
     proc = subprocess.Popen(
         [sys.executable, "run.py", "sweep", str(spec), "--out", str(out), "--no-progress"],
         cwd=REPO_ROOT,
@@ -724,13 +726,13 @@ def test_killed_sweep_resumed_ends_with_the_same_results(sweep, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if records.is_dir() and len(list(records.glob("*.json"))) >= 2:
+            if _journal_runs(journal) >= 2:
                 break
             time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
-    finished = len(list(records.glob("*.json")))
+    finished = _journal_runs(journal)
     assert not out.exists() and 2 <= finished < len(plan.runs), "the sweep was not killed midway"
 
     with pytest.raises(ResultsExistError, match="--resume"):  # unfinished work is never silently dropped
@@ -739,6 +741,58 @@ def test_killed_sweep_resumed_ends_with_the_same_results(sweep, tmp_path):
     assert result.skipped == finished and result.ran == len(plan.runs) - finished and not result.failed
     assert hashes(out) == hashes(reference)
     assert not partial_folder(out).exists()
+
+
+def test_batches_of_several_runs_are_the_same_bytes_however_run_spilled_or_resumed(sweep, tmp_path, monkeypatch):
+    plan = dataclasses.replace(sweep[1], cells=sweep[1].cells[:4])  # 12 runs
+    monkeypatch.setattr(engine, "MAX_BATCHES", 3)  # 3 batches of 4 runs
+    monkeypatch.setattr(engine, "SPILL_S", 0.0)  # spill after every run that leaves its batch unfinished
+    one = run_experiment(plan, tmp_path / "j1", progress=False).out
+    assert read_manifest(one)["batch_runs"] == 4
+    assert sorted(p.name for p in (one / "model").iterdir()) == [f"part-{b:05d}.parquet" for b in range(3)]
+    assert set(pd.read_parquet(one / "model" / "part-00002.parquet")["run_id"]) == {r.run_id for r in plan.runs[8:]}
+    two = run_experiment(plan, tmp_path / "j2", workers=2, progress=False).out
+    assert hashes(two) == hashes(one)
+
+    real, calls = engine.simulate, []
+
+    def interrupted(config, seed):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt  # Ctrl-C in run 7: batch 0 written, runs 5 and 6 spilled to chunks
+        return real(config, seed)
+
+    monkeypatch.setattr(engine, "simulate", interrupted)
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(plan, out, progress=False)
+    staging = partial_folder(out) / engine.STAGING
+    assert (
+        len(list(staging.glob("chunk-*.model.parquet"))) == 2
+        and _journal_runs(partial_folder(out) / engine.JOURNAL) == 6
+    )
+    monkeypatch.setattr(engine, "simulate", real)
+    resumed = run_experiment(plan, out, resume=True, progress=False)
+    assert (resumed.ran, resumed.skipped) == (6, 6)
+    assert hashes(out) == hashes(one)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in one.iterdir())
+    run = plan.runs[9].run_id
+    pd.testing.assert_frame_equal(
+        engine.read_run_table(out, "vintages", run),
+        pd.read_parquet(one / "vintages" / "part-00002.parquet")
+        .query("run_id == @run")
+        .drop(columns="run_id")
+        .reset_index(drop=True),
+    )
+
+
+def _journal_runs(journal: Path) -> int:
+    """Runs recorded in a working folder's journal (whole lines only: the last may be cut short)."""
+    try:
+        text = journal.read_text(encoding="utf-8")
+    except OSError:
+        return 0
+    return sum(1 for line in text.split("\n")[:-1] if line.strip())
 
 
 def test_existing_results_need_resume_or_force(comparison, tmp_path):
@@ -772,7 +826,7 @@ def test_reproduce_says_reproduced_and_names_a_tampered_output(comparison, tmp_p
 
     tampered = tmp_path / "tampered"
     shutil.copytree(out, tampered)
-    victim = "model/run_id=bureau_reporting__recession__r001/part-0.parquet"
+    victim = "model/part-00010.parquet"  # bureau_reporting__recession__r001, run 10 of the plan
     with open(tampered / victim, "ab") as fh:
         fh.write(b"\0")
     done = run_cli("reproduce", str(tampered), "--no-progress")
