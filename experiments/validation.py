@@ -506,7 +506,12 @@ def effects() -> list[Effect]:
             RECESSION,
             Arm("policies/forbearance.yaml", shock=rec),
             True,
-            [outcome("losses"), outcome("cum_default_rate"), peak("overdue_balance_rate")],
+            [
+                outcome("losses"),
+                outcome("cum_default_rate"),
+                peak("overdue_balance_rate", 12, 35),  # while the mandate runs
+                peak("overdue_balance_rate"),  # the whole run: the cliff when it ends
+            ],
         ),
         (
             "penalty cap",

@@ -120,6 +120,8 @@ class Platform(mesa.Agent):
         if not self.is_active:
             return 1.0
         ratio = self.capital / max(self.book, 1.0)
+        if self.cfg.distress_capital_ratio <= 0.0:  # no buffer is watched: distress only once capital is gone
+            return float(ratio <= 0.0)
         return float(np.clip(1.0 - ratio / self.cfg.distress_capital_ratio, 0.0, 1.0))
 
     def lending_budget(self, rules: RegulatorRules) -> float:

@@ -69,7 +69,7 @@ def comparison_spec(folder: Path, name: str = "c.yaml", **changes) -> Path:
         "replications": 3,
         "master_seed": 3,
         "overrides": dict(TINY),
-        "outcomes": ["peak_overdue_rate", "cum_default_rate"],
+        "outcomes": ["peak_overdue_balance_rate", "cum_default_rate"],
         **changes,
     }
     return write(folder / name, yaml.safe_dump(spec, sort_keys=False))

@@ -290,7 +290,9 @@ def test_a_longer_term_or_a_lower_rate_lets_a_borrower_ask_for_more():
 
 
 def test_who_no_platform_serves_borrows_informally_at_its_cost():
-    shut = {"platforms": {"policy": {"underwriting": {"cutoff": 10.0}}}}  # no platform approves anyone
+    shut = {
+        "platforms": {"policy": {"underwriting": {"cutoff": 10.0, "max_cutoff": 10.0}}}
+    }  # no platform approves anyone
     model = small({**shut, "borrowers": {"need_apply": 1.0, "count": 2000}}, months=6, burn_in=0)
     model.run()
     frame = model.model_frame()

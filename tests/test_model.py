@@ -407,9 +407,9 @@ def test_scenario_folder_has_files():
 
 @pytest.mark.parametrize("path", scenario_files(), ids=lambda p: str(p.relative_to(SCENARIOS)))
 def test_every_scenario_file_loads_and_runs(path):
-    # 18 months: the latest shock of a file starts in month 18 (overdue_surge_8x.yaml), and a run that
-    # ends before a shock starts is refused rather than run as if there were none.
-    config = load_scenario(path).with_overrides({"months": 18, "borrowers.count": 500, "burn_in": 6})
+    # 24 months: the latest change of a file comes in month 24 (apr_cap_cut_m24.yaml), and a run that
+    # ends before a shock or a scheduled change is refused rather than run as if there were none.
+    config = load_scenario(path).with_overrides({"months": 24, "borrowers.count": 500, "burn_in": 6})
     model = LendingMarket(config, seed=0)
     month = model.month
     for _ in range(model.n_steps):
@@ -417,7 +417,7 @@ def test_every_scenario_file_loads_and_runs(path):
         assert model.month == month + 1
         month = model.month
     df = model.model_frame()
-    assert len(df) == 24
+    assert len(df) == 30
     nan_cols = df.columns[df.isna().any()].tolist()
     assert not nan_cols, f"NaN in {nan_cols}"
 

@@ -130,7 +130,7 @@ def test_a_rejected_applicant_tries_another_platform():
     model = applicants(
         n_platforms=2,
         borrowers={"application_rounds": 12, "demand_monthly": 0.0, "borrow_to_repay": 1.0},
-        platforms={"overrides": [{"platforms": [1], "set": {"underwriting": {"cutoff": 5.0}}}]},
+        platforms={"overrides": [{"platforms": [1], "set": {"underwriting": {"cutoff": 5.0, "max_cutoff": 5.0}}}]},
     )
     bs = model.borrower_state
     bs.creditworthiness[:] = 2.0  # above platform 0's cut-off, below platform 1's

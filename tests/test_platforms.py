@@ -251,6 +251,7 @@ def test_a_platform_without_budget_gets_no_applicants_and_the_weakest_platforms_
 
 def test_overrides_apply_from_the_start_and_the_schedule_from_its_month_on_top_of_them():
     model = controlled_market(
+        months=6,
         platforms={
             "count": 2,
             "overrides": [{"platforms": [1], "set": {"reports_to_bureau": True}}],
@@ -258,7 +259,7 @@ def test_overrides_apply_from_the_start_and_the_schedule_from_its_month_on_top_o
                 {"month": 3, "set": {"penalty": {"rule": "none"}}},
                 {"month": 5, "set": {"collection": {"regime": "soft"}}},
             ],
-        }
+        },
     )
     timelines = resolve_platform_policies(model.config.platforms)
     assert [m for m, _ in timelines[0]][1:] == [3, 5]

@@ -15,7 +15,7 @@ from tests.phases import controlled_market
 
 
 def market(**regulator):
-    model = controlled_market(regulator=regulator)
+    model = controlled_market(months=6, regulator=regulator)
     for p in model.platforms:
         p.capital, p.live_loans = 1e6, 2000
     return model
