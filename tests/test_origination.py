@@ -13,7 +13,7 @@ import pytest
 
 from sim.loans import LIVE, annuity
 from sim.origination import originate_loans
-from tests.phases import add_loan, controlled_market, open_month
+from tests.phases import add_loan, controlled_market, open_month, set_essentials
 
 WAGE = 1000.0
 REJECTED = -5.0  # a creditworthiness far below any cut-off
@@ -202,3 +202,36 @@ def test_a_borrower_carries_the_highest_collection_pressure_of_their_live_loans(
     model.loans.pressure[rows] = [0.2, 0.7, 0.4]
     run_phase(model)
     np.testing.assert_allclose(model.borrower_state.max_pressure[:3], [0.7, 0.4, 0.0])
+
+
+def test_a_platform_knows_when_its_own_borrower_is_on_a_payment_holiday():
+    # a holiday is reported as current (CARES Act s. 4021), so no bureau record; the lender that granted it knows
+    model = applicants(n_platforms=2)
+    other = model.platforms[1]
+    other.capital = other.funding = 0.0  # every applicant applies to platform 0
+    bs = model.borrower_state
+    bs.creditworthiness[[0, 1]] = 0.5  # -1.5 with a record platform 0 knows of: under the cut-off (-1)
+    on_holiday = add_loan(model, borrower=0, platform=0)
+    model.loans.holiday_left[on_holiday] = 2
+    add_loan(model, borrower=1, platform=0)  # current, paying
+    run_phase(model)
+    assert len(loans_of(model, 0)) == 1 and len(loans_of(model, 1)) == 2
+    assert not bs.has_bureau_record[[0, 1]].any()
+
+
+def test_a_need_at_the_loan_limit_is_met_informally_as_an_unserved_applicants_is():
+    model = applicants(
+        borrowers={"max_loans": 1, "demand_monthly": 0.0, "need_apply": 1.0, "informal_limit_months": 1.0}
+    )
+    bs = model.borrower_state
+    bs.savings[:] = 0.0
+    set_essentials(model, range(bs.n), 500.0)  # no need: essentials within income
+    set_essentials(model, [0, 1, 2], 1300.0)  # a need of 300 this month
+    add_loan(model, borrower=0)  # at the limit: may not apply
+    add_loan(model, borrower=3)  # at the limit, no need
+    bs.creditworthiness[2] = 2.0  # served by a platform
+    run_phase(model)
+    np.testing.assert_allclose(bs.informal_debt[:4], [300.0, 300.0, 0.0, 0.0])  # 1 was refused by every platform
+    assert len(loans_of(model, 2)) == 1 and len(loans_of(model, 0)) == 1
+    assert model.records.flows.applications == 2  # borrowers 1 and 2 applied; 0 went straight to informal credit
+    assert model.records.ledger.informal_lent == pytest.approx(600.0)

@@ -265,3 +265,42 @@ def test_a_holiday_ends_with_the_hardship_and_a_loan_is_not_granted_another():
     employed = [False, True, True, True, False, False, False, False, False]
     assert holidays_over_months(model, row, employed) == ([True] * 3 + [False] * 6, 1)
     assert model.loans.holiday_months[row] == 3
+
+
+def test_a_borrower_in_hardship_with_a_job_gets_a_holiday_and_one_without_hardship_does_not():
+    # the mandate is for a hardship the borrower attests (CARES Act s. 4022), not for job loss alone
+    model = shock_market()
+    bs = model.borrower_state
+    bs.is_in_hardship[0] = True  # employed, but short of essentials and debts last month
+    strained, fine = add_loan(model, borrower=0), add_loan(model, borrower=1)
+    on = run_phase(model).on_holiday
+    assert on[strained] and not on[fine]
+
+
+def test_on_holiday_a_borrower_whose_income_covers_it_keeps_paying_the_instalment_as_prepaid_principal():
+    # income 1,000 less essentials 600 leaves 400: borrower 0 pays the suspended instalment in full; borrower 1
+    # (essentials 900) pays the 100 left; borrower 2 (essentials 1,000) nothing; with keep_paying off, nobody pays
+    for keep_paying in (True, False):
+        model = shock_market(keep_paying=keep_paying)
+        bs, book = model.borrower_state, model.loans
+        bs.is_employed[[0, 1, 2]] = False
+        set_essentials(model, [1], 900.0)
+        set_essentials(model, [2], 1000.0)
+        rows = [add_loan(model, borrower=b, apr=0.0, term=10) for b in (0, 1, 2)]  # instalment 100 at 0%
+        run_phase(model)
+        paid = [1000.0 - book.principal[r] for r in rows]
+        expected = [100.0, 100.0, 0.0] if keep_paying else [0.0, 0.0, 0.0]
+        np.testing.assert_allclose(paid, expected, atol=1e-9)
+        assert (book.due_principal[rows] == 0.0).all() and (book.holiday_left[rows] == 2).all()
+        led = model.records.ledger
+        assert led.repaid == pytest.approx(sum(expected)) and led.borrower_paid == pytest.approx(sum(expected))
+        assert sum(p.flows.principal_repaid for p in model.platforms) == pytest.approx(sum(expected))
+
+
+def test_prepaid_instalments_on_holiday_take_what_income_leaves_shared_over_the_loans_on_holiday():
+    # 400 left for two suspended instalments of 300 each: each gets 200
+    model = shock_market()
+    model.borrower_state.is_employed[0] = False
+    a, b = (add_loan(model, borrower=0, principal=3000.0, apr=0.0, term=10) for _ in range(2))
+    run_phase(model)
+    np.testing.assert_allclose([3000.0 - model.loans.principal[r] for r in (a, b)], [200.0, 200.0])
