@@ -333,7 +333,8 @@ def main_effects_chart(result: Effects, *, is_rate: Mapping[str, bool] | None = 
 # --------------------------------------------------------------------------- text
 
 
-def _value(value: float, is_rate: bool, diff: bool = False) -> str:
+def format_estimate(value: float, is_rate: bool, diff: bool = False) -> str:
+    """A mean or a difference as summaries print it: rates in % (differences in pp), amounts to 4 digits."""
     if value is None or not np.isfinite(value):
         return "n/a"
     sign = "+" if diff else ""
@@ -344,10 +345,11 @@ def _value(value: float, is_rate: bool, diff: bool = False) -> str:
     return f"{value:{sign}#.4g}"
 
 
-def _range(low: float, high: float, is_rate: bool, diff: bool = False) -> str:
+def format_interval(low: float, high: float, is_rate: bool, diff: bool = False) -> str:
+    """A 95% interval as ``[low, high]``, in the units of :func:`format_estimate`."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return "n/a"
-    return f"[{_value(low, is_rate, diff)}, {_value(high, is_rate, diff)}]"
+    return f"[{format_estimate(low, is_rate, diff)}, {format_estimate(high, is_rate, diff)}]"
 
 
 def effects_markdown(result: Effects, is_rate: Mapping[str, bool] | None = None, heading: str = "###") -> str:
@@ -382,10 +384,10 @@ def effects_markdown(result: Effects, is_rate: Mapping[str, bool] | None = None,
         for r in result.main[result.main["outcome"] == outcome].to_dict("records"):
             first = not np.isfinite(r["diff_mean"])
             lines.append(
-                f"| {r['parameter']} | {r['level']} | {r['cells']} | {_value(r['mean'], rate)} | "
-                f"{_range(r['ci_low'], r['ci_high'], rate)} | "
-                + ("(first level) | |" if first else f"{_value(r['diff_mean'], rate, True)} | ")
-                + ("" if first else f"{_range(r['diff_ci_low'], r['diff_ci_high'], rate, True)} |")
+                f"| {r['parameter']} | {r['level']} | {r['cells']} | {format_estimate(r['mean'], rate)} | "
+                f"{format_interval(r['ci_low'], r['ci_high'], rate)} | "
+                + ("(first level) | |" if first else f"{format_estimate(r['diff_mean'], rate, True)} | ")
+                + ("" if first else f"{format_interval(r['diff_ci_low'], r['diff_ci_high'], rate, True)} |")
             )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

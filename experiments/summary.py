@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.effects import Effects, effects, effects_markdown, is_grid
+from analysis.effects import Effects, effects, effects_markdown, format_estimate, format_interval, is_grid
 
 from .plan import Plan
 
@@ -247,16 +247,16 @@ def _table(plan: Plan, rows: pd.DataFrame, is_rate: bool, reference: str | None 
         cells = [_label(record[c]) for c in labels]
         cells += [
             str(record["n"]),
-            _value(record["mean"], is_rate),
-            _range(record["ci_low"], record["ci_high"], is_rate),
+            format_estimate(record["mean"], is_rate),
+            format_interval(record["ci_low"], record["ci_high"], is_rate),
         ]
         if reference is not None:
             if record.get("policy", record["cell"]) == reference:
                 cells += ["(reference)", ""]
             else:
                 cells += [
-                    _value(record["diff_mean"], is_rate, diff=True),
-                    _range(record["diff_ci_low"], record["diff_ci_high"], is_rate, diff=True),
+                    format_estimate(record["diff_mean"], is_rate, diff=True),
+                    format_interval(record["diff_ci_low"], record["diff_ci_high"], is_rate, diff=True),
                 ]
         out.append("| " + " | ".join(cells) + " |")
     return out
@@ -266,23 +266,6 @@ def _label(value) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "null"  # as in the spec's YAML (e.g. no APR cap multiple)
     return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def _value(value: float, is_rate: bool, diff: bool = False) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    sign = "+" if diff else ""
-    if is_rate:
-        return f"{100 * value:{sign}.2f}" + (" pp" if diff else "%")
-    if abs(value) >= 1000:
-        return f"{value:{sign},.0f}"
-    return f"{value:{sign}#.4g}"
-
-
-def _range(low: float, high: float, is_rate: bool, diff: bool = False) -> str:
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "n/a"
-    return f"[{_value(low, is_rate, diff)}, {_value(high, is_rate, diff)}]"
 
 
 __all__ = [
