@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             x[column] = x[column].astype(str).astype("category")
         elif x[column].dtype == object:
             x[column] = x[column].astype("category")
+        elif pd.api.types.is_integer_dtype(x[column]):
+            # PRIM pastes a box's limits back as floats (a limit of 10.5 months), which pandas refuses to write
+            # into an integer column
+            x[column] = x[column].astype(float)
     box = prim.Prim(x, y, peel_alpha=0.1).find_box()
     trajectory = box.peeling_trajectory
     dense = trajectory[trajectory["density"] >= 0.8]
