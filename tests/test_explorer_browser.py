@@ -241,10 +241,33 @@ def post_burn_in_line_pixels(png: bytes, colour: tuple[int, int, int]) -> int:
     img = Image.open(io.BytesIO(png)).convert("RGB")
     w, h = img.size
     px = img.load()
-    grey_columns = [x for x in range(w) if sum(px[x, y] == BURN_IN_GREY for y in range(h)) > h // 4]
+    grey_columns = burn_in_columns(png)
     assert grey_columns, "no burn-in shading found in the plot"
     start = max(grey_columns) + 1
     return sum(1 for x in range(start, w) for y in range(h) if all(abs(a - b) <= 40 for a, b in zip(px[x, y], colour)))
+
+
+def burn_in_columns(png: bytes) -> list[int]:
+    """The columns of a plot image that are mostly burn-in shading (none while the image is still loading)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = img.size
+    px = img.load()
+    return [x for x in range(w) if sum(px[x, y] == BURN_IN_GREY for y in range(h)) > h // 4]
+
+
+def drawn_plots(plots, count: int) -> list[bytes]:
+    """Screenshots of the plot images once the overdue plot (the first) shows its burn-in shading: a
+    screenshot taken while the page is still swapping in the first image shows none (seen once in CI)."""
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while True:
+        shots = plot_screenshots(plots, count)
+        if burn_in_columns(shots[0]):
+            return shots
+        if time.monotonic() > deadline:
+            pytest.fail("the overdue plot never showed its burn-in shading")
+        time.sleep(0.3)
 
 
 def plot_screenshots(plots, count: int) -> list[bytes]:
@@ -293,7 +316,7 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
     visit.wait_for_month(0)
     plots = page.locator("img")
     assert plots.count() == PLOT_CAPTIONS
-    before = plot_screenshots(plots, PLOT_CAPTIONS)
+    before = drawn_plots(plots, PLOT_CAPTIONS)
 
     # levers: a choice (collection regime) and sliders moved by keyboard, as a student could:
     # penalty cap to 0, a +5 pp unemployment shock (ten 0.5 pp steps) from month 1
@@ -326,6 +349,8 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
     sizes = plots.evaluate_all("els => els.map(e => [e.naturalWidth, e.naturalHeight])")
     assert len(sizes) == PLOT_CAPTIONS and all(w > 300 and h > 200 for w, h in sizes), sizes
     after = changed_plots(plots, before)
+    if not burn_in_columns(after[0]):  # changed, but caught mid-swap: take it again once drawn
+        after = drawn_plots(plots, PLOT_CAPTIONS)
     # the overdue plot has drawn its M1+ line (tab:orange) for months 1..5, right of the burn-in shading
     orange = (255, 127, 14)
     assert post_burn_in_line_pixels(after[0], orange) > post_burn_in_line_pixels(before[0], orange) + 20
