@@ -103,7 +103,7 @@ def collect_repayments(
     _book_informal(borrowers, informal_paid, rec)
     to_instalments = _book_payments(book, platforms, paid, live, recovering, dpd_before, rec)
     spent = paid_platforms + informal_paid
-    if rules.forbearance.keep_paying:
+    if rules.forbearance.keep_paying and bill.on_holiday.any():  # no holidays (nearly every month): nothing to do
         spent += _pay_on_holiday(book, platforms, bill.on_holiday, cash.surplus - spent, rec)
     _settle_budgets(borrowers, cfg, econ, spent, cash)
     unpaid = np.where(live & ~withhold, pay_due - paid, 0.0)
