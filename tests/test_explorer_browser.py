@@ -234,8 +234,12 @@ class Visit:
         return self.page.get_by_text("of 120 (scenario").inner_text()
 
 
-def post_burn_in_line_pixels(png: bytes, colour: tuple[int, int, int]) -> int:
-    """Pixels of ``colour`` (within a tolerance) right of the burn-in shading in a plot image."""
+def post_burn_in_line_columns(png: bytes, colour: tuple[int, int, int]) -> int:
+    """Columns right of the burn-in shading where a line of ``colour`` (within a tolerance) is drawn.
+
+    The top quarter of the image (title and legend, whose line samples can sit right of the
+    shading) is left out: the y axis leaves that much headroom above the data for the legend.
+    """
     from PIL import Image
 
     img = Image.open(io.BytesIO(png)).convert("RGB")
@@ -244,7 +248,11 @@ def post_burn_in_line_pixels(png: bytes, colour: tuple[int, int, int]) -> int:
     grey_columns = burn_in_columns(png)
     assert grey_columns, "no burn-in shading found in the plot"
     start = max(grey_columns) + 1
-    return sum(1 for x in range(start, w) for y in range(h) if all(abs(a - b) <= 40 for a, b in zip(px[x, y], colour)))
+    return sum(
+        1
+        for x in range(start, w)
+        if any(all(abs(a - b) <= 40 for a, b in zip(px[x, y], colour)) for y in range(h // 4, h))
+    )
 
 
 def burn_in_columns(png: bytes) -> list[int]:
@@ -351,9 +359,12 @@ def test_student_sets_levers_steps_and_the_plots_move(server, browser, tmp_path)
     after = changed_plots(plots, before)
     if not burn_in_columns(after[0]):  # changed, but caught mid-swap: take it again once drawn
         after = drawn_plots(plots, PLOT_CAPTIONS)
-    # the overdue plot has drawn its M1+ line (tab:orange) for months 1..5, right of the burn-in shading
+    # the overdue plot has drawn its M1+ lines (tab:orange) across months 1..6, right of the burn-in
+    # shading: about 5.5 months of some 19 pixels each, where at month 0 there were none. (Only the
+    # image after stepping is measured: a count in the first image was once off in CI, and that the
+    # plots changed at all is checked above.)
     orange = (255, 127, 14)
-    assert post_burn_in_line_pixels(after[0], orange) > post_burn_in_line_pixels(before[0], orange) + 20
+    assert post_burn_in_line_columns(after[0], orange) > 60
 
     shot = tmp_path / "explorer.png"
     page.screenshot(path=shot, full_page=True)
