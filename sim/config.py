@@ -108,6 +108,170 @@ class RegimeSwitching(Section):
     income_factor: float = P(0.95, 0.2, 2.0, "employed-income multiplier in a recession", "scenario choice")
 
 
+class EconomySeries(Section):
+    """An observed monthly series that drives the economy (a replay), read from a CSV file.
+
+    In a scenario file, ``economy.series`` is the CSV's path (relative to that file) or a mapping
+    ``{file: ..., mode: ...}``; the loader reads the file once and keeps its values here, so a
+    results folder's manifest holds the series itself and ``run.py reproduce`` needs no CSV.
+    Row i drives month i + 1 (month 1 = the first after burn-in); the burn-in runs in the first
+    row's economy and months after the last row keep the last row's values.
+    """
+
+    file: str = D("", "the CSV file as the scenario names it (for the record)", "-")
+    first_month: str = D("", "the month of the first row, YYYY-MM", "-")
+    mode: Literal["change", "level"] = D(
+        "change",
+        "change: the series moves the unemployment target (and benchmark rate) by its change since its first "
+        "row, on top of the market's own economy.unemployment_rate; level: the target is the series itself, "
+        "and economy.unemployment_rate must equal its first row (the borrowers' labour market starts there)",
+        "scenario choice",
+    )
+    unemployment_rate: list[float] = D([], "unemployment rate by month (fraction; the CSV gives percent)", "the CSV")
+    income_index: list[float] | None = D(
+        None, "wage-income index by month (any base; divided by its first row)", "the CSV"
+    )
+    benchmark_rate: list[float] | None = D(
+        None, "benchmark rate by month (annual fraction; the CSV gives percent)", "the CSV"
+    )
+
+    @model_validator(mode="after")
+    def _same_length(self) -> EconomySeries:
+        n = len(self.unemployment_rate)
+        if n == 0:
+            raise ValueError("@unemployment_rate: the series has no rows; give at least one month")
+        for name in ("income_index", "benchmark_rate"):
+            values = getattr(self, name)
+            if values is not None and len(values) != n:
+                raise ValueError(f"@{name}: {len(values)} values for {n} months; every column has one value a month")
+        return self
+
+
+# What a replay CSV may hold: column -> (lowest, highest, what it is). Rates are in percent, as
+# statistical offices publish them (BLS, FRED, NBS), so a series is pasted in without conversion.
+SERIES_COLUMNS = {
+    "unemployment_rate": (0.0, 50.0, "percent"),
+    "income_index": (1e-6, 1e6, "an index above 0"),
+    "benchmark_rate": (0.0, 30.0, "percent"),
+}
+
+
+def read_series(path: Path, shown: str) -> dict:
+    """The values of a replay CSV (``# comment`` lines, then ``month,unemployment_rate[,...]``).
+
+    Every problem is one :class:`ConfigError` line naming the file, the line and column, and what
+    is allowed: months must be ``YYYY-MM`` (or ``YYYY-MM-01``, as FRED writes them), consecutive,
+    without gaps or repeats; every value a number within :data:`SERIES_COLUMNS`' range.
+    """
+    import csv
+    import math
+
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{shown}: file not found" if not path.exists() else f"{shown}: not a regular file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{shown}: larger than {MAX_FILE_BYTES // 2**20} MB; a monthly series is a few KB")
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    except OSError as err:
+        raise ConfigError(f"{shown}: cannot read: {err.strerror}") from None
+    rows = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
+    if not rows:
+        raise ConfigError(f"{shown}: no header; the first line that is not a # comment must be month,unemployment_rate")
+    header_line, header = rows[0]
+    columns = [c.strip() for c in next(csv.reader([header]))]
+    if columns[:1] != ["month"] or "unemployment_rate" not in columns:
+        raise ConfigError(
+            f"{shown}: line {header_line}: header {header.strip()!r}; allowed: month,unemployment_rate "
+            "then optionally income_index, benchmark_rate"
+        )
+    for c in columns[1:]:
+        if c not in SERIES_COLUMNS or columns.count(c) > 1:
+            raise ConfigError(
+                f"{shown}: line {header_line}: column {c!r} is unknown or repeated; allowed: "
+                f"month, {', '.join(SERIES_COLUMNS)}"
+            )
+    if len(rows) < 2:
+        raise ConfigError(f"{shown}: no data rows after the header; give at least one month")
+    values: dict[str, list[float]] = {c: [] for c in columns[1:]}
+    first = previous = None
+    for n, line in rows[1:]:
+        cells = [c.strip() for c in next(csv.reader([line]))]
+        if len(cells) != len(columns):
+            raise ConfigError(f"{shown}: line {n}: {len(cells)} fields; allowed: {len(columns)} ({','.join(columns)})")
+        month = _series_month(cells[0])
+        if month is None:
+            raise ConfigError(f"{shown}: line {n}, month: {cells[0]!r} is not a month; allowed: YYYY-MM or YYYY-MM-01")
+        if previous is not None and month != previous + 1:
+            y, m = divmod(previous + 1, 12)
+            raise ConfigError(
+                f"{shown}: line {n}, month: {cells[0]} follows {_month_label(previous)}; allowed: "
+                f"{y}-{m + 1:02d} (monthly, in order, no gaps or repeats)"
+            )
+        first = month if first is None else first
+        previous = month
+        for c, cell in zip(columns[1:], cells[1:], strict=True):
+            lo, hi, what = SERIES_COLUMNS[c]
+            try:
+                x = float(cell)
+            except ValueError:
+                x = math.nan
+            if not lo <= x <= hi:  # also refuses nan, inf and empty cells
+                raise ConfigError(
+                    f"{shown}: line {n}, {c}: {cell!r} is not allowed; allowed: {what} from {lo:g} to {hi:g}"
+                )
+            values[c].append(x)
+    u = values["unemployment_rate"]
+    if max(u) < 0.5:
+        # 0.047 for 4.7% would run an economy at 0.05% unemployment without a word.
+        raise ConfigError(
+            f"{shown}: unemployment_rate: every value is below 0.5, which looks like fractions; "
+            "allowed: percent as published (4.7 for 4.7%)"
+        )
+    return {
+        "first_month": _month_label(first),
+        "unemployment_rate": [x / 100.0 for x in u],
+        "income_index": values.get("income_index"),
+        "benchmark_rate": [x / 100.0 for x in values["benchmark_rate"]] if "benchmark_rate" in values else None,
+    }
+
+
+def _series_month(cell: str) -> int | None:
+    """Months since year 0 for ``YYYY-MM`` or ``YYYY-MM-01``; None if it is neither."""
+    import re
+
+    m = re.fullmatch(r"(\d{4})-(\d{2})(-01)?", cell)
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        return None
+    return int(m.group(1)) * 12 + int(m.group(2)) - 1
+
+
+def _month_label(month: int) -> str:
+    y, m = divmod(month, 12)
+    return f"{y}-{m + 1:02d}"
+
+
+def embed_series(data: dict, scenario: Path, shown: str) -> None:
+    """Replace ``economy.series`` given as a path (relative to ``scenario``) by the CSV's values, in place."""
+    economy = data.get("economy")
+    if not isinstance(economy, dict) or economy.get("series") is None:
+        return
+    series = economy["series"]
+    if isinstance(series, str):
+        series = {"file": series}
+    if not isinstance(series, dict) or "unemployment_rate" in series:
+        return  # already values (a dumped config), or a wrong type the model reports
+    file = series.get("file")
+    if not isinstance(file, str) or not file:
+        raise ConfigError(f"{shown}: economy.series.file: give the CSV's path (relative to this file)")
+    try:
+        values = read_series(scenario.parent / file, file)
+    except ConfigError as err:
+        raise ConfigError(f"{shown}: economy.series: {err}") from None
+    economy["series"] = {**series, **values}
+
+
 class EconomyConfig(Section):
     unemployment_rate: float = P(
         0.05, 0.0, 0.5, "baseline unemployment rate (fraction)", "China surveyed urban unemployment 5.0-5.5% (NBS)"
@@ -224,6 +388,23 @@ class EconomyConfig(Section):
     )
     shocks: list[Shock] = D([], "scheduled shocks", "scenario choice")
     regime_switching: RegimeSwitching = D(RegimeSwitching, "stochastic recessions", "scenario choice")
+    series: EconomySeries | None = D(
+        None,
+        "an observed monthly series (CSV: month, unemployment_rate, optionally income_index, benchmark_rate) "
+        "that drives the economy, with the shocks on top",
+        "scenario choice; docs/calibration.md",
+    )
+
+    @model_validator(mode="after")
+    def _series_starts_at_the_rate(self) -> EconomyConfig:
+        s = self.series
+        if s is not None and s.mode == "level" and abs(s.unemployment_rate[0] - self.unemployment_rate) > 1e-9:
+            raise ValueError(
+                f"@series.mode: level replays the series from its first row, {s.unemployment_rate[0]:g}, but "
+                f"economy.unemployment_rate is {self.unemployment_rate:g}; allowed: set economy.unemployment_rate "
+                "to the first row, or mode: change"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- borrowers
@@ -1433,6 +1614,7 @@ def _resolve(path: Path, chain: list[Path], origins: dict[tuple, str]) -> dict:
         cycle = " -> ".join(str(p) for p in chain[chain.index(real) :] + [real])
         raise ConfigError(f"{shown}: extends: cycle {cycle}")
     data = read_yaml(path, shown)
+    embed_series(data, path, shown)  # a replay CSV is read relative to the file that names it
     parent = data.pop("extends", None)
     if parent is None:
         _record(data, shown, (), origins)

@@ -2,9 +2,10 @@
 
 Not an agent: a model-level environment that advances once a month (phase 1). Scheduled shocks
 add to a baseline with a time profile set by their ``shape``; an optional two-state Markov process
-adds stochastic recessions. The unemployment *rate* reported by the model is the realised share of
-unemployed borrowers, which follows this target through job flows with a lag of a few months
-(see ``borrowers.update_employment``).
+adds stochastic recessions; an observed series (``economy.series``, a replay) sets the unemployment
+target, income index and benchmark rate month by month underneath both. The unemployment *rate*
+reported by the model is the realised share of unemployed borrowers, which follows this target
+through job flows with a lag of a few months (see ``borrowers.update_employment``).
 """
 
 from __future__ import annotations
@@ -101,11 +102,27 @@ class Economy:
         if self.in_recession:
             du += cfg.regime_switching.unemployment_delta
             income *= cfg.regime_switching.income_factor
+        base_u, base_r = cfg.unemployment_rate, cfg.benchmark_rate_annual
+        if cfg.series is not None:
+            s = cfg.series
+            # Row i drives month i + 1; the burn-in runs in the first row's economy (the market
+            # settles in it before the replay starts) and the last row holds after the series ends.
+            i = min(max(month - 1, 0), len(s.unemployment_rate) - 1)
+            if s.mode == "level":  # the config checks unemployment_rate == row 0, so both modes agree there
+                base_u = s.unemployment_rate[i]
+            else:
+                base_u += s.unemployment_rate[i] - s.unemployment_rate[0]
+            if s.benchmark_rate is not None:
+                base_r = (
+                    s.benchmark_rate[i] if s.mode == "level" else base_r + s.benchmark_rate[i] - s.benchmark_rate[0]
+                )
+            if s.income_index is not None:
+                income *= s.income_index[i] / s.income_index[0]
         return EconomyState(
-            unemployment_target=float(np.clip(cfg.unemployment_rate + du, 0.001, 0.95)),
+            unemployment_target=float(np.clip(base_u + du, 0.001, 0.95)),
             income_level=self.growth_level * income,
             price_level=self.growth_level,
-            benchmark_rate=max(cfg.benchmark_rate_annual + dr, 0.0),
+            benchmark_rate=max(base_r + dr, 0.0),
             relief=relief,
             funding_withdrawal=withdrawal,
             in_declared_shock=declared,
