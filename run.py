@@ -5,6 +5,7 @@ Usage:
     python run.py compare scenarios/comparisons/demo.yaml -j 2
     python run.py sweep scenarios/sweeps/recession_severity_lhs.yaml --backend dask
     python run.py reproduce results/demo
+    python run.py replay results/replay_us_2006_2012
 
 Each command is one function; the work happens in the `sim` package so that
 everything here is also available from Python.
@@ -367,6 +368,35 @@ def sensitivity(
     typer.echo(
         f"Indices written to {', '.join(str(f) for f in files)}; `run.py report {result.out}` adds them to the report"
     )
+
+
+@app.command()
+def replay(
+    results: Path = typer.Argument(..., file_okay=False, help="Results folder of a scenario with economy.series."),
+    observed: Path | None = typer.Option(
+        None, dir_okay=False, help="Observed delinquency CSV (date,value in percent; monthly or quarterly)."
+    ),
+    column: str = typer.Option("overdue_balance_rate", help="Model column compared with the reference."),
+    cell: str | None = typer.Option(None, help="Cell or policy of a comparison to read.", show_default="the first"),
+    counterfactual: str | None = typer.Option(
+        "auto",
+        help="Cell or policy without the series: compare the paired difference replay - it ('none': the level).",
+        show_default="the comparison's reference policy, if it replays no series",
+    ),
+) -> None:
+    """Set a replayed economy's delinquency path beside the observed one: correlation, lag and a figure."""
+    from analysis.replay import replay_markdown, write_replay
+    from analysis.tables import AnalysisError
+
+    if observed is not None and not observed.is_file():
+        _fail(f"--observed: {observed}: file not found")
+    try:
+        which = None if counterfactual == "none" else counterfactual
+        rep, files = write_replay(results, observed, column=column, cell=cell, counterfactual=which)
+    except AnalysisError as err:
+        _fail(_one_line(err))
+    typer.echo(replay_markdown(rep))
+    typer.echo(f"Written: {', '.join(str(f) for f in files)}")
 
 
 def _backend(backend: str | None, scheduler: str | None) -> str:
