@@ -6,6 +6,7 @@ Usage:
     python run.py sweep scenarios/sweeps/recession_severity_lhs.yaml --backend dask
     python run.py reproduce results/demo
     python run.py replay results/replay_us_2006_2012
+    python run.py calibrate scenarios/calibration/baseline.yaml -j 2
 
 Each command is one function; the work happens in the `sim` package so that
 everything here is also available from Python.
@@ -368,6 +369,65 @@ def sensitivity(
     typer.echo(
         f"Indices written to {', '.join(str(f) for f in files)}; `run.py report {result.out}` adds them to the report"
     )
+
+
+@app.command()
+def calibrate(
+    spec: Path = typer.Argument(..., dir_okay=False, help="Calibration spec (scenarios/calibration/*.yaml)."),
+    out: Path | None = typer.Option(None, help="Results folder.", show_default="results/<spec stem>"),
+    workers: int = _WORKERS,
+    backend: str | None = _BACKEND,
+    scheduler: str | None = _SCHEDULER,
+    retries: int = _RETRIES,
+    resume: bool = typer.Option(False, "--resume", help="Continue: finished rounds are read back, not rerun."),
+    force: bool = _FORCE,
+    dry_run: bool = _DRY_RUN,
+    progress: bool = _PROGRESS,
+    memory_check: bool = _MEMORY_CHECK,
+) -> None:
+    """Fit parameters to target moments (simulated method of moments, optuna TPE, common random numbers)."""
+    from experiments.calibrate import calibrate as run_calibration
+    from experiments.calibrate import fit_markdown, load_calibration, sensitivity_markdown
+
+    cal = load_calibration(spec)
+    out_dir = out if out is not None else Path("results") / spec.stem
+    s = cal.spec
+    runs = (s.budget + 1 + 2 * len(s.parameters)) * len(cal.shocks) * s.replications
+    if dry_run:
+        typer.echo(
+            f"{s.budget} candidates + {1 + 2 * len(s.parameters)} around the best, x {len(cal.shocks)} "
+            f"{'shock' if len(cal.shocks) == 1 else 'shocks'} x {s.replications} replications = {runs} runs; "
+            f"results would go to {out_dir}"
+        )
+        return
+    backend = _backend(backend, scheduler)
+    _check_workers(workers, backend, scheduler)
+    try:
+        result = run_calibration(
+            cal,
+            out_dir,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            retries=retries,
+            resume=resume,
+            force=force,
+            progress=progress,
+            memory_check=memory_check,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: finished rounds are kept; continue with --resume --out {out_dir}", err=True)
+        raise typer.Exit(_INTERRUPTED_EXIT) from None
+    typer.echo("best point: " + ", ".join(f"{k} = {v:.4g}" for k, v in result.best.items()) + "\n")
+    typer.echo(fit_markdown(result.fit))
+    typer.echo("Local sensitivity (sd of each target per step of each parameter):\n")
+    typer.echo(sensitivity_markdown(result.sensitivity))
+    typer.echo(f"Results written to {result.out} ({result.ran} runs, {result.reused} kept from before)")
+    if not result.fit["within_2sd"].all():
+        missed = ", ".join(result.fit.loc[~result.fit["within_2sd"], "moment"])
+        typer.echo(f"error: not within 2 sd of the target: {missed}", err=True)
+        raise typer.Exit(_FAILED_EXIT)
 
 
 @app.command()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-SPEC_FOLDERS = ("comparisons", "sweeps", "sensitivity")
+SPEC_FOLDERS = ("comparisons", "sweeps", "sensitivity", "calibration")
 
 
 def scenario_files() -> list[Path]:

@@ -1,0 +1,136 @@
+"""run.py calibrate: the spec is checked like every spec (one line, exit code 2), and a calibration
+finds its way back to parameter values that made its targets (identification)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.calibrate import calibrate, load_calibration, simulate_moments
+from sim.config import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = REPO_ROOT / "scenarios"
+BASELINE = SCENARIOS / "baseline.yaml"
+
+# The two parameters the delinquency moments move most, in different proportions (approval moves
+# with the margin, not with willingness): measured with run.py calibrate's local sensitivity.
+TRUE = {"borrowers.essentials_risk_loading": 0.22, "borrowers.willingness_mean": 0.6}
+START = {"borrowers.essentials_risk_loading": 0.32, "borrowers.willingness_mean": 1.4}
+RANGES = {"borrowers.essentials_risk_loading": (0.1, 0.4), "borrowers.willingness_mean": (0.0, 2.0)}
+# Recovered within 10% of each range: at this size (600 borrowers, 2 replications, 30 candidates)
+# the distance is flat to within its noise over a few percent of the range.
+TOLERANCE = 0.10
+
+
+def spec_dict(targets: dict[str, float] | None = None, **changes) -> dict:
+    targets = targets or {"m1_plus": 0.05, "m3_plus": 0.02, "approval": 0.5}
+    return {
+        "description": "identification test",
+        "base": str(BASELINE),
+        "parameters": {k: {"min": lo, "max": hi, "start": START[k]} for k, (lo, hi) in RANGES.items()},
+        "moments": [
+            {
+                "name": "m1_plus",
+                "outcome": "mean_overdue_balance_rate",
+                "target": targets["m1_plus"],
+                "sd": 0.005,
+                "source": "the model at TRUE",
+            },
+            {
+                "name": "m3_plus",
+                "outcome": {"name": "mean", "column": "m3plus_balance_rate"},
+                "target": targets["m3_plus"],
+                "sd": 0.002,
+                "source": "the model at TRUE",
+            },
+            {
+                "name": "approval",
+                "outcome": {"name": "mean", "column": "approval_rate"},
+                "target": targets["approval"],
+                "sd": 0.01,
+                "source": "the model at TRUE",
+            },
+        ],  # fmt: skip
+        "replications": 2,
+        "master_seed": 11,
+        "overrides": {"borrowers.count": 600, "months": 24, "burn_in": 12},
+        "budget": 30,
+        "batch": 6,
+        "sensitivity_step": 0.1,
+        **changes,
+    }
+
+
+def write_spec(folder: Path, data: dict) -> Path:
+    path = folder / "cal.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_a_calibration_recovers_the_parameters_that_made_its_targets(tmp_path):
+    cal = load_calibration(write_spec(tmp_path, spec_dict()))
+    targets = simulate_moments(cal, TRUE, tmp_path / "truth", progress=False)
+    cal = load_calibration(write_spec(tmp_path, spec_dict(targets)))
+    result = calibrate(cal, tmp_path / "out", progress=False, log=lambda *_: None)
+    for key, true in TRUE.items():
+        lo, hi = RANGES[key]
+        assert abs(result.best[key] - true) <= TOLERANCE * (hi - lo), (key, result.best[key], true)
+    assert result.fit["within_2sd"].all()
+    assert len(result.evaluations) == 30 and result.evaluations["distance"].notna().all()
+    # the start was far: the optimiser, not the start, found it
+    assert result.evaluations["distance"].iloc[0] > 10 * result.evaluations["distance"].min()
+    calibrated = (tmp_path / "out" / "calibrated.yaml").read_text(encoding="utf-8")
+    assert "essentials_risk_loading" in calibrated and "extends:" in calibrated
+    assert "platforms" not in calibrated  # only the fitted keys
+    for name in ("evaluations.csv", "fit.csv", "sensitivity.csv", "calibration.md", "figures/fit.png"):
+        assert (tmp_path / "out" / name).exists(), name
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"parameters": {"borrowers.essentials_risk_loading": {"min": 0.1, "max": 1.5}}}, "parameters."),
+        ({"parameters": {"borrowers.no_such_key": {"min": 0.1, "max": 0.5}}}, "borrowers.no_such_key"),
+        ({"parameters": {"borrowers.essentials_risk_loading": {"min": 0.3, "max": 0.2}}}, "must be above min"),
+        ({"budget": 0}, "budget"),
+        ({"base": "nope.yaml"}, "base: file 'nope.yaml' not found"),
+        (
+            {"moments": [{"name": "m", "outcome": "no_such_outcome", "target": 0.1, "sd": 0.1, "source": "s"}]},
+            "unknown outcome 'no_such_outcome'",
+        ),
+        (
+            {"moments": [{"name": "m", "outcome": "cum_default_rate", "target": 0.1, "sd": 0, "source": "s"}]},
+            "moments[0].sd: 0 is out of range",
+        ),
+        ({"moments": [{"name": "m", "outcome": "cum_default_rate", "target": 0.1, "sd": 0.1}]}, "source"),
+    ],  # fmt: skip
+)
+def test_a_bad_calibration_spec_is_one_line(tmp_path, change, words):
+    with pytest.raises(ConfigError) as err:
+        load_calibration(write_spec(tmp_path, spec_dict(**change)))
+    assert "\n" not in str(err.value) and str(err.value).startswith(str(tmp_path / "cal.yaml"))
+    assert words in str(err.value)
+
+
+def test_a_shock_may_not_change_a_fitted_key(tmp_path):
+    shock = tmp_path / "shock.yaml"
+    shock.write_text(f"extends: {BASELINE}\nborrowers:\n  willingness_mean: 1.0\n", encoding="utf-8")
+    data = spec_dict()
+    data["moments"][0]["shock"] = "shock.yaml"
+    with pytest.raises(ConfigError, match="changes borrowers.willingness_mean, which is fitted"):
+        load_calibration(write_spec(tmp_path, data))
+
+
+def test_the_command_line_refuses_a_bad_spec_with_exit_code_2(tmp_path):
+    path = write_spec(tmp_path, spec_dict(budget=-1))
+    done = subprocess.run(
+        [sys.executable, "run.py", "calibrate", str(path)], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1 and "budget" in done.stderr
