@@ -76,9 +76,12 @@ def sensitivity_figure(sensitivity: pd.DataFrame):
     im = ax.imshow(table.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
+    ax.grid(False)  # the house style's grid would cross the cells
     for i in range(table.shape[0]):
         for j in range(table.shape[1]):
-            ax.text(j, i, f"{table.iat[i, j]:+.2f}", ha="center", va="center", fontsize=8)
+            value = table.iat[i, j]
+            colour = "white" if abs(value) > 0.6 * lim else "black"
+            ax.text(j, i, f"{value:+.2f}", ha="center", va="center", fontsize=8, color=colour)
     fig.colorbar(im, ax=ax, label="sd of target per step")
     ax.set_title("Local sensitivity (identification)", fontsize=10)
     return fig

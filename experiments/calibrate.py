@@ -561,6 +561,29 @@ def sensitivity_markdown(sens: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def separation_markdown(sens: pd.DataFrame) -> str:
+    """How well the moments separate each pair of parameters: the cosine of their sensitivity rows.
+
+    Near +-1, the two parameters move the moments in the same proportions, so the moments pin down
+    only a combination of them (a ridge of equally good fits), however well each moves them alone.
+    """
+    table = sens.pivot(index="parameter", columns="moment", values="per_step_sd")
+    params = list(dict.fromkeys(sens["parameter"]))
+    if len(params) < 2:
+        return ""
+    lines = ["| parameters | cosine of their sensitivity rows |", "|---|---:|"]
+    for i, a in enumerate(params):
+        for b in params[i + 1 :]:
+            x, y = table.loc[a].to_numpy(float), table.loc[b].to_numpy(float)
+            cos = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y))) if x.any() and y.any() else math.nan
+            lines.append(f"| `{a}`, `{b}` | {cos:+.2f} |")
+    note = (
+        "A cosine near +1 or -1: the moments move the two parameters' effects in the same proportions and "
+        "identify only a combination of them; add a moment that one moves and the other does not."
+    )
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
 def _write_outputs(
     cal: Calibration,
     out: Path,
@@ -600,7 +623,7 @@ def _write_outputs(
         "its range around the best point (same seeds). A row of near-zeros: the moments do not identify that "
         "parameter; two proportional rows: they do not separate the two."
     )
-    text += ["", sensitivity_markdown(sensitivity)]
+    text += ["", sensitivity_markdown(sensitivity), separation_markdown(sensitivity)]
     (out / "calibration.md").write_text("\n".join(text), encoding="utf-8")
     try:
         from analysis.calibration import write_figures
