@@ -134,3 +134,17 @@ def test_the_command_line_refuses_a_bad_spec_with_exit_code_2(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1 and "budget" in done.stderr
+
+
+def test_a_dry_run_counts_the_runs_and_runs_nothing(tmp_path):
+    path = write_spec(tmp_path, spec_dict())
+    done = subprocess.run(
+        [sys.executable, "run.py", "calibrate", str(path), "--dry-run", "--out", str(tmp_path / "out")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # 30 candidates + the best and one step down and up for each of 2 parameters, 1 setting, 2 replications
+    assert "= 70 runs" in done.stdout and not (tmp_path / "out").exists()

@@ -69,3 +69,21 @@ def test_a_replay_beside_its_counterfactual_is_measured_on_the_paired_difference
     assert all(f.exists() for f in files)
     with pytest.raises(AnalysisError, match="replays a series too"):
         write_replay(result.out, counterfactual="replay")
+
+
+def test_replay_of_a_run_without_a_series_is_one_line_with_exit_code_2(tmp_path):
+    import subprocess
+    import sys
+
+    from experiments.single import run_single
+    from sim.config import load_scenario
+
+    config = load_scenario(SCENARIOS / "baseline.yaml").with_overrides(
+        {"borrowers.count": 100, "months": 3, "burn_in": 1}
+    )
+    out, _ = run_single(config, 1, tmp_path / "run", progress=False)
+    done = subprocess.run(
+        [sys.executable, "run.py", "replay", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("error: ") and "has no economy.series" in done.stderr
