@@ -148,3 +148,18 @@ def test_a_dry_run_counts_the_runs_and_runs_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     # 30 candidates + the best and one step down and up for each of 2 parameters, 1 setting, 2 replications
     assert "= 70 runs" in done.stdout and not (tmp_path / "out").exists()
+
+
+def test_resume_reads_finished_rounds_back_and_reruns_only_what_is_missing(tmp_path):
+    import shutil
+
+    small = {"borrowers.count": 200, "months": 6, "burn_in": 3}
+    cal = load_calibration(write_spec(tmp_path, spec_dict(budget=4, batch=2, overrides=small)))
+    first = calibrate(cal, tmp_path / "out", progress=False, log=lambda *_: None)
+    shutil.rmtree(tmp_path / "out" / "rounds" / "r001")  # as if stopped during the second round
+    again = calibrate(cal, tmp_path / "out", progress=False, resume=True, log=lambda *_: None)
+    assert (first.ran, first.reused) == (18, 0)
+    assert (again.ran, again.reused) == (4, 14)  # the seeded optimiser asked for the same candidates
+    assert again.best == first.best
+    with pytest.raises(Exception, match="already exists; use --resume"):
+        calibrate(cal, tmp_path / "out", progress=False, log=lambda *_: None)
