@@ -66,7 +66,6 @@ from sim.store import ResultsExistError, provenance, write_json_atomic
 from .outcomes import OutcomeSpec, parse_outcome
 from .plan import Cell, Plan
 from .spec import (
-    NAME,
     NO_SHOCK,
     _read_spec,
     check_outcome_months,
@@ -78,6 +77,7 @@ from .spec import (
     with_overrides,
 )
 
+PER = "__per"  # suffix of the outcome column of a moment's denominator
 MARKER = "calibration.json"  # what makes a folder a calibration folder (and --force may replace it)
 Z_OK = 2.0  # a moment fits when the simulated mean is within this many sds of its target
 
@@ -107,17 +107,26 @@ class FitParameter(Section):
 class Moment(Section):
     """A target moment: an outcome of the runs (under a shock, or none), its target, sd and source."""
 
-    name: str = Field(pattern=NAME, description="short name, the moment's column in the outputs")
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="short name, the moment's column in the outputs")
     outcome: OutcomeSpec = Field(description="what is measured: an outcome of README's table")
     shock: str = Field(NO_SHOCK, description="shock scenario the moment is measured under (none: the base)")
+    per: OutcomeSpec | None = Field(
+        None,
+        description="if given, the moment is outcome / per, run by run: a share such as strategic defaults "
+        "over all defaults ({name: total, column: strategic_defaults} per {name: total, column: new_defaults})",
+    )
     target: float = Field(description="target value, in the outcome's unit (rates as fractions)")
     sd: float = Field(gt=0, description="uncertainty of the target (one standard deviation); weight 1/sd^2")
     source: str = Field(min_length=1, description="where the target comes from")
 
-    @field_validator("outcome", mode="before")
+    @field_validator("outcome", "per", mode="before")
     @classmethod
     def _bare_name(cls, value: Any) -> Any:
-        return parse_outcome(value)
+        return parse_outcome(value) if value is not None else None
+
+    @property
+    def is_rate(self) -> bool:
+        return self.per is not None or self.outcome.is_rate
 
 
 class CalibrationSpec(Section):
@@ -246,7 +255,9 @@ def load_calibration(path: str | Path) -> Calibration:
                     "change what the calibration leaves alone"
                 )
         shocks[m.shock] = changes
-    outcomes = tuple(m.outcome.model_copy(update={"label": m.name}) for m in spec.moments)
+    outcomes = tuple(m.outcome.model_copy(update={"label": m.name}) for m in spec.moments) + tuple(
+        m.per.model_copy(update={"label": f"{m.name}{PER}"}) for m in spec.moments if m.per is not None
+    )
     cal = Calibration(spec, path, base_path, base, leaves, shocks, outcomes)
     cells = [Cell(f"s{i}", {}, cal.config(cal.start(), s, f"s{i}")) for i, s in enumerate(shocks)]
     check_outcome_months(_OutcomesOnly(outcomes=list(outcomes)), cells, path)
@@ -269,6 +280,9 @@ def moment_table(cal: Calibration, outcomes: pd.DataFrame) -> pd.DataFrame:
     shock_index = {s: i for i, s in enumerate(cal.shocks)}
     for m in cal.spec.moments:
         cells = outcomes[outcomes["cell"].str.endswith(f"__s{shock_index[m.shock]}")]
+        if m.per is not None:  # a share, run by run (a run with a zero denominator has no share)
+            per = cells[f"{m.name}{PER}"].where(cells[f"{m.name}{PER}"] != 0)
+            cells = cells.assign(**{m.name: cells[m.name] / per})
         for candidate, values in cells.groupby("candidate")[m.name]:
             x = values.dropna().to_numpy(dtype=float)
             mean = float(x.mean()) if len(x) else math.nan
@@ -469,7 +483,8 @@ def _fit(cal: Calibration, table: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "moment": m.name,
-                "outcome": m.outcome.model_copy(update={"label": None}).key,
+                "outcome": m.outcome.model_copy(update={"label": None}).key
+                + ("" if m.per is None else f" / {m.per.model_copy(update={'label': None}).key}"),
                 "shock": _shock_name(m.shock),
                 "target": m.target,
                 "sd": m.sd,
@@ -479,7 +494,7 @@ def _fit(cal: Calibration, table: pd.DataFrame) -> pd.DataFrame:
                 "z": r["z"],
                 "distance": r["z"] ** 2,
                 "within_2sd": bool(abs(r["z"]) <= Z_OK),
-                "is_rate": m.outcome.is_rate,
+                "is_rate": m.is_rate,
                 "source": m.source,
             }
         )

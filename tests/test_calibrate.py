@@ -163,3 +163,36 @@ def test_resume_reads_finished_rounds_back_and_reruns_only_what_is_missing(tmp_p
     assert again.best == first.best
     with pytest.raises(Exception, match="already exists; use --resume"):
         calibrate(cal, tmp_path / "out", progress=False, log=lambda *_: None)
+
+
+def test_a_share_moment_is_the_ratio_run_by_run(tmp_path):
+    import pandas as pd
+
+    from experiments.calibrate import moment_table
+
+    data = spec_dict()
+    data["moments"].append(
+        {
+            "name": "strategic_share",
+            "outcome": {"name": "total", "column": "strategic_defaults"},
+            "per": {"name": "total", "column": "new_defaults"},
+            "target": 0.06,
+            "sd": 0.03,
+            "source": "s",
+        }
+    )
+    cal = load_calibration(write_spec(tmp_path, data))
+    assert [o.key for o in cal.outcomes][-1] == "strategic_share__per"
+    outcomes = pd.DataFrame(
+        {
+            "cell": ["c00000__s0"] * 3,
+            "candidate": [0, 0, 0],
+            "m1_plus": [0.05] * 3,
+            "m3_plus": [0.02] * 3,
+            "approval": [0.5] * 3,
+            "strategic_share": [1.0, 3.0, 5.0],
+            "strategic_share__per": [10.0, 10.0, 0.0],  # a run without defaults has no share
+        }
+    )
+    row = moment_table(cal, outcomes).set_index("moment").loc["strategic_share"]
+    assert row["simulated"] == pytest.approx(0.2) and row["n"] == 2  # mean of 0.1 and 0.3, not 9 / 20
