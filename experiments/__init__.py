@@ -8,7 +8,8 @@ a dask cluster, resumable, and reproducible from their manifest.
 Modules: ``spec`` (YAML specs -> plans), ``plan`` (cells, runs, seeds), ``design`` (grid, Latin
 hypercube, Sobol), ``outcomes`` (named per-run outcomes), ``executors`` (in-process, process pool,
 dask), ``engine`` (results folder, resume, faults), ``summary`` (intervals and paired differences),
-``reproduce`` (rerun from a manifest and check hashes).
+``reproduce`` (rerun from a manifest and check hashes), ``calibrate`` (fit parameters to target
+moments, ``run.py calibrate``).
 """
 
 from importlib import import_module
@@ -23,6 +24,7 @@ _EXPORTS = {
     "reproduce": "reproduce",
     "load_comparison": "spec",
     "load_sweep": "spec",
+    "load_calibration": "calibrate",
 }
 
 
