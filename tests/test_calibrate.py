@@ -196,3 +196,28 @@ def test_a_share_moment_is_the_ratio_run_by_run(tmp_path):
     )
     row = moment_table(cal, outcomes).set_index("moment").loc["strategic_share"]
     assert row["simulated"] == pytest.approx(0.2) and row["n"] == 2  # mean of 0.1 and 0.3, not 9 / 20
+
+
+def large_identification(folder: Path, workers: int = 2) -> None:
+    """The documented larger case (docs/calibration.md): the same test at 5,000 borrowers over 60
+    months, 4 replications, 40 candidates. ``python -m tests.test_calibrate FOLDER``."""
+    big = {
+        "overrides": {"borrowers.count": 5000, "months": 60},
+        "replications": 4,
+        "budget": 40,
+        "batch": 8,
+        "sensitivity_step": 0.05,
+    }
+    folder.mkdir(parents=True, exist_ok=False)
+    cal = load_calibration(write_spec(folder, spec_dict(**big)))
+    targets = simulate_moments(cal, TRUE, folder / "truth", progress=False, workers=workers)
+    cal = load_calibration(write_spec(folder, spec_dict(targets, **big)))
+    result = calibrate(cal, folder / "out", progress=False, workers=workers)
+    for key, true in TRUE.items():
+        lo, hi = RANGES[key]
+        error = abs(result.best[key] - true) / (hi - lo)
+        print(f"{key}: true {true}, recovered {result.best[key]:.4f} ({error:.1%} of the range)")
+
+
+if __name__ == "__main__":
+    large_identification(Path(sys.argv[1]))
