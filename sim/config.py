@@ -824,11 +824,21 @@ class UnderwritingConfig(Section):
 
 
 class PricingConfig(Section):
-    apr_base_annual: float = P(
-        0.18, 0.0, 5.0, "APR for the best risk grade (annual fraction)", "Chinese online consumer loans 18-36%"
+    margin_annual: float = P(
+        0.06,
+        -1.0,
+        5.0,
+        "margin of the best risk grade over the cost of funds and operating cost (annual fraction): its APR is "
+        "benchmark + funding_spread_annual + operating_cost_annual + this",
+        "cost-plus loan pricing (rate = cost of funds + operating cost + expected-loss premium + margin); 0.06 "
+        "gives the best grade 18% at the 3.85% LPR, the floor of Chinese online consumer loans (18-36%)",
     )
     apr_risk_slope: float = P(
-        0.08, 0.0, 5.0, "APR added per unit of observed score below best_grade_score", "risk-based pricing"
+        0.08,
+        0.0,
+        5.0,
+        "APR added per unit of observed score below best_grade_score (annual fraction): the expected-loss premium",
+        "risk-based pricing; 0.08 spans 18-36% over the score range lenders approve",
     )
     best_grade_score: float = P(
         1.0, -10.0, 10.0, "observed score from which an applicant gets the best-grade APR", "calibration: top grade"
@@ -910,8 +920,44 @@ class PlatformsConfig(Section):
         "capital/book at and above which borrowers see no distress; distress rises to 1 as capital falls to nothing",
         "calibration: a thin buffer is seen as a failing lender",
     )
-    cost_of_funds_annual: float = P(
-        0.08, 0.0, 1.0, "cost of investor funding (annual fraction)", "P2P investor yields 8-10%"
+    run_overdue_tolerance: float = P(
+        0.08,
+        0.0,
+        1.0,
+        "overdue rate by balance (M1+) above which a platform's investors start to withdraw",
+        "calibration: above the baseline's 5-7% and the 2021-23 listed lenders' 3-5% (FACTS: Lexin, Qifu)",
+    )
+    run_overdue_sensitivity: float = P(
+        0.5,
+        0.0,
+        100.0,
+        "share of funding withdrawn a month per unit of overdue rate above run_overdue_tolerance (0.5: 0.5% "
+        "a month per point)",
+        "calibration; Huang (HKUST IEMS Thought Leadership Brief 61, 2022): a few defaults could drain a "
+        "platform's reserve fund and start a run by its investors",
+    )
+    run_contagion: float = P(
+        0.25,
+        0.0,
+        10.0,
+        "share of funding withdrawn a month per unit share of platforms that failed last month",
+        "calibration; contagion of one platform's failure to the others: Geng Cheng, Leite & Caldieraro (2020, "
+        "the 2015 Ezubao scandal); about 150 platforms failed in June-July 2018 (Online Lending House, via FT)",
+    )
+    provision_rates: list[float] = D(
+        [0.03, 0.25, 0.5, 0.7, 0.85],
+        "loan-loss allowance as a share of principal by bucket (current, M1, M2, M3, M3+): the expected loss "
+        "charged to capital as loans go bad",
+        "expected-credit-loss provisioning (ASC 326 CECL, used by the US-listed Chinese online lenders; IFRS 9); "
+        "the rates approximate the baseline's roll rates to charge-off times the loss given default",
+    )
+    funding_spread_annual: float = P(
+        0.0415,
+        0.0,
+        1.0,
+        "investors' required yield over the benchmark rate (annual fraction): the cost of funds is "
+        "benchmark + this, so it moves with the benchmark",
+        "P2P investor yields of 8-10% (WDZJ, 2015-19) against a one-year benchmark of 4.35%: 8% at the 3.85% LPR",
     )
     operating_cost_annual: float = P(0.04, 0.0, 1.0, "operating cost as a share of the book (annual)", "calibration")
     min_funding_ratio: float = P(
@@ -970,6 +1016,10 @@ class PlatformsConfig(Section):
             raise ValueError("term_months and term_weights must be non-empty and of equal length")
         if min(self.term_months) < 1 or min(self.term_weights) < 0 or sum(self.term_weights) <= 0:
             raise ValueError("term_months must be >= 1 and term_weights >= 0 with a positive sum")
+        if len(self.provision_rates) != 5 or not all(0.0 <= r <= 1.0 for r in self.provision_rates):
+            raise ValueError(
+                f"provision_rates must be 5 shares in [0, 1] (current, M1, M2, M3, M3+), got {self.provision_rates}"
+            )
         for i, ov in enumerate(self.overrides):
             bad = [k for k in ov.platforms if not 0 <= k < self.count]
             if bad:
@@ -1003,6 +1053,13 @@ class ForbearanceMandate(Section):
         "the suspended instalment anyway (a prepayment of principal); false suspends every payment",
         "Cherry, Jiang, Matvos, Piskorski & Seru (2021, BPEA): a fifth of US borrowers in forbearance kept "
         "making full payments - forbearance worked as a credit line drawn when needed",
+    )
+    holiday_interest: Literal["capitalised", "waived"] = D(
+        "capitalised",
+        "interest over a holiday: added to the principal and paid over the rest of the term, or waived (a cost "
+        "the lender bears, reported as relief_cost)",
+        "CBIRC and PBOC, Notice on deferred repayment for micro, small and medium firms (1 Mar 2020) and the "
+        "2020 consumer-loan deferrals: repayment deferred, interest not waived; CARES Act forbearance likewise",
     )
     max_dpd: int = P(
         30,
@@ -1039,6 +1096,31 @@ class RegulatorRules(Section):
     )
     penalty_cap_annual: float = P(
         1.0, 0.0, 10.0, "cap on the penalty rate (annualised; 1.0 = 100%, effectively none)", "2017 rules; sources.md"
+    )
+    overdue_charge_cap_annual: float | None = P(
+        None,
+        0.0,
+        10.0,
+        "if set, overdue interest, penalty and fees together are charged at most this annual rate on a past-due "
+        "amount (None: no such cap)",
+        "Provisions on Private Lending Cases (Supreme People's Court, 2015), art. 30: overdue interest, damages "
+        "and other fees together within 24% a year",
+    )
+    overdue_charge_cap_lpr_multiple: float | None = P(
+        None,
+        0.0,
+        100.0,
+        "if set, the combined overdue charge is also at most this multiple of the benchmark rate",
+        "the same Provisions as revised 20 Aug 2020, art. 29: 4 x the one-year LPR",
+    )
+    all_in_cap_annual: float | None = P(
+        None,
+        0.0,
+        10.0,
+        "if set, the all-in annualised cost of a loan - its APR, and the overdue charge on a past-due amount - "
+        "is at most this",
+        "Notice on Regulating and Rectifying Cash Loan Business (Dec 2017, Zhengfa [2017] 141): interest and "
+        "fees together within 36% a year",
     )
     allow_compounding: bool = D(
         True, "whether penalties may compound", "PBOC 2017 abolished compounding card penalties"

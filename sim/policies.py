@@ -103,6 +103,22 @@ def penalty_daily_rate(
     return np.minimum(rate, cap_annual / 365.0)
 
 
+def overdue_charge_cap(rules: RegulatorRules, benchmark_annual: float) -> float:
+    """The highest annual rate a past-due amount may be charged: the penalty cap, and the combined cap on
+    overdue interest, penalty and fees (a fixed rate or a multiple of the benchmark) and the all-in cost cap
+    where they are set."""
+    cap = rules.penalty_cap_annual
+    multiple = rules.overdue_charge_cap_lpr_multiple
+    for limit in (
+        rules.overdue_charge_cap_annual,
+        None if multiple is None else multiple * benchmark_annual,
+        rules.all_in_cap_annual,
+    ):
+        if limit is not None:
+            cap = min(cap, limit)
+    return cap
+
+
 def penalty_accrual(
     cfg: PenaltyConfig,
     overdue: np.ndarray,
@@ -117,7 +133,7 @@ def penalty_accrual(
     ``compounding`` charges penalty on accrued penalty too, compounded daily (the pre-2017
     practice); where the regulator bans compounding it is charged as ``flat``.
     """
-    daily = penalty_daily_rate(cfg, dpd, overdue, apr, benchmark_annual, rules.penalty_cap_annual)
+    daily = penalty_daily_rate(cfg, dpd, overdue, apr, benchmark_annual, overdue_charge_cap(rules, benchmark_annual))
     if cfg.rule == "compounding" and rules.allow_compounding:
         return (overdue + penalty) * np.expm1(DAYS_PER_MONTH * np.log1p(daily))
     return overdue * daily * DAYS_PER_MONTH

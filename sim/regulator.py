@@ -69,6 +69,8 @@ class Regulator(mesa.Agent):
         cap = self.rules.apr_cap_annual
         if self.rules.apr_cap_lpr_multiple is not None:
             cap = min(cap, self.rules.apr_cap_lpr_multiple * benchmark_rate)
+        if self.rules.all_in_cap_annual is not None:
+            cap = min(cap, self.rules.all_in_cap_annual)
         return cap
 
     def mandated_reporters(self, n_platforms: int) -> np.ndarray:
