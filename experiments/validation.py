@@ -539,6 +539,33 @@ def effects() -> list[Effect]:
             True,
             [mean("overdue_balance_rate", 13), outcome("cum_default_rate")],
         ),
+        (
+            "penalty rule 1.5 x APR",
+            BASE,
+            Arm("policies/penalty_benchmark_multiple.yaml"),
+            False,
+            [outcome("cum_default_rate"), outcome("losses")],
+        ),
+        (
+            "conduct rules",
+            BASE,
+            Arm("policies/conduct_rules.yaml"),
+            False,
+            [total("complaints", 1), total("fines", 1), outcome("cum_default_rate")],
+        ),
+        (
+            "rate hike +3 pp",
+            BASE,
+            Arm("shocks/rate_hike.yaml"),
+            False,
+            [
+                mean("avg_apr", 25),
+                mean("approval_rate", 25),
+                mean("origination_amount", 25),
+                mean("overdue_balance_rate", 25),
+                outcome("cum_default_rate"),
+            ],
+        ),
     ]
     out = []
     for policy, control, treated, decompose, outcomes in levers:

@@ -212,3 +212,15 @@ def test_a_platforms_default_rate_is_its_new_defaults_over_its_live_loans_down_t
     model.platforms[1].live_loans = 1
     run_phase(model)
     assert model.platforms[1].default_rate == 1.0
+
+
+def test_restructured_and_deferred_loans_that_default_count_as_re_defaults():
+    model = controlled_market()
+    book = model.loans
+    rows = [add_loan(model, borrower=b, dpd=90, due_principal=200.0) for b in range(3)]
+    book.is_restructured[rows[0]] = True
+    book.had_holiday[rows[1]] = True
+    run_phase(model)
+    cum = model.records.cumulative
+    assert model.records.flows.new_defaults == 3
+    assert (cum.restructured_defaults, cum.deferred_defaults) == (1, 1)

@@ -111,6 +111,20 @@ def test_funding_flows_in_with_reputation_and_out_with_withdrawals_up_to_a_multi
     assert p.funding == 10.0
 
 
+def test_investors_run_on_delinquency_above_their_tolerance_and_on_peers_failures():
+    model, p = platform()
+    cfg = p.cfg
+    p.capital, p.reputation = 1e6, cfg.funding_reputation_neutral  # no distress, no pull from reputation
+    p.overdue_balance_rate = cfg.run_overdue_tolerance
+    p.flow_funding(0.0, 0.0385, 0.0)
+    assert p.funding == pytest.approx(4000.0)  # at the tolerance nobody runs
+    p.overdue_balance_rate = cfg.run_overdue_tolerance + 0.1
+    p.flow_funding(0.0, 0.0385, 0.25)  # a quarter of the platforms failed last month
+    run = cfg.run_overdue_sensitivity * 0.1 + cfg.run_contagion * 0.25
+    assert run > 0 and p.funding == pytest.approx(4000.0 * (1 - run))
+    assert p.funding_rate == pytest.approx(0.0385 + cfg.funding_spread_annual)  # and the price follows the benchmark
+
+
 def test_distress_drives_funding_out():
     model, calm = platform()
     distressed = model.platforms[1]

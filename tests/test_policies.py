@@ -200,6 +200,31 @@ def test_regulator_penalty_cap_clips_compounding_rate_too():
     np.testing.assert_allclose(acc, 1200.0 * ((1 + 0.1 / 365.0) ** 30 - 1.0), rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("update", "cap"),
+    [
+        ({"overdue_charge_cap_annual": 0.24}, 0.24),  # the 2015 private-lending line, all overdue charges together
+        ({"overdue_charge_cap_lpr_multiple": 4.0}, 4 * 0.0385),  # 4 x LPR since Aug 2020
+        ({"all_in_cap_annual": 0.36, "penalty_cap_annual": 0.5}, 0.36),  # the 2017 cash-loan notice
+        ({"overdue_charge_cap_annual": 0.24, "overdue_charge_cap_lpr_multiple": 4.0}, 4 * 0.0385),  # the lower
+    ],
+)
+def test_the_combined_and_all_in_caps_clip_the_overdue_charge(update, cap):
+    rules = RULES.model_copy(update=update)
+    assert policies.overdue_charge_cap(rules, 0.0385) == pytest.approx(cap)
+    acc = accrue("benchmark_multiple", [1000.0], rules=rules, multiple=3.0)  # 72% a year asked
+    np.testing.assert_allclose(acc, 1000.0 * cap / 365.0 * 30, rtol=1e-12)
+    assert policies.overdue_charge_cap(RULES, 0.0385) == RULES.penalty_cap_annual  # none set: the penalty cap
+
+
+def test_the_all_in_cap_also_caps_the_apr():
+    from sim.regulator import Regulator
+
+    regulator = Regulator.__new__(Regulator)
+    regulator.rules = RULES.model_copy(update={"apr_cap_annual": 0.5, "all_in_cap_annual": 0.36})
+    assert regulator.apr_cap(0.0385) == pytest.approx(0.36)
+
+
 # --------------------------------------------------------------------------- conduct
 
 STRICT_RULES = RULES.model_copy(update={"max_contacts_month": 6.0, "ban_third_party": True, "ban_night_contact": True})

@@ -345,3 +345,22 @@ def test_a_borrower_who_pays_every_instalment_in_full_is_never_charged_off():
         assert book.dpd[row] <= 30, f"month {month}: {book.dpd[row]} days past due while paying in full"
     assert book.state[row] != CHARGED_OFF
     assert model.records.flows.new_defaults == 0
+
+
+def test_a_holidays_interest_is_capitalised_or_waived_as_the_mandate_says():
+    for how in ("capitalised", "waived"):
+        model = shock_market(holiday_interest=how, keep_paying=False)
+        book = model.loans
+        model.borrower_state.is_employed[0] = False
+        row = add_loan(model, borrower=0, principal=1000.0)
+        assert run_phase(model).on_holiday[row]
+        led, flows = model.records.ledger, model.records.flows
+        month_interest = 1000.0 * 0.24 / 12
+        if how == "capitalised":  # deferred, not forgiven: the borrower pays it over the rest of the term
+            assert book.principal[row] == pytest.approx(1000.0 + month_interest)
+            assert led.interest_capitalised == pytest.approx(month_interest) and flows.relief_cost == 0.0
+            assert book.instalment[row] > book.instalment[add_loan(model, borrower=1, principal=1000.0)]
+        else:  # the lender bears it, and it is counted as what relief cost
+            assert book.principal[row] == 1000.0
+            assert led.holiday_interest_waived == pytest.approx(month_interest)
+            assert flows.relief_cost == pytest.approx(month_interest)
