@@ -1054,12 +1054,13 @@ class ForbearanceMandate(Section):
         "Cherry, Jiang, Matvos, Piskorski & Seru (2021, BPEA): a fifth of US borrowers in forbearance kept "
         "making full payments - forbearance worked as a credit line drawn when needed",
     )
-    holiday_interest: Literal["capitalised", "waived"] = D(
-        "capitalised",
-        "interest over a holiday: added to the principal and paid over the rest of the term, or waived (a cost "
-        "the lender bears, reported as relief_cost)",
-        "CBIRC and PBOC, Notice on deferred repayment for micro, small and medium firms (1 Mar 2020) and the "
-        "2020 consumer-loan deferrals: repayment deferred, interest not waived; CARES Act forbearance likewise",
+    holiday_interest: Literal["waived", "capitalised"] = D(
+        "waived",
+        "who bears the interest of a holiday: the lender (waived, reported as relief_cost) or the borrower "
+        "(capitalised: added to the principal and paid over the rest of the term)",
+        "programmes differed: the CARES Act set federal student loans at 0% during the suspension (s. 3513), "
+        "while many 2020 deferrals let interest accrue; waived is the mandate a regulator imposes on lenders, "
+        "and capitalised is the option that makes forbearance a pure deferral",
     )
     max_dpd: int = P(
         30,

@@ -76,6 +76,7 @@ STRESS = {
                     "ban_third_party": True,
                     "allow_compounding": False,
                     "penalty_cap_annual": 0.24,
+                    "forbearance": {"holiday_interest": "capitalised"},  # waived before, capitalised after
                 },
             }
         ],

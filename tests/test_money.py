@@ -193,6 +193,8 @@ def test_money_is_conserved_every_month_under_stress():
         "interest_charged_off",
         "penalty_charged_off",
         "recovery_expired",
+        "holiday_interest_waived",
+        "interest_capitalised",
     ):
         assert getattr(led, key) > 0, key
 
