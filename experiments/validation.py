@@ -523,7 +523,7 @@ def effects() -> list[Effect]:
         (
             "APR cap 24%",
             BASE,
-            Arm("policies/apr_cap_lpr.yaml"),
+            Arm("policies/apr_cap_24.yaml"),
             False,
             [
                 outcome("cum_default_rate"),

@@ -857,7 +857,10 @@ class PlatformPolicy(Section):
         False, "reports its loans to the credit bureau voluntarily", "pre-2019 most online lenders did not"
     )
     complies_with_conduct_rules: bool = D(
-        True, "follows the regulator's collection-conduct rules (else breaches them, risking fines)", "scenario choice"
+        True,
+        "follows the regulator's collection-conduct rules whatever the fines; false: weighs them, breaching while "
+        "the expected fine (inspection probability x fine) is below its gain from breaching",
+        "scenario choice; Becker (1968) for the weighing",
     )
 
 
@@ -1154,10 +1157,33 @@ class RegulatorRules(Section):
     inspection_per_complaint: float = P(
         0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "specification"
     )
-    fine_per_incident: float = P(
-        2000.0, 0.0, 1e9, "fine per harassment incident found in an inspection (CNY)", "calibration"
+    fine_revenue_share: float = P(
+        0.05,
+        0.0,
+        100.0,
+        "fine per violation found in an inspection (a breached conduct rule, or harassment above the tolerance), "
+        "as a share of the platform's annual revenue (12 x the month's interest and penalty income)",
+        "PIPL (2021) art. 66: a serious violation is fined up to 5% of the previous year's turnover, besides "
+        "confiscation of illegal gains (collection through borrowers' contact lists is such a violation); a share "
+        "of revenue keeps fines in proportion to the platform at any population size",
     )
-    fine_per_breach: float = P(50_000.0, 0.0, 1e9, "fine per conduct rule breached, when found (CNY)", "calibration")
+    breach_gain_share: float = P(
+        0.1,
+        0.0,
+        1e6,
+        "median gain a platform that weighs the conduct rules expects from breaching them, as a share of its "
+        "monthly revenue (the extra collections of the conduct it intends over the compliant one)",
+        "calibration: no direct estimate; Becker (1968): an offender breaches while the gain exceeds detection "
+        "probability x penalty",
+    )
+    breach_gain_dispersion: float = P(
+        1.0,
+        0.0,
+        5.0,
+        "s.d. of the log gain from breaching across platforms (drawn once per platform)",
+        "calibration: platforms differ in what aggressive collection brings them, so the share that complies "
+        "responds smoothly to fines and inspections",
+    )
     incident_tolerance: float = P(
         10.0,
         0.0,

@@ -140,8 +140,11 @@ class Platform(mesa.Agent):
 
     # ----------------------------------------------------------------- phase 4
 
-    def set_terms(self, policy: PlatformPolicy, rules: RegulatorRules, reporting_mandated: bool) -> None:
-        """Adopt this month's policy, adjust the cut-off and practise conduct under the rules.
+    def set_terms(
+        self, policy: PlatformPolicy, rules: RegulatorRules, reporting_mandated: bool, complies: bool = True
+    ) -> None:
+        """Adopt this month's policy, adjust the cut-off and practise conduct under the rules (``complies``:
+        whether it follows the conduct rules this month, :meth:`~sim.regulator.Regulator.compliance`).
 
         Competition lowers the cut-off while origination growth falls short of target (chasing
         share); early warning raises it while the platform's own overdue rate is above its line;
@@ -153,7 +156,7 @@ class Platform(mesa.Agent):
         self.conduct = practised_conduct(
             collection_conduct(policy.collection.regime, policy.collection.custom),
             rules,
-            policy.complies_with_conduct_rules,
+            complies,
         )
         if not self.is_active:
             return
@@ -354,9 +357,10 @@ def set_platform_terms(
     rules = regulator.rules
     mandated = regulator.mandated_reporters(len(platforms))
     peer_failures = sum(p.failed_month == month - 1 for p in platforms) / max(len(platforms), 1)
-    for p, timeline in zip(platforms, timelines):
-        policy = [pol for start, pol in timeline if month >= start][-1]
-        p.set_terms(policy, rules, bool(mandated[p.index]))
+    policies = [[pol for start, pol in timeline if month >= start][-1] for timeline in timelines]
+    complies = regulator.compliance(policies, np.array([p.is_active for p in platforms]))
+    for p, policy in zip(platforms, policies):
+        p.set_terms(policy, rules, bool(mandated[p.index]), bool(complies[p.index]))
         p.flow_funding(econ.funding_withdrawal, econ.benchmark_rate, peer_failures)
     if econ.closures_now:
         active = [p for p in platforms if p.is_active]
