@@ -138,6 +138,13 @@ OUTCOMES: dict[str, Outcome] = {
         lambda r, s: _net_losses(r.model),
         better="lower",
     ),
+    "losses_with_relief": Outcome(
+        "net credit losses plus what relief gave up, CNY: principal charged off and written down, less "
+        "recoveries, plus contract interest waived by restructuring and holidays (relief_cost, less the "
+        "principal write-downs already counted)",
+        lambda r, s: _net_losses(r.model) + float((r.model["relief_cost"] - r.model["writedowns"]).sum()),
+        better="lower",
+    ),
     "loss_rate": Outcome(
         "net credit losses (as `losses`) over the amount lent in the window",
         lambda r, s: _net_losses(r.model) / max(float(r.model["origination_amount"].sum()), 1.0),

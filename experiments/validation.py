@@ -499,7 +499,12 @@ def effects() -> list[Effect]:
             RECESSION,
             Arm("policies/restructuring.yaml", shock=rec),
             True,
-            [outcome("losses"), outcome("cum_default_rate"), peak("overdue_balance_rate")],
+            [
+                outcome("losses"),
+                outcome("losses_with_relief"),
+                outcome("cum_default_rate"),
+                peak("overdue_balance_rate"),
+            ],
         ),
         (
             "forbearance",
@@ -508,6 +513,7 @@ def effects() -> list[Effect]:
             True,
             [
                 outcome("losses"),
+                outcome("losses_with_relief"),
                 outcome("cum_default_rate"),
                 peak("overdue_balance_rate", 12, 35),  # while the mandate runs
                 peak("overdue_balance_rate"),  # the whole run: the cliff when it ends
