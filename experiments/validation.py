@@ -501,7 +501,7 @@ def effects() -> list[Effect]:
             True,
             [
                 outcome("losses"),
-                outcome("losses_with_relief"),
+                outcome("losses_with_interest"),
                 outcome("cum_default_rate"),
                 peak("overdue_balance_rate"),
             ],
@@ -513,7 +513,7 @@ def effects() -> list[Effect]:
             True,
             [
                 outcome("losses"),
-                outcome("losses_with_relief"),
+                outcome("losses_with_interest"),
                 outcome("cum_default_rate"),
                 peak("overdue_balance_rate", 12, 35),  # while the mandate runs
                 peak("overdue_balance_rate"),  # the whole run: the cliff when it ends

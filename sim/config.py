@@ -949,8 +949,8 @@ class PlatformsConfig(Section):
     )
     provision_rates: list[float] = D(
         [0.03, 0.25, 0.5, 0.7, 0.85],
-        "loan-loss allowance as a share of principal by bucket (current, M1, M2, M3, M3+): the expected loss "
-        "charged to capital as loans go bad",
+        "loan-loss allowance as a share of principal by bucket (current, M1, M2, M3, M3+), each in [0, 1]: "
+        "the expected loss charged to capital as loans go bad",
         "expected-credit-loss provisioning (ASC 326 CECL, used by the US-listed Chinese online lenders; IFRS 9); "
         "the rates approximate the baseline's roll rates to charge-off times the loss given default",
     )

@@ -55,6 +55,7 @@ class MonthFlows:
     relief_cost: float = 0.0  # what relief gave up: principal written down, contract interest waived
     writedowns: float = 0.0
     charge_offs: float = 0.0  # principal
+    interest_charged_off: float = 0.0  # contract interest due at charge-off
     failures: int = 0
 
 

@@ -219,6 +219,9 @@ class LoanBook:
         if capitalise and on_holiday.any():
             rows = np.flatnonzero(on_holiday)
             principal[rows] += held[rows]
+            # a loan past its last instalment has all its principal due: so has the interest added to it
+            ended = rows[self.months_left[rows] <= 0]
+            due_p[ended] += held[ended]
             left = np.maximum(self.months_left[rows], 1)
             self.instalment[rows] = annuity(principal[rows] - due_p[rows], self.apr[rows], left)
             not_due = principal - due_p

@@ -206,12 +206,14 @@ class Platform(mesa.Agent):
             deployed = min(self.funding, max(self.book - self.capital, 0.0))
             f.funding_cost = deployed * self.funding_rate / 12.0
             f.operating_cost = self.book * cfg.operating_cost_annual / 12.0
-            # expected-loss provisioning: the allowance follows the book's delinquency, so capital
-            # falls as loans go bad, not only when they are charged off
-            f.provisions = self.allowance - self.booked_allowance
-            self.booked_allowance = self.allowance
+        # expected-loss provisioning: the allowance follows the book's delinquency, so capital falls as
+        # loans go bad, not only when they are charged off (a failed platform's book too: its charge-offs
+        # draw on the allowance already booked)
+        f.provisions = self.allowance - self.booked_allowance
+        self.booked_allowance = self.allowance
         self.profit = (
             f.interest_income
+            + f.interest_capitalised  # earned, though paid later: it is now principal the borrower owes
             + f.penalty_income
             + f.recoveries
             + f.recovered_charges

@@ -119,13 +119,13 @@ def collect_repayments(
 
 
 def _bill(book: LoanBook, platforms: list[Platform], terms: PlatformTerms, live: np.ndarray, now: Month, rec: Records):
-    """Bill the month; where a contract sets no overdue rate, the contract rate runs on past-due principal
-    (within the caps); a holiday's interest is capitalised or waived."""
+    """Bill the month: contract interest runs on past-due principal too (within the combined cap) unless the
+    platform's penalty rule sets the overdue rate itself; a holiday's interest is capitalised or waived."""
     rules = now.rules
-    no_penalty = np.array([pen.rule == "none" for pen in terms.penalty])[book.view("platform")]
+    replaced = np.array([policies.replaces_interest(pen) for pen in terms.penalty])[book.view("platform")]
     cap = policies.overdue_charge_cap(rules, now.econ.benchmark_rate)
     capitalise = rules.forbearance.holiday_interest == "capitalised"
-    bill = book.bill(live, np.where(no_penalty, np.minimum(book.view("apr"), cap), 0.0), capitalise)
+    bill = book.bill(live, np.where(replaced, 0.0, np.minimum(book.view("apr"), cap)), capitalise)
     rec.ledger.interest_billed += nonzero_total(bill.interest)
     rec.flows.interest_accrued += nonzero_total(bill.interest)
     if bill.on_holiday.any():

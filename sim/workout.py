@@ -120,6 +120,7 @@ def _charge_off(
     cumulative.charged_off_principal += float(principal.sum())
     ledger.charged_off += float(principal.sum())
     ledger.interest_charged_off += float(book.view("due_interest")[co].sum())
+    flows.interest_charged_off += float(book.view("due_interest")[co].sum())
     ledger.penalty_charged_off += float(book.view("penalty")[co].sum())
     months = cfg.recovery_months
     book.state[co] = CHARGED_OFF if months > 0 else CLOSED

@@ -287,3 +287,14 @@ def test_loans_not_live_are_not_billed():
 def test_totals_skip_zero_rows_and_sum_the_rest():
     assert nonzero_total(np.array([0.0, 1.5, 0.0, -0.5, 2.0])) == 3.0
     assert nonzero_total(np.zeros(3)) == 0.0
+
+
+def test_interest_capitalised_on_a_loan_past_its_last_instalment_falls_due_with_the_rest():
+    book = LoanBook()
+    add_loans(book, [1000.0], [0.24], [1])
+    book.bill(np.array([True]), past_due_rate=np.array([0.24]))  # its one instalment: all principal due
+    book.holiday_left[0] = 1
+    bill = book.bill(np.array([True]), past_due_rate=np.array([0.24]), capitalise=True)
+    assert bill.holiday_interest[0] == pytest.approx(1000.0 * 0.02)
+    # nothing is left not yet due, so nothing is left that no instalment would ever bill
+    assert book.principal[0] == pytest.approx(1020.0) and book.due_principal[0] == pytest.approx(1020.0)

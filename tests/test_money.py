@@ -155,7 +155,7 @@ def check_money(model: LendingMarket, before: dict) -> dict:
             scale,
             f"{where}: platform {i}'s book",
         )
-        income = f.interest_income + f.penalty_income + f.recoveries + f.recovered_charges
+        income = f.interest_income + f.interest_capitalised + f.penalty_income + f.recoveries + f.recovered_charges
         costs = (
             f.charge_offs
             + f.writedowns

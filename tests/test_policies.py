@@ -214,7 +214,19 @@ def test_the_combined_and_all_in_caps_clip_the_overdue_charge(update, cap):
     assert policies.overdue_charge_cap(rules, 0.0385) == pytest.approx(cap)
     acc = accrue("benchmark_multiple", [1000.0], rules=rules, multiple=3.0)  # 72% a year asked
     np.testing.assert_allclose(acc, 1000.0 * cap / 365.0 * 30, rtol=1e-12)
-    assert policies.overdue_charge_cap(RULES, 0.0385) == RULES.penalty_cap_annual  # none set: the penalty cap
+    assert policies.overdue_charge_cap(RULES, 0.0385) == np.inf  # none set: no combined limit
+
+
+def test_a_fee_rule_stacks_on_the_running_contract_interest_only_up_to_the_combined_cap():
+    # a flat fee of 0.1%/day (36.5% a year) on a 18% loan under a 24% combined cap: the contract rate keeps
+    # running on the past-due amount, so 6 points are left for the fee
+    rules = RULES.model_copy(update={"overdue_charge_cap_annual": 0.24})
+    acc = accrue("flat", [1000.0], apr=[0.18], rules=rules, rate_daily=0.001)
+    np.testing.assert_allclose(acc, 1000.0 * 0.06 / 365.0 * 30, rtol=1e-12)
+    assert accrue("flat", [1000.0], apr=[0.30], rules=rules, rate_daily=0.001)[0] == 0.0  # the APR fills the cap
+    flat, multiple = PenaltyConfig(rule="flat"), PenaltyConfig(rule="benchmark_multiple")
+    np.testing.assert_allclose(policies.past_due_interest_rate(flat, np.array([0.3]), 0.24), [0.24])
+    np.testing.assert_allclose(policies.past_due_interest_rate(multiple, np.array([0.3]), 0.24), [0.0])
 
 
 def test_the_all_in_cap_also_caps_the_apr():
