@@ -95,6 +95,7 @@ _COUNTS = (
     "collection_contacts",
     "revocations",
     "inspections",
+    "breaching_platforms",
     "platforms_active",
     "platform_failures",
 )

@@ -138,6 +138,23 @@ OUTCOMES: dict[str, Outcome] = {
         lambda r, s: _net_losses(r.model),
         better="lower",
     ),
+    "losses_with_interest": Outcome(
+        "net credit losses with the contract interest given up, CNY: losses (principal), plus contract interest "
+        "waived by relief or due at charge-off, less the interest and penalty recovered after charge-off - the "
+        "same claims counted in both arms, so relief is read with what it costs the lender",
+        lambda r, s: (
+            _net_losses(r.model)
+            + float(
+                (
+                    r.model["relief_cost"]
+                    - r.model["writedowns"]
+                    + r.model["interest_charged_off"]
+                    - r.model["recovered_charges"]
+                ).sum()
+            )
+        ),
+        better="lower",
+    ),
     "loss_rate": Outcome(
         "net credit losses (as `losses`) over the amount lent in the window",
         lambda r, s: _net_losses(r.model) / max(float(r.model["origination_amount"].sum()), 1.0),

@@ -499,7 +499,12 @@ def effects() -> list[Effect]:
             RECESSION,
             Arm("policies/restructuring.yaml", shock=rec),
             True,
-            [outcome("losses"), outcome("cum_default_rate"), peak("overdue_balance_rate")],
+            [
+                outcome("losses"),
+                outcome("losses_with_interest"),
+                outcome("cum_default_rate"),
+                peak("overdue_balance_rate"),
+            ],
         ),
         (
             "forbearance",
@@ -508,6 +513,7 @@ def effects() -> list[Effect]:
             True,
             [
                 outcome("losses"),
+                outcome("losses_with_interest"),
                 outcome("cum_default_rate"),
                 peak("overdue_balance_rate", 12, 35),  # while the mandate runs
                 peak("overdue_balance_rate"),  # the whole run: the cliff when it ends
@@ -523,7 +529,7 @@ def effects() -> list[Effect]:
         (
             "APR cap 24%",
             BASE,
-            Arm("policies/apr_cap_lpr.yaml"),
+            Arm("policies/apr_cap_24.yaml"),
             False,
             [
                 outcome("cum_default_rate"),
@@ -538,6 +544,33 @@ def effects() -> list[Effect]:
             Arm("policies/bureau_reporting.yaml"),
             True,
             [mean("overdue_balance_rate", 13), outcome("cum_default_rate")],
+        ),
+        (
+            "penalty rule 1.5 x APR",
+            BASE,
+            Arm("policies/penalty_benchmark_multiple.yaml"),
+            False,
+            [outcome("cum_default_rate"), outcome("losses")],
+        ),
+        (
+            "conduct rules",
+            BASE,
+            Arm("policies/conduct_rules.yaml"),
+            False,
+            [total("complaints", 1), total("fines", 1), outcome("cum_default_rate")],
+        ),
+        (
+            "rate hike +3 pp",
+            BASE,
+            Arm("shocks/rate_hike.yaml"),
+            False,
+            [
+                mean("avg_apr", 25),
+                mean("approval_rate", 25),
+                mean("origination_amount", 25),
+                mean("overdue_balance_rate", 25),
+                outcome("cum_default_rate"),
+            ],
         ),
     ]
     out = []

@@ -1005,11 +1005,21 @@ class UnderwritingConfig(Section):
 
 
 class PricingConfig(Section):
-    apr_base_annual: float = P(
-        0.18, 0.0, 5.0, "APR for the best risk grade (annual fraction)", "Chinese online consumer loans 18-36%"
+    margin_annual: float = P(
+        0.06,
+        -1.0,
+        5.0,
+        "margin of the best risk grade over the cost of funds and operating cost (annual fraction): its APR is "
+        "benchmark + funding_spread_annual + operating_cost_annual + this",
+        "cost-plus loan pricing (rate = cost of funds + operating cost + expected-loss premium + margin); 0.06 "
+        "gives the best grade 18% at the 3.85% LPR, the floor of Chinese online consumer loans (18-36%)",
     )
     apr_risk_slope: float = P(
-        0.08, 0.0, 5.0, "APR added per unit of observed score below best_grade_score", "risk-based pricing"
+        0.08,
+        0.0,
+        5.0,
+        "APR added per unit of observed score below best_grade_score (annual fraction): the expected-loss premium",
+        "risk-based pricing; 0.08 spans 18-36% over the score range lenders approve",
     )
     best_grade_score: float = P(
         1.0, -10.0, 10.0, "observed score from which an applicant gets the best-grade APR", "calibration: top grade"
@@ -1028,7 +1038,10 @@ class PlatformPolicy(Section):
         False, "reports its loans to the credit bureau voluntarily", "pre-2019 most online lenders did not"
     )
     complies_with_conduct_rules: bool = D(
-        True, "follows the regulator's collection-conduct rules (else breaches them, risking fines)", "scenario choice"
+        True,
+        "follows the regulator's collection-conduct rules whatever the fines; false: weighs them, breaching while "
+        "the expected fine (inspection probability x fine) is below its gain from breaching",
+        "scenario choice; Becker (1968) for the weighing",
     )
 
 
@@ -1091,8 +1104,44 @@ class PlatformsConfig(Section):
         "capital/book at and above which borrowers see no distress; distress rises to 1 as capital falls to nothing",
         "calibration: a thin buffer is seen as a failing lender",
     )
-    cost_of_funds_annual: float = P(
-        0.08, 0.0, 1.0, "cost of investor funding (annual fraction)", "P2P investor yields 8-10%"
+    run_overdue_tolerance: float = P(
+        0.08,
+        0.0,
+        1.0,
+        "overdue rate by balance (M1+) above which a platform's investors start to withdraw",
+        "calibration: above the baseline's 5-7% and the 2021-23 listed lenders' 3-5% (FACTS: Lexin, Qifu)",
+    )
+    run_overdue_sensitivity: float = P(
+        0.5,
+        0.0,
+        100.0,
+        "share of funding withdrawn a month per unit of overdue rate above run_overdue_tolerance (0.5: 0.5% "
+        "a month per point)",
+        "calibration; Huang (HKUST IEMS Thought Leadership Brief 61, 2022): a few defaults could drain a "
+        "platform's reserve fund and start a run by its investors",
+    )
+    run_contagion: float = P(
+        0.25,
+        0.0,
+        10.0,
+        "share of funding withdrawn a month per unit share of platforms that failed last month",
+        "calibration; contagion of one platform's failure to the others: Geng Cheng, Leite & Caldieraro (2020, "
+        "the 2015 Ezubao scandal); about 150 platforms failed in June-July 2018 (Online Lending House, via FT)",
+    )
+    provision_rates: list[float] = D(
+        [0.03, 0.25, 0.5, 0.7, 0.85],
+        "loan-loss allowance as a share of principal by bucket (current, M1, M2, M3, M3+), each in [0, 1]: "
+        "the expected loss charged to capital as loans go bad",
+        "expected-credit-loss provisioning (ASC 326 CECL, used by the US-listed Chinese online lenders; IFRS 9); "
+        "the rates approximate the baseline's roll rates to charge-off times the loss given default",
+    )
+    funding_spread_annual: float = P(
+        0.0415,
+        0.0,
+        1.0,
+        "investors' required yield over the benchmark rate (annual fraction): the cost of funds is "
+        "benchmark + this, so it moves with the benchmark",
+        "P2P investor yields of 8-10% (WDZJ, 2015-19) against a one-year benchmark of 4.35%: 8% at the 3.85% LPR",
     )
     operating_cost_annual: float = P(0.04, 0.0, 1.0, "operating cost as a share of the book (annual)", "calibration")
     min_funding_ratio: float = P(
@@ -1151,6 +1200,10 @@ class PlatformsConfig(Section):
             raise ValueError("term_months and term_weights must be non-empty and of equal length")
         if min(self.term_months) < 1 or min(self.term_weights) < 0 or sum(self.term_weights) <= 0:
             raise ValueError("term_months must be >= 1 and term_weights >= 0 with a positive sum")
+        if len(self.provision_rates) != 5 or not all(0.0 <= r <= 1.0 for r in self.provision_rates):
+            raise ValueError(
+                f"provision_rates must be 5 shares in [0, 1] (current, M1, M2, M3, M3+), got {self.provision_rates}"
+            )
         for i, ov in enumerate(self.overrides):
             bad = [k for k in ov.platforms if not 0 <= k < self.count]
             if bad:
@@ -1184,6 +1237,14 @@ class ForbearanceMandate(Section):
         "the suspended instalment anyway (a prepayment of principal); false suspends every payment",
         "Cherry, Jiang, Matvos, Piskorski & Seru (2021, BPEA): a fifth of US borrowers in forbearance kept "
         "making full payments - forbearance worked as a credit line drawn when needed",
+    )
+    holiday_interest: Literal["waived", "capitalised"] = D(
+        "waived",
+        "who bears the interest of a holiday: the lender (waived, reported as relief_cost) or the borrower "
+        "(capitalised: added to the principal and paid over the rest of the term)",
+        "programmes differed: the CARES Act set federal student loans at 0% during the suspension (s. 3513), "
+        "while many 2020 deferrals let interest accrue; waived is the mandate a regulator imposes on lenders, "
+        "and capitalised is the option that makes forbearance a pure deferral",
     )
     max_dpd: int = P(
         30,
@@ -1221,6 +1282,31 @@ class RegulatorRules(Section):
     penalty_cap_annual: float = P(
         1.0, 0.0, 10.0, "cap on the penalty rate (annualised; 1.0 = 100%, effectively none)", "2017 rules; sources.md"
     )
+    overdue_charge_cap_annual: float | None = P(
+        None,
+        0.0,
+        10.0,
+        "if set, overdue interest, penalty and fees together are charged at most this annual rate on a past-due "
+        "amount (None: no such cap)",
+        "Provisions on Private Lending Cases (Supreme People's Court, 2015), art. 30: overdue interest, damages "
+        "and other fees together within 24% a year",
+    )
+    overdue_charge_cap_lpr_multiple: float | None = P(
+        None,
+        0.0,
+        100.0,
+        "if set, the combined overdue charge is also at most this multiple of the benchmark rate",
+        "the same Provisions as revised 20 Aug 2020, art. 29: 4 x the one-year LPR",
+    )
+    all_in_cap_annual: float | None = P(
+        None,
+        0.0,
+        10.0,
+        "if set, the all-in annualised cost of a loan - its APR, and the overdue charge on a past-due amount - "
+        "is at most this",
+        "Notice on Regulating and Rectifying Cash Loan Business (Dec 2017, Zhengfa [2017] 141): interest and "
+        "fees together within 36% a year",
+    )
     allow_compounding: bool = D(
         True, "whether penalties may compound", "PBOC 2017 abolished compounding card penalties"
     )
@@ -1252,10 +1338,33 @@ class RegulatorRules(Section):
     inspection_per_complaint: float = P(
         0.02, 0.0, 10.0, "added inspection probability per complaint per 1,000 live loans", "specification"
     )
-    fine_per_incident: float = P(
-        2000.0, 0.0, 1e9, "fine per harassment incident found in an inspection (CNY)", "calibration"
+    fine_revenue_share: float = P(
+        0.05,
+        0.0,
+        100.0,
+        "fine per violation found in an inspection (a breached conduct rule, or harassment above the tolerance), "
+        "as a share of the platform's annual revenue (12 x the month's interest and penalty income)",
+        "PIPL (2021) art. 66: a serious violation is fined up to 5% of the previous year's turnover, besides "
+        "confiscation of illegal gains (collection through borrowers' contact lists is such a violation); a share "
+        "of revenue keeps fines in proportion to the platform at any population size",
     )
-    fine_per_breach: float = P(50_000.0, 0.0, 1e9, "fine per conduct rule breached, when found (CNY)", "calibration")
+    breach_gain_share: float = P(
+        0.1,
+        0.0,
+        1e6,
+        "median gain a platform that weighs the conduct rules expects from breaching them, as a share of its "
+        "monthly revenue (the extra collections of the conduct it intends over the compliant one)",
+        "calibration: no direct estimate; Becker (1968): an offender breaches while the gain exceeds detection "
+        "probability x penalty",
+    )
+    breach_gain_dispersion: float = P(
+        1.0,
+        0.0,
+        5.0,
+        "s.d. of the log gain from breaching across platforms (drawn once per platform)",
+        "calibration: platforms differ in what aggressive collection brings them, so the share that complies "
+        "responds smoothly to fines and inspections",
+    )
     incident_tolerance: float = P(
         10.0,
         0.0,

@@ -33,12 +33,12 @@ def account_delinquency(
 ) -> None:
     """Phase 7: days past due, penalties, cures and rolls between buckets.
 
-    Days past due count from the oldest unpaid instalment (contractual delinquency), with
-    payments going to penalty first: each month the oldest unpaid instalment is 30 days older,
-    and every instalment the month's payment clears (to interest and principal) moves it one
-    instalment on. So a loan that pays nothing, or less than one instalment, rolls 30 days
-    further; one that pays one instalment stays where it is; each further instalment paid takes
-    30 days off; a loan with nothing left past due is current. A payment of at least
+    Days past due count from the oldest unpaid instalment (contractual delinquency): each month
+    the oldest unpaid instalment is 30 days older, and every instalment the month's payment
+    clears moves it one instalment on - all of the payment, though the contract applies it to
+    penalty first (fees do not make a loan delinquent). So a loan that pays nothing, or less
+    than one instalment, rolls 30 days further; one that pays one instalment stays where it is;
+    each further instalment paid takes 30 days off; a loan with nothing left past due is current. A payment of at least
     ``instalment_tolerance`` (90%) of an instalment counts as the instalment (the FFIEC rule).
     A loan crossing 90 days is called in (``accelerate_at_default``): all its principal falls due
     and it ages until paid in full. Loans on a payment holiday do not move, unless their arrears
@@ -143,6 +143,9 @@ def _count_rolls_and_defaults(
     flows.strategic_defaults = int((new_default & book.view("withheld_able")).sum())
     flows.defaulters = int(np.unique(book.view("borrower")[new_default]).size)
     cumulative.defaults += flows.new_defaults
+    # re-default of relief: a restructured loan, or one given a holiday, in default later
+    cumulative.restructured_defaults += int((new_default & book.view("is_restructured")).sum())
+    cumulative.deferred_defaults += int((new_default & book.view("had_holiday")).sum())
     book.has_defaulted[: book.n] |= new_default
     if accelerate:
         called = np.flatnonzero(new_default)

@@ -78,6 +78,7 @@ class Purpose(IntEnum):
     RESTRUCTURE_TAKE_UP = 90
     # phase 11: supervision (per platform)
     INSPECTION = 110
+    BREACH_GAIN = 111  # per platform, drawn once (month CONSTRUCTION): its gain from breaching conduct rules
 
 
 @njit(cache=True)

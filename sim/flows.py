@@ -30,7 +30,9 @@ class MonthFlows:
     originations: int = 0
     origination_amount: float = 0.0
     btr_loans: int = 0  # loans taken to repay other loans
-    recoveries: float = 0.0
+    recoveries: float = 0.0  # principal recovered on charged-off loans
+    recovered_charges: float = 0.0  # recovered beyond the charged-off principal: interest and penalty
+    penalty_income: float = 0.0  # penalty paid on live loans
     collected_overdue: float = 0.0  # paid on loans overdue at the start of the month
     strategic: int = 0  # payments withheld by borrowers who could pay
     strategic_defaults: int = 0  # new defaults of loans withheld while able since they were last current
@@ -50,8 +52,10 @@ class MonthFlows:
     complaints: int = 0
     holidays: int = 0
     restructured: int = 0
+    relief_cost: float = 0.0  # what relief gave up: principal written down, contract interest waived
     writedowns: float = 0.0
     charge_offs: float = 0.0  # principal
+    interest_charged_off: float = 0.0  # contract interest due at charge-off
     failures: int = 0
 
 
@@ -62,7 +66,8 @@ class Ledger:
     Each balance of the loan book is what flowed in less what flowed out, which
     ``tests/test_model.py`` checks every month:
 
-    - principal outstanding = ``lent - repaid - charged_off - written_down - forgiven_principal``;
+    - principal outstanding = ``lent + interest_capitalised - repaid - charged_off - written_down -
+      forgiven_principal``;
     - interest due = ``interest_billed - interest_paid - interest_waived - interest_charged_off - forgiven_interest``;
     - penalty due = ``penalty_accrued - penalty_paid - penalty_waived - penalty_charged_off - forgiven_penalty``;
     - balances in recovery = what was charged off (principal, interest and penalty) ``- recovered - recovery_expired``;
@@ -77,6 +82,8 @@ class Ledger:
     charged_off: float = 0.0
     written_down: float = 0.0
     forgiven_principal: float = 0.0
+    interest_capitalised: float = 0.0  # a holiday's interest added to principal
+    holiday_interest_waived: float = 0.0  # a holiday's interest waived (never billed)
     interest_billed: float = 0.0
     interest_paid: float = 0.0
     interest_waived: float = 0.0
@@ -102,8 +109,13 @@ class Cumulative:
     defaults: int = 0
     base: int = 0  # live loans at the start of month 1
     originations: int = 0
-    recoveries: float = 0.0
-    charged_off_owed: float = 0.0  # balance owed at charge-off (the recovery rate's denominator)
+    recoveries: float = 0.0  # principal recovered
+    charged_off_owed: float = 0.0  # balance owed at charge-off: principal, interest and penalty
+    charged_off_principal: float = 0.0  # principal charged off (the recovery rate's denominator)
+    restructured: int = 0  # loans restructured
+    restructured_defaults: int = 0  # of which in default later
+    deferred: int = 0  # loans given a payment holiday
+    deferred_defaults: int = 0  # of which in default later
 
 
 @dataclass

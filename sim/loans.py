@@ -42,7 +42,8 @@ _FIELDS: dict[str, type] = {
     "penalty": np.float64,
     "arrears": np.float64,
     "penalty_growth": np.float64,
-    "recovery_balance": np.float64,
+    "recovery_balance": np.float64,  # all that was owed at charge-off (the collectors' claim), less recoveries
+    "recovery_principal": np.float64,  # of which principal: recoveries reduce it first (losses are on principal)
     "recovery_due": np.float64,
     "recovery_months_left": np.int16,
     "pressure": np.float64,
@@ -61,7 +62,8 @@ class Bill:
 
     interest: np.ndarray  # interest billed (CNY)
     principal: np.ndarray  # scheduled principal that fell due (CNY)
-    on_holiday: np.ndarray  # on a payment holiday this month: not billed, nothing accrues, days past due frozen
+    on_holiday: np.ndarray  # on a payment holiday this month: not billed, days past due frozen
+    holiday_interest: np.ndarray  # interest a holiday suspended (CNY): capitalised, or waived
 
 
 def nonzero_total(x: np.ndarray) -> float:
@@ -150,6 +152,7 @@ class LoanBook:
             "arrears",
             "penalty_growth",
             "recovery_balance",
+            "recovery_principal",
             "recovery_due",
             "recovery_months_left",
             "pressure",
@@ -187,12 +190,18 @@ class LoanBook:
         """Past-due amount of each loan (interest and principal due, plus penalty)."""
         return self.view("due_principal") + self.view("due_interest") + self.view("penalty")
 
-    def bill(self, live: np.ndarray) -> Bill:
+    def bill(self, live: np.ndarray, past_due_rate: np.ndarray | None = None, capitalise: bool = False) -> Bill:
         """Bill this month's instalment on live loans not on a payment holiday.
 
-        Interest accrues on all outstanding principal; the scheduled principal follows the
-        annuity schedule on the not-yet-due principal, and the last instalment takes the rest.
-        A loan on a payment holiday is not billed, and its holiday counter moves on a month.
+        Contract interest accrues on principal not yet due; past-due principal accrues
+        ``past_due_rate`` (annual, per loan; none if omitted) instead, since overdue interest
+        replaces contract interest there - the penalty phase charges the contract's overdue rate,
+        and where the contract sets none the lender may claim the contract rate (the private-lending
+        provisions, arts. 28-29 of the 2020 text). The scheduled principal follows the annuity
+        schedule on the not-yet-due principal, and the last instalment takes the rest.
+        A loan on a payment holiday is not billed, and its holiday counter moves on a month; the
+        interest of the month is added to its principal when ``capitalise`` (and its instalment
+        grows to repay it over the term left), else it is waived.
 
         Returns:
             What was billed per loan, and which loans were on holiday this month.
@@ -202,8 +211,20 @@ class LoanBook:
         bill = live & ~on_holiday
         principal, due_p = self.view("principal"), self.view("due_principal")
         r = self.view("apr") / 12.0
-        interest = np.where(bill, principal * r, 0.0)
         not_due = principal - due_p
+        on_past_due = 0.0 if past_due_rate is None else due_p * past_due_rate / 12.0
+        accrued = not_due * r + on_past_due
+        interest = np.where(bill, accrued, 0.0)
+        held = np.where(on_holiday, accrued, 0.0)
+        if capitalise and on_holiday.any():
+            rows = np.flatnonzero(on_holiday)
+            principal[rows] += held[rows]
+            # a loan past its last instalment has all its principal due: so has the interest added to it
+            ended = rows[self.months_left[rows] <= 0]
+            due_p[ended] += held[ended]
+            left = np.maximum(self.months_left[rows], 1)
+            self.instalment[rows] = annuity(principal[rows] - due_p[rows], self.apr[rows], left)
+            not_due = principal - due_p
         months_left = self.view("months_left")
         scheduled = np.clip(self.view("instalment") - not_due * r, 0.0, not_due)
         scheduled = np.where(months_left == 1, not_due, scheduled)
@@ -212,7 +233,7 @@ class LoanBook:
         due_p += scheduled
         months_left -= (bill & (months_left > 0)).astype(np.int16)
         holiday -= on_holiday.astype(np.int8)
-        return Bill(interest, scheduled, on_holiday)
+        return Bill(interest, scheduled, on_holiday, held)
 
     def apply_payments(self, paid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply payments on live loans: penalty first, then interest, then principal.

@@ -55,6 +55,9 @@ MODEL_COLUMNS = (
     "charge_offs",
     "recoveries",
     "recovery_rate",
+    "recovered_charges",
+    "interest_charged_off",
+    "penalty_income",
     "collected_overdue",
     "writedowns",
     "cure_rate",
@@ -73,6 +76,7 @@ MODEL_COLUMNS = (
     "fines",
     "revocations",
     "inspections",
+    "breaching_platforms",
     "platforms_active",
     "platform_failures",
     "platform_capital",
@@ -82,6 +86,9 @@ MODEL_COLUMNS = (
     "strategic_defaults",
     "restructured",
     "payment_holidays",
+    "relief_cost",
+    "redefault_restructured",
+    "redefault_deferred",
     "borrow_to_repay_loans",
     "offers_declined",
     "informal_borrowing",
@@ -249,7 +256,10 @@ def _flow_metrics(
         "approval_rate": _share(flows.originations, flows.applications),
         "charge_offs": float(flows.charge_offs),
         "recoveries": float(flows.recoveries),
-        "recovery_rate": _share(cum.recoveries, cum.charged_off_owed),
+        "recovery_rate": _share(cum.recoveries, cum.charged_off_principal),
+        "recovered_charges": float(flows.recovered_charges),
+        "interest_charged_off": float(flows.interest_charged_off),
+        "penalty_income": float(flows.penalty_income),
         "collected_overdue": float(flows.collected_overdue),
         "writedowns": float(flows.writedowns),
         "cure_rate": _share(flows.cures, prev[1:].sum()),
@@ -263,6 +273,7 @@ def _flow_metrics(
         "fines": float(regulator.fines_month),
         "revocations": int(regulator.revocations_month),
         "inspections": int(regulator.inspections_month),
+        "breaching_platforms": int(regulator.breaching_month),
         "platforms_active": int(sum(p.is_active for p in platforms)),
         "platform_failures": int(flows.failures),
         "platform_capital": float(sum(p.capital for p in platforms if p.is_active)),
@@ -271,6 +282,11 @@ def _flow_metrics(
         "strategic_withholding": int(flows.strategic),
         "strategic_defaults": int(flows.strategic_defaults),
         "restructured": int(flows.restructured),
+        "relief_cost": float(flows.relief_cost),
+        # relief's re-default rates: of the loans restructured (given a holiday) since the start, the share
+        # that went into default afterwards
+        "redefault_restructured": _share(cum.restructured_defaults, cum.restructured),
+        "redefault_deferred": _share(cum.deferred_defaults, cum.deferred),
         "payment_holidays": int(flows.holidays),
         "borrow_to_repay_loans": int(flows.btr_loans),
         "offers_declined": int(flows.offers_declined),
@@ -296,10 +312,13 @@ def platform_metrics(book: LoanBook, platforms: list[Platform]) -> None:
     b_over = np.bincount(plat[over], weights=bal[over], minlength=k)
     n_m3 = np.bincount(plat[m3], minlength=k)
     b_m3 = np.bincount(plat[m3], weights=bal[m3], minlength=k)
+    rates = np.asarray(platforms[0].cfg.provision_rates) if platforms else np.zeros(5)
+    allowance = np.bincount(plat, weights=bal * rates[bucket_of(dpd)], minlength=k)
     for p in platforms:
         i = p.index
         p.live_loans = int(n[i])
         p.book = float(b[i])
+        p.allowance = float(allowance[i])
         p.overdue_rate = _share(n_over[i], n[i])
         p.overdue_balance_rate = _share(b_over[i], b[i])
         p.m3plus_rate = _share(n_m3[i], n[i])

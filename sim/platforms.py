@@ -46,13 +46,15 @@ class PlatformFlows:
     interest_income: float = 0.0
     penalty_income: float = 0.0
     principal_repaid: float = 0.0
-    recoveries: float = 0.0
+    recoveries: float = 0.0  # principal recovered after charge-off
+    recovered_charges: float = 0.0  # interest and penalty recovered beyond it
     charge_offs: float = 0.0
     writedowns: float = 0.0
     collection_cost: float = 0.0
     funding_cost: float = 0.0
     operating_cost: float = 0.0
     fines: float = 0.0
+    provisions: float = 0.0  # change in the loan-loss allowance (expected loss on the book)
     originated_amount: float = 0.0
     originations: float = 0.0
     contacts: float = 0.0
@@ -64,6 +66,8 @@ class PlatformFlows:
     interest_waived: float = 0.0
     penalty_waived: float = 0.0
     principal_forgiven: float = 0.0
+    interest_capitalised: float = 0.0  # a holiday's interest added to principal (the book grows by it)
+    holiday_interest_waived: float = 0.0
 
 
 FLOWS = tuple(f.name for f in fields(PlatformFlows))
@@ -101,12 +105,16 @@ class Platform(mesa.Agent):
         self.last_originations = 0.0  # last month's
         self.prev_originations = 0.0  # the month before
         self.overdue_rate = 0.0  # last month's, by count
+        self.overdue_balance_rate = 0.0  # last month's, by balance (what investors watch)
         self.default_rate = 0.0  # last month's new defaults / live loans
         self.strategic_rate = 0.0  # last month's loans withheld by borrowers able to pay / live loans
         self.book = 0.0  # principal outstanding
+        self.allowance = 0.0  # loan-loss allowance: expected loss on the live book, by bucket
+        self.booked_allowance = 0.0  # the allowance already charged to capital
         self.live_loans = 0
         self.profit = 0.0
         self.failed_month: int | None = None
+        self.funding_rate = 0.0  # investors' required yield this month (annual): benchmark + spread
 
     # ----------------------------------------------------------------- state
 
@@ -132,8 +140,11 @@ class Platform(mesa.Agent):
 
     # ----------------------------------------------------------------- phase 4
 
-    def set_terms(self, policy: PlatformPolicy, rules: RegulatorRules, reporting_mandated: bool) -> None:
-        """Adopt this month's policy, adjust the cut-off and practise conduct under the rules.
+    def set_terms(
+        self, policy: PlatformPolicy, rules: RegulatorRules, reporting_mandated: bool, complies: bool = True
+    ) -> None:
+        """Adopt this month's policy, adjust the cut-off and practise conduct under the rules (``complies``:
+        whether it follows the conduct rules this month, :meth:`~sim.regulator.Regulator.compliance`).
 
         Competition lowers the cut-off while origination growth falls short of target (chasing
         share); early warning raises it while the platform's own overdue rate is above its line;
@@ -145,7 +156,7 @@ class Platform(mesa.Agent):
         self.conduct = practised_conduct(
             collection_conduct(policy.collection.regime, policy.collection.custom),
             rules,
-            policy.complies_with_conduct_rules,
+            complies,
         )
         if not self.is_active:
             return
@@ -158,14 +169,24 @@ class Platform(mesa.Agent):
             step = min(uw.cutoff_step, abs(self.cutoff - uw.cutoff))
             self.cutoff += step * np.sign(uw.cutoff - self.cutoff)
 
-    def flow_funding(self, withdrawal: float) -> None:
-        """Investor money flows in with reputation and out with distress and funding shocks."""
+    def flow_funding(self, withdrawal: float, benchmark_rate: float, peer_failures: float) -> None:
+        """Investor money flows in with reputation and out with distress, the platform's own
+        delinquency above what investors tolerate, peers' failures (``peer_failures``: the share of
+        last month's platforms that failed) and funding shocks; its price follows the benchmark rate.
+
+        The P2P runs went this way: a few defaults could drain a platform's reserve fund and start a
+        run (Huang 2022, HKUST IEMS brief 61), and one platform's scandal hurt the others (Geng Cheng,
+        Leite & Caldieraro 2020, on Ezubao); about 150 platforms failed in June-July 2018.
+        """
+        cfg = self.cfg
+        self.funding_rate = benchmark_rate + cfg.funding_spread_annual
         if not self.is_active:
             return
-        cfg = self.cfg
         g = cfg.funding_sensitivity * (
             (self.reputation - cfg.funding_reputation_neutral) - cfg.funding_distress_weight * self.distress
         )
+        g -= cfg.run_overdue_sensitivity * max(self.overdue_balance_rate - cfg.run_overdue_tolerance, 0.0)
+        g -= cfg.run_contagion * peer_failures
         self.funding *= max(1.0 + g, 0.0) * (1.0 - withdrawal)
         # funding beyond a multiple of the initial level is not sought (no use for it)
         self.funding = min(self.funding, cfg.max_funding_multiple * self.initial_funding)
@@ -183,17 +204,25 @@ class Platform(mesa.Agent):
         if self.is_active:
             # investors earn on money lent out (P2P matching); loans beyond capital are investor-funded
             deployed = min(self.funding, max(self.book - self.capital, 0.0))
-            f.funding_cost = deployed * cfg.cost_of_funds_annual / 12.0
+            f.funding_cost = deployed * self.funding_rate / 12.0
             f.operating_cost = self.book * cfg.operating_cost_annual / 12.0
+        # expected-loss provisioning: the allowance follows the book's delinquency, so capital falls as
+        # loans go bad, not only when they are charged off (a failed platform's book too: its charge-offs
+        # draw on the allowance already booked)
+        f.provisions = self.allowance - self.booked_allowance
+        self.booked_allowance = self.allowance
         self.profit = (
             f.interest_income
+            + f.interest_capitalised  # earned, though paid later: it is now principal the borrower owes
             + f.penalty_income
             + f.recoveries
+            + f.recovered_charges
             - f.charge_offs
             - f.writedowns
             - f.collection_cost
             - f.funding_cost
             - f.operating_cost
+            - f.provisions
         )
         self.capital += self.profit
         return self.profit
@@ -329,10 +358,12 @@ def set_platform_terms(
     cfg, behaviour = config.platforms, config.behaviour
     rules = regulator.rules
     mandated = regulator.mandated_reporters(len(platforms))
-    for p, timeline in zip(platforms, timelines):
-        policy = [pol for start, pol in timeline if month >= start][-1]
-        p.set_terms(policy, rules, bool(mandated[p.index]))
-        p.flow_funding(econ.funding_withdrawal)
+    peer_failures = sum(p.failed_month == month - 1 for p in platforms) / max(len(platforms), 1)
+    policies = [[pol for start, pol in timeline if month >= start][-1] for timeline in timelines]
+    complies = regulator.compliance(policies, np.array([p.is_active for p in platforms]))
+    for p, policy in zip(platforms, policies):
+        p.set_terms(policy, rules, bool(mandated[p.index]), bool(complies[p.index]))
+        p.flow_funding(econ.funding_withdrawal, econ.benchmark_rate, peer_failures)
     if econ.closures_now:
         active = [p for p in platforms if p.is_active]
         weakest = sorted(active, key=lambda p: (p.capital / max(p.book, 1.0), p.index))
@@ -365,7 +396,9 @@ def set_platform_terms(
         dti_limit=np.array([u.dti_limit for u in uw]),
         verifies_income=np.array([u.verifies_income for u in uw]),
         lends_at_cap=np.array([u.lends_at_cap for u in uw]),
-        apr_base=each(lambda p: p.policy.pricing.apr_base_annual),
+        # cost-plus: the best grade pays the cost of funds, operating cost and a margin, so prices follow
+        # the benchmark (and a rate hike reaches borrowers); riskier grades add an expected-loss premium
+        apr_base=each(lambda p: p.funding_rate + cfg.operating_cost_annual + p.policy.pricing.margin_annual),
         apr_slope=each(lambda p: p.policy.pricing.apr_risk_slope),
         best_grade_score=each(lambda p: p.policy.pricing.best_grade_score),
         lending_budget=budget,

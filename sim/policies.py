@@ -103,6 +103,38 @@ def penalty_daily_rate(
     return np.minimum(rate, cap_annual / 365.0)
 
 
+def overdue_charge_cap(rules: RegulatorRules, benchmark_annual: float) -> float:
+    """The highest annual rate a past-due amount may be charged in all - overdue interest, penalty and fees
+    together: the combined cap (a fixed rate or a multiple of the benchmark) and the all-in cost cap where
+    they are set, else no limit (inf)."""
+    cap = np.inf
+    multiple = rules.overdue_charge_cap_lpr_multiple
+    for limit in (
+        rules.overdue_charge_cap_annual,
+        None if multiple is None else multiple * benchmark_annual,
+        rules.all_in_cap_annual,
+    ):
+        if limit is not None:
+            cap = min(cap, limit)
+    return cap
+
+
+def replaces_interest(cfg: PenaltyConfig) -> bool:
+    """Whether a rule sets the overdue interest rate itself (``benchmark_multiple``: the rate on a past-due
+    amount is the multiple) rather than a fee on top of the contract interest that keeps running there."""
+    return cfg.rule == "benchmark_multiple"
+
+
+def past_due_interest_rate(cfg: PenaltyConfig, apr: np.ndarray, cap_annual: float) -> np.ndarray:
+    """Annual contract interest that runs on past-due principal: the contract rate (within the combined cap),
+    unless the rule's overdue rate replaces it (2015 Provisions on Private Lending, art. 29: without an agreed
+    overdue rate the lender may claim the contract rate; art. 30: overdue interest and fees together within
+    the cap)."""
+    if replaces_interest(cfg):
+        return np.zeros_like(apr)
+    return np.minimum(apr, cap_annual)
+
+
 def penalty_accrual(
     cfg: PenaltyConfig,
     overdue: np.ndarray,
@@ -115,9 +147,15 @@ def penalty_accrual(
     """Penalty accrued over one month on overdue amounts (interest + principal past due).
 
     ``compounding`` charges penalty on accrued penalty too, compounded daily (the pre-2017
-    practice); where the regulator bans compounding it is charged as ``flat``.
+    practice); where the regulator bans compounding it is charged as ``flat``. The rule's rate is
+    clipped by ``penalty_cap_annual``, and by what the combined overdue-charge cap leaves beside
+    the contract interest still running on the amount (all of it for a rule that replaces that
+    interest).
     """
+    combined = overdue_charge_cap(rules, benchmark_annual)
+    room = combined - past_due_interest_rate(cfg, apr, combined)  # annual, per loan; inf without a cap
     daily = penalty_daily_rate(cfg, dpd, overdue, apr, benchmark_annual, rules.penalty_cap_annual)
+    daily = np.minimum(daily, np.maximum(room, 0.0) / 365.0)
     if cfg.rule == "compounding" and rules.allow_compounding:
         return (overdue + penalty) * np.expm1(DAYS_PER_MONTH * np.log1p(daily))
     return overdue * daily * DAYS_PER_MONTH

@@ -27,7 +27,7 @@ class Billing:
     dpd_before: np.ndarray  # days past due before this month's payments
     on_holiday: np.ndarray  # on a payment holiday this month, its last holiday month included
     was_live: np.ndarray  # live before this month's payments (this month's new loans included)
-    paid_to_instalments: np.ndarray  # paid this month to interest and principal (what clears instalments)
+    paid_to_instalments: np.ndarray  # paid this month to each live loan, penalty included (what clears instalments)
 
 
 def collect_repayments(
@@ -56,11 +56,9 @@ def collect_repayments(
     live = state == LIVE
     dpd_before = book.view("dpd").copy()
     grant_holidays(borrowers, book, live, now, rec)
-    bill = book.bill(live)
-    rec.ledger.interest_billed += nonzero_total(bill.interest)
-    rec.flows.interest_accrued += nonzero_total(bill.interest)
-
+    bill = _bill(book, platforms, terms, live, now, rec)
     plat = book.view("platform")
+
     recovering = (state == CHARGED_OFF) & (book.view("recovery_months_left") > 0) & terms.is_serviced[plat]
     u_inattention = now.draws.uniform(Purpose.INATTENTION, np.arange(n))
     rows = np.flatnonzero(live | recovering)
@@ -118,6 +116,35 @@ def collect_repayments(
 
     _close_repaid(book, platforms, live, rec)
     return Billing(dpd_before, bill.on_holiday, live, to_instalments)
+
+
+def _bill(book: LoanBook, platforms: list[Platform], terms: PlatformTerms, live: np.ndarray, now: Month, rec: Records):
+    """Bill the month: contract interest runs on past-due principal too (within the combined cap) unless the
+    platform's penalty rule sets the overdue rate itself; a holiday's interest is capitalised or waived."""
+    rules = now.rules
+    replaced = np.array([policies.replaces_interest(pen) for pen in terms.penalty])[book.view("platform")]
+    cap = policies.overdue_charge_cap(rules, now.econ.benchmark_rate)
+    capitalise = rules.forbearance.holiday_interest == "capitalised"
+    bill = book.bill(live, np.where(replaced, 0.0, np.minimum(book.view("apr"), cap)), capitalise)
+    rec.ledger.interest_billed += nonzero_total(bill.interest)
+    rec.flows.interest_accrued += nonzero_total(bill.interest)
+    if bill.on_holiday.any():
+        _book_holiday_interest(book, platforms, bill.holiday_interest, capitalise, rec)
+    return bill
+
+
+def _book_holiday_interest(
+    book: LoanBook, platforms: list[Platform], held: np.ndarray, capitalised: bool, rec: Records
+) -> None:
+    """A holiday's interest: added to principal (the borrower pays it later), or waived (the lender's cost)."""
+    total = nonzero_total(held)
+    if capitalised:
+        add_to_flows(platforms, book.view("platform"), interest_capitalised=held)
+        rec.ledger.interest_capitalised += total
+    else:
+        add_to_flows(platforms, book.view("platform"), holiday_interest_waived=held)
+        rec.ledger.holiday_interest_waived += total
+        rec.flows.relief_cost += total
 
 
 def _set_strategic_rates(platforms: list[Platform], plat: np.ndarray, live: np.ndarray, strategic: np.ndarray) -> None:
@@ -194,6 +221,7 @@ def grant_holidays(borrowers: BorrowerState, book: LoanBook, live: np.ndarray, n
     book.holiday_months[: book.n][granted] += mandate.holiday_months
     book.had_holiday[: book.n] |= eligible
     rec.flows.holidays += int(eligible.sum())
+    rec.cumulative.deferred += int(eligible.sum())
 
 
 def _withholds(
@@ -235,12 +263,17 @@ def _book_payments(
     rec: Records,
 ) -> np.ndarray:
     """Apply payments (live loans through the contract order, recovering loans against their balance) and book
-    them; returns what went to interest and principal per loan."""
+    them; returns what was paid to each live loan."""
     paid_live = np.where(live, paid, 0.0)
     was_overdue = live & (dpd_before > 0)
     to_penalty, to_interest, to_principal = book.apply_payments(paid_live)
     recovered = np.where(recovering, paid, 0.0)
     book.recovery_balance[: book.n] -= recovered
+    # losses are measured on principal: a recovery repays the charged-off principal first, and what
+    # comes in beyond it is interest and penalty income (else penalty rules would move losses by accounting)
+    recovered_principal = np.minimum(recovered, book.view("recovery_principal"))
+    recovered_charges = recovered - recovered_principal
+    book.recovery_principal[: book.n] -= recovered_principal
     collected_overdue = np.where(was_overdue, paid_live, 0.0)
     add_to_flows(
         platforms,
@@ -248,18 +281,23 @@ def _book_payments(
         penalty_income=to_penalty,
         interest_income=to_interest,
         principal_repaid=to_principal,
-        recoveries=recovered,
+        recoveries=recovered_principal,
+        recovered_charges=recovered_charges,
         collected_overdue=collected_overdue,
     )
-    rec.flows.recoveries += nonzero_total(recovered)
+    rec.flows.recoveries += nonzero_total(recovered_principal)
+    rec.flows.recovered_charges += nonzero_total(recovered_charges)
+    rec.flows.penalty_income += nonzero_total(to_penalty)
     rec.flows.collected_overdue += nonzero_total(collected_overdue)
     rec.ledger.repaid += nonzero_total(to_principal)
     rec.ledger.interest_paid += nonzero_total(to_interest)
     rec.ledger.penalty_paid += nonzero_total(to_penalty)
     rec.ledger.recovered += nonzero_total(recovered)
     rec.ledger.borrower_paid += nonzero_total(paid)
-    rec.cumulative.recoveries += nonzero_total(recovered)
-    return to_interest + to_principal
+    rec.cumulative.recoveries += nonzero_total(recovered_principal)
+    # fees do not make a loan delinquent: all that was paid to a loan counts against its instalments,
+    # though the contract order applies it to penalty first
+    return paid_live
 
 
 def _close_repaid(book: LoanBook, platforms: list[Platform], live: np.ndarray, rec: Records) -> None:

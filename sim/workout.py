@@ -55,6 +55,7 @@ def restructure_and_charge_off(
     rows = candidates[u < take_up[plat[candidates]]]
     if len(rows):
         _restructure(book, platforms, terms, rows, flows, ledger)
+        cumulative.restructured += len(rows)
     _charge_off(book, platforms, cfg, flows, ledger, cumulative)
 
 
@@ -83,6 +84,9 @@ def _restructure(
     book.is_restructured[rows] = True
     add_to_flows(platforms, plat, writedowns=written)
     flows.writedowns += float(written.sum())
+    # the lender gives up the written-down principal and the past-due contract interest (penalties are
+    # not a loss on the loan: they are reported apart, as penalty_waived)
+    flows.relief_cost += float(written.sum()) + float(waived_interest.sum())
     flows.restructured += len(rows)
     ledger.written_down += float(written.sum())
 
@@ -113,12 +117,15 @@ def _charge_off(
     add_to_flows(platforms, book.view("platform")[co], charge_offs=principal)
     flows.charge_offs += float(principal.sum())
     cumulative.charged_off_owed += float(owed.sum())
+    cumulative.charged_off_principal += float(principal.sum())
     ledger.charged_off += float(principal.sum())
     ledger.interest_charged_off += float(book.view("due_interest")[co].sum())
+    flows.interest_charged_off += float(book.view("due_interest")[co].sum())
     ledger.penalty_charged_off += float(book.view("penalty")[co].sum())
     months = cfg.recovery_months
     book.state[co] = CHARGED_OFF if months > 0 else CLOSED
     book.recovery_balance[co] = owed
+    book.recovery_principal[co] = principal
     book.recovery_due[co] = cfg.recovery_due_share * owed
     book.recovery_months_left[co] = months
     book.principal[co] = 0.0

@@ -261,7 +261,7 @@ def test_demand_at_two_prices_in_a_market():
     lent = {}
     for apr in (0.24, 0.36):
         data = {
-            "platforms": {"policy": {"pricing": {"apr_base_annual": apr, "apr_risk_slope": 0.0}}},
+            "platforms": {"policy": {"pricing": {"margin_annual": apr - 0.18 + 0.06, "apr_risk_slope": 0.0}}},
             "borrowers": {"need_apply": 0.0, "borrow_to_repay": 0.0, "count": 5000},
             "behaviour": {"pressure_borrow_push": 0.0},
         }

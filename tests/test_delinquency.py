@@ -1,8 +1,8 @@
 """Phase 7 (sim/delinquency.py) on hand-made loans: days past due, penalties, rolls, cures and new defaults.
 
 Each test puts loans in a known state after payments on a quiet market's book and runs phase 7 alone
-(tests/phases.py) with the billing phase 6 would have handed over: above all what each loan paid this month
-to interest and principal, the instalments it cleared.
+(tests/phases.py) with the billing phase 6 would have handed over: above all what each loan paid this month,
+the instalments it cleared.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ FLAT = {"penalty": {"rule": "flat", "rate_daily": 0.001}}
 
 
 def run_phase(model, paid=None, on_holiday=None, was_live=None):
-    """Phase 7 after a phase 6 that left the book as it is and paid ``paid`` to interest and principal per row
+    """Phase 7 after a phase 6 that left the book as it is and paid ``paid`` to each loan
     (none by default; ``was_live``: live before payments)."""
     book = model.loans
     terms, now = open_month(model)
@@ -43,7 +43,7 @@ def paid_by_row(book, amounts: dict[int, float]) -> np.ndarray:
 
 def test_days_past_due_start_at_30_grow_by_30_unless_an_instalment_is_paid_and_fall_by_30_per_further_one():
     # dpd = max(dpd + 30 x (1 - instalments cleared), 0) while anything is past due, where a payment of 90% of
-    # an instalment (to interest and principal) clears one; nothing past due (under a fen) is current
+    # an instalment clears one; nothing past due (under a fen) is current
     model = controlled_market()
     book = model.loans
     # instalment of each loan: about 94.56 (1,000 over 12 months at 24%)
@@ -212,3 +212,15 @@ def test_a_platforms_default_rate_is_its_new_defaults_over_its_live_loans_down_t
     model.platforms[1].live_loans = 1
     run_phase(model)
     assert model.platforms[1].default_rate == 1.0
+
+
+def test_restructured_and_deferred_loans_that_default_count_as_re_defaults():
+    model = controlled_market()
+    book = model.loans
+    rows = [add_loan(model, borrower=b, dpd=90, due_principal=200.0) for b in range(3)]
+    book.is_restructured[rows[0]] = True
+    book.had_holiday[rows[1]] = True
+    run_phase(model)
+    cum = model.records.cumulative
+    assert model.records.flows.new_defaults == 3
+    assert (cum.restructured_defaults, cum.deferred_defaults) == (1, 1)

@@ -292,6 +292,9 @@ def _frame() -> pd.DataFrame:
             "charge_offs": [100.0, 100.0, 100.0, 10.0, 20.0, 30.0, 40.0],
             "writedowns": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
             "recoveries": [50.0, 50.0, 50.0, 2.0, 3.0, 4.0, 5.0],
+            "relief_cost": [0.0, 0.0, 0.0, 3.0, 0.5, 0.0, 1.0],  # write-downs plus interest waived
+            "interest_charged_off": [5.0, 5.0, 5.0, 1.0, 1.0, 0.0, 2.0],
+            "recovered_charges": [1.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.5],
             "origination_amount": [9.0, 9.0, 9.0, 1.0, 2.0, 3.0, 4.0],
             "complaints": [7, 7, 7, 1, 0, 2, 3],
         }
@@ -311,6 +314,8 @@ def _frame() -> pd.DataFrame:
         ({"name": "final", "column": "charge_offs"}, 40.0),
         ({"name": "total", "column": "recoveries"}, 14.0),
         ("loss_rate", (100.0 + 2.0 - 14.0) / 10.0),
+        # the interest waived or charged off, less charges recovered, on top of losses
+        ("losses_with_interest", 100.0 + 2.0 - 14.0 + (4.5 - 2.0) + 4.0 - 1.0),
         # windows: months `from` to `to` after burn-in, both included
         ({"name": "mean_overdue_balance_rate", "from": 2}, 0.25),
         ({"name": "mean_overdue_balance_rate", "from": 2, "to": 3}, 0.25),

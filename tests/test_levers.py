@@ -94,3 +94,23 @@ def test_risk_type_drives_expense_shocks():
 def test_a_conduct_without_contacts_puts_no_pressure():
     b = ScenarioConfig().behaviour
     assert policies.expected_pressure(CollectionConduct(contacts_by_bucket=[0, 0, 0, 0]), b) == 0.0
+
+
+def test_a_rate_hike_passes_through_to_prices_and_under_the_cap_rations_the_riskiest():
+    # cost-plus pricing on a benchmark-linked cost of funds: +3 pp on the benchmark from month 1 raises new
+    # loans' prices by 3 pp; with the 36% cap binding, applicants now priced above it are refused (fewer
+    # approvals); with no binding cap the dearer instalments raise delinquency instead
+    hike = {"economy.shocks": [{"start": 1, "duration": 1, "shape": "ramp", "rate_delta": 0.03}]}
+    base, hiked = frame(), frame(**hike)
+    late = slice(12, None)  # once most of the book was priced after the hike
+    assert hiked["benchmark_rate"].iloc[-1] == pytest.approx(base["benchmark_rate"].iloc[-1] + 0.03)
+    assert hiked["avg_apr"].iloc[late].mean() > base["avg_apr"].iloc[late].mean() + 0.02
+    assert hiked["approval_rate"].mean() < base["approval_rate"].mean() - 0.005
+    assert hiked["platform_profit"].sum() != base["platform_profit"].sum()
+    uncapped = {"regulator.apr_cap_annual": 10.0}
+    base_u, hiked_u = frame(**uncapped), frame(**uncapped, **hike)
+    rationed = base["approval_rate"].mean() - hiked["approval_rate"].mean()
+    assert base_u["approval_rate"].mean() - hiked_u["approval_rate"].mean() < rationed  # dearer, but not refused
+    over, over_u = (f["overdue_balance_rate"].iloc[late].mean() for f in (hiked, hiked_u))
+    base_over, base_over_u = (f["overdue_balance_rate"].iloc[late].mean() for f in (base, base_u))
+    assert over_u - base_over_u > over - base_over  # rationing lowers delinquency; dearer loans raise it

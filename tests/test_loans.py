@@ -101,9 +101,23 @@ def test_unpaid_bills_accumulate_as_due():
     book = LoanBook()
     add_loans(book, [10_000.0], [0.12], [12])
     book.bill(np.array([True]))
+    first_principal = book.due_principal[0]
     book.bill(np.array([True]))
-    assert book.due_interest[0] == pytest.approx(200.0)  # interest on the full unpaid principal, twice
+    # contract interest runs on principal not yet due: the first month's unpaid principal is past due and
+    # accrues the overdue charge instead (none here), so interest and penalty are not stacked on it
+    assert book.due_interest[0] == pytest.approx(100.0 + (10_000.0 - first_principal) * 0.01)
     assert book.months_left[0] == 10
+
+
+def test_past_due_principal_accrues_the_past_due_rate_not_the_contract_rate_as_well():
+    book = LoanBook()
+    add_loans(book, [10_000.0, 10_000.0], [0.12, 0.12], [12, 12])
+    book.bill(np.array([True, True]))
+    past_due = book.due_principal[0]
+    bill = book.bill(np.array([True, True]), past_due_rate=np.array([0.0, 0.24]))
+    not_due = 10_000.0 - past_due
+    assert bill.interest[0] == pytest.approx(not_due * 0.01)
+    assert bill.interest[1] == pytest.approx(not_due * 0.01 + past_due * 0.02)
 
 
 def test_loan_on_holiday_is_not_billed():
@@ -273,3 +287,14 @@ def test_loans_not_live_are_not_billed():
 def test_totals_skip_zero_rows_and_sum_the_rest():
     assert nonzero_total(np.array([0.0, 1.5, 0.0, -0.5, 2.0])) == 3.0
     assert nonzero_total(np.zeros(3)) == 0.0
+
+
+def test_interest_capitalised_on_a_loan_past_its_last_instalment_falls_due_with_the_rest():
+    book = LoanBook()
+    add_loans(book, [1000.0], [0.24], [1])
+    book.bill(np.array([True]), past_due_rate=np.array([0.24]))  # its one instalment: all principal due
+    book.holiday_left[0] = 1
+    bill = book.bill(np.array([True]), past_due_rate=np.array([0.24]), capitalise=True)
+    assert bill.holiday_interest[0] == pytest.approx(1000.0 * 0.02)
+    # nothing is left not yet due, so nothing is left that no instalment would ever bill
+    assert book.principal[0] == pytest.approx(1020.0) and book.due_principal[0] == pytest.approx(1020.0)

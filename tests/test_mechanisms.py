@@ -335,6 +335,7 @@ def test_inspections_fine_and_then_revoke_a_platform_that_breaks_the_conduct_rul
                 "inspection_base": 1.0,
                 "revoke_after_violations": 2,
                 "incident_tolerance": 1e6,  # only breached rules are violations here
+                "breach_gain_share": 1e6,  # platform 0 weighs the rules, and breaching them pays whatever the fine
                 "schedule": [{"month": 1, "set": {"ban_night_contact": True}}],
             },
         }

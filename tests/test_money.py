@@ -56,7 +56,12 @@ def check_money(model: LendingMarket, before: dict) -> dict:
     # each balance of the book is its inflows less its outflows since the start
     _close(
         now["principal"],
-        led["lent"] - led["repaid"] - led["charged_off"] - led["written_down"] - led["forgiven_principal"],
+        led["lent"]
+        + led["interest_capitalised"]
+        - led["repaid"]
+        - led["charged_off"]
+        - led["written_down"]
+        - led["forgiven_principal"],
         scale,
         f"{where}: principal outstanding",
     )
@@ -107,24 +112,31 @@ def check_money(model: LendingMarket, before: dict) -> dict:
             "interest_income",
             "penalty_income",
             "recoveries",
+            "recovered_charges",
             "charge_offs",
             "writedowns",
             "interest_waived",
             "penalty_waived",
             "principal_forgiven",
+            "interest_capitalised",
+            "holiday_interest_waived",
         )
     }
+    # a recovery repays the charged-off principal first; what comes in beyond it is interest and penalty
+    booked["recovered"] = booked.pop("recoveries") + booked.pop("recovered_charges")
     for flow, key in (
         ("originated_amount", "lent"),
         ("principal_repaid", "repaid"),
         ("interest_income", "interest_paid"),
         ("penalty_income", "penalty_paid"),
-        ("recoveries", "recovered"),
+        ("recovered", "recovered"),
         ("charge_offs", "charged_off"),
         ("writedowns", "written_down"),
         ("interest_waived", "interest_waived"),
         ("penalty_waived", "penalty_waived"),
         ("principal_forgiven", "forgiven_principal"),
+        ("interest_capitalised", "interest_capitalised"),
+        ("holiday_interest_waived", "holiday_interest_waived"),
     ):
         _close(booked[flow], delta[key], scale, f"{where}: platforms' {flow} against the month's {key}")
 
@@ -134,12 +146,25 @@ def check_money(model: LendingMarket, before: dict) -> dict:
         moved = now["principal_k"][i] - before["principal_k"][i]
         _close(
             moved,
-            f.originated_amount - f.principal_repaid - f.charge_offs - f.writedowns - f.principal_forgiven,
+            f.originated_amount
+            + f.interest_capitalised
+            - f.principal_repaid
+            - f.charge_offs
+            - f.writedowns
+            - f.principal_forgiven,
             scale,
             f"{where}: platform {i}'s book",
         )
-        income = f.interest_income + f.penalty_income + f.recoveries
-        costs = f.charge_offs + f.writedowns + f.collection_cost + f.funding_cost + f.operating_cost + f.fines
+        income = f.interest_income + f.interest_capitalised + f.penalty_income + f.recoveries + f.recovered_charges
+        costs = (
+            f.charge_offs
+            + f.writedowns
+            + f.provisions
+            + f.collection_cost
+            + f.funding_cost
+            + f.operating_cost
+            + f.fines
+        )
         _close(now["capital_k"][i] - before["capital_k"][i], income - costs, scale, f"{where}: platform {i}'s capital")
     return now
 
@@ -168,6 +193,8 @@ def test_money_is_conserved_every_month_under_stress():
         "interest_charged_off",
         "penalty_charged_off",
         "recovery_expired",
+        "holiday_interest_waived",
+        "interest_capitalised",
     ):
         assert getattr(led, key) > 0, key
 

@@ -59,8 +59,16 @@ def test_applicants_above_the_cut_off_get_a_loan_priced_by_their_score_and_the_r
     assert book.n == 2
     (a,), (b,) = loans_of(model, 0), loans_of(model, 1)
     assert len(loans_of(model, 2)) == 0
-    assert book.apr[a] == pytest.approx(pricing.apr_base_annual)
-    assert book.apr[b] == pytest.approx(pricing.apr_base_annual + pricing.apr_risk_slope * pricing.best_grade_score)
+    # cost-plus: the best grade pays the cost of funds (benchmark + spread), operating cost and the margin
+    cfg = model.config
+    best = (
+        cfg.economy.benchmark_rate_annual
+        + cfg.platforms.funding_spread_annual
+        + cfg.platforms.operating_cost_annual
+        + pricing.margin_annual
+    )
+    assert book.apr[a] == pytest.approx(best)
+    assert book.apr[b] == pytest.approx(best + pricing.apr_risk_slope * pricing.best_grade_score)
     assert book.principal[b] == WAGE and book.months_left[b] == 12 and book.vintage[b] == now.month
     assert book.instalment[b] == pytest.approx(annuity(np.array([WAGE]), book.apr[[b]], np.array([12]))[0])
     assert rec.flows.applications == bs.n and rec.flows.originations == 2

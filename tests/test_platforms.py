@@ -99,16 +99,30 @@ def test_funding_flows_in_with_reputation_and_out_with_withdrawals_up_to_a_multi
     cfg = p.cfg
     p.capital = 1e6  # no distress
     p.reputation = 1.0
-    p.flow_funding(0.25)
+    p.flow_funding(0.25, 0.0385, 0.0)
     g = cfg.funding_sensitivity * (1.0 - cfg.funding_reputation_neutral)
     assert p.funding == pytest.approx(min(4000.0 * (1 + g) * 0.75, cfg.max_funding_multiple * 4000.0))
     p.funding = 4000.0 * cfg.max_funding_multiple
-    p.flow_funding(0.0)
+    p.flow_funding(0.0, 0.0385, 0.0)
     assert p.funding == pytest.approx(4000.0 * cfg.max_funding_multiple)
     p.exit("failed", 1)
     p.funding = 10.0
-    p.flow_funding(0.5)
+    p.flow_funding(0.5, 0.0385, 0.0)
     assert p.funding == 10.0
+
+
+def test_investors_run_on_delinquency_above_their_tolerance_and_on_peers_failures():
+    model, p = platform()
+    cfg = p.cfg
+    p.capital, p.reputation = 1e6, cfg.funding_reputation_neutral  # no distress, no pull from reputation
+    p.overdue_balance_rate = cfg.run_overdue_tolerance
+    p.flow_funding(0.0, 0.0385, 0.0)
+    assert p.funding == pytest.approx(4000.0)  # at the tolerance nobody runs
+    p.overdue_balance_rate = cfg.run_overdue_tolerance + 0.1
+    p.flow_funding(0.0, 0.0385, 0.25)  # a quarter of the platforms failed last month
+    run = cfg.run_overdue_sensitivity * 0.1 + cfg.run_contagion * 0.25
+    assert run > 0 and p.funding == pytest.approx(4000.0 * (1 - run))
+    assert p.funding_rate == pytest.approx(0.0385 + cfg.funding_spread_annual)  # and the price follows the benchmark
 
 
 def test_distress_drives_funding_out():
@@ -116,7 +130,7 @@ def test_distress_drives_funding_out():
     distressed = model.platforms[1]
     for q, capital in ((calm, 1e6), (distressed, 0.0)):
         q.capital, q.funding, q.initial_funding, q.book, q.reputation = capital, 4000.0, 4000.0, 3000.0, 1.0
-        q.flow_funding(0.0)
+        q.flow_funding(0.0, 0.0385, 0.0)
     cfg = calm.cfg
     g = cfg.funding_sensitivity * ((1.0 - cfg.funding_reputation_neutral) - cfg.funding_distress_weight * 1.0)
     assert distressed.funding == pytest.approx(4000.0 * max(1 + g, 0.0))
@@ -129,12 +143,20 @@ def test_profit_is_income_less_losses_and_costs_and_goes_into_capital():
     f.interest_income, f.penalty_income, f.recoveries = 300.0, 50.0, 20.0
     f.charge_offs, f.writedowns, f.collection_cost = 100.0, 10.0, 30.0
     p.funding = 1500.0  # investors fund min(funding, book - capital) = 1,500 of the 3,000 lent
+    p.flow_funding(0.0, 0.05, 0.0)  # investors ask the benchmark plus the spread
+    p.funding = 1500.0
+    p.allowance = 40.0  # expected loss on the book, charged to capital as it arises
     profit = p.close_accounts()
-    funding_cost = 1500.0 * cfg.cost_of_funds_annual / 12
+    funding_cost = 1500.0 * (0.05 + cfg.funding_spread_annual) / 12
     operating = 3000.0 * cfg.operating_cost_annual / 12
     assert f.funding_cost == pytest.approx(funding_cost) and f.operating_cost == pytest.approx(operating)
-    assert profit == pytest.approx(300 + 50 + 20 - 100 - 10 - 30 - funding_cost - operating)
+    assert f.provisions == 40.0
+    assert profit == pytest.approx(300 + 50 + 20 - 100 - 10 - 30 - funding_cost - operating - 40)
     assert p.capital == pytest.approx(1000.0 + profit) and p.profit == profit
+    p.start_month()
+    p.allowance = 30.0  # the book got better: the allowance released is a gain
+    p.close_accounts()
+    assert p.flows.provisions == -10.0
 
 
 def test_loans_within_capital_cost_no_funding_and_a_failed_platform_has_no_running_costs():

@@ -200,6 +200,43 @@ def test_regulator_penalty_cap_clips_compounding_rate_too():
     np.testing.assert_allclose(acc, 1200.0 * ((1 + 0.1 / 365.0) ** 30 - 1.0), rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("update", "cap"),
+    [
+        ({"overdue_charge_cap_annual": 0.24}, 0.24),  # the 2015 private-lending line, all overdue charges together
+        ({"overdue_charge_cap_lpr_multiple": 4.0}, 4 * 0.0385),  # 4 x LPR since Aug 2020
+        ({"all_in_cap_annual": 0.36, "penalty_cap_annual": 0.5}, 0.36),  # the 2017 cash-loan notice
+        ({"overdue_charge_cap_annual": 0.24, "overdue_charge_cap_lpr_multiple": 4.0}, 4 * 0.0385),  # the lower
+    ],
+)
+def test_the_combined_and_all_in_caps_clip_the_overdue_charge(update, cap):
+    rules = RULES.model_copy(update=update)
+    assert policies.overdue_charge_cap(rules, 0.0385) == pytest.approx(cap)
+    acc = accrue("benchmark_multiple", [1000.0], rules=rules, multiple=3.0)  # 72% a year asked
+    np.testing.assert_allclose(acc, 1000.0 * cap / 365.0 * 30, rtol=1e-12)
+    assert policies.overdue_charge_cap(RULES, 0.0385) == np.inf  # none set: no combined limit
+
+
+def test_a_fee_rule_stacks_on_the_running_contract_interest_only_up_to_the_combined_cap():
+    # a flat fee of 0.1%/day (36.5% a year) on a 18% loan under a 24% combined cap: the contract rate keeps
+    # running on the past-due amount, so 6 points are left for the fee
+    rules = RULES.model_copy(update={"overdue_charge_cap_annual": 0.24})
+    acc = accrue("flat", [1000.0], apr=[0.18], rules=rules, rate_daily=0.001)
+    np.testing.assert_allclose(acc, 1000.0 * 0.06 / 365.0 * 30, rtol=1e-12)
+    assert accrue("flat", [1000.0], apr=[0.30], rules=rules, rate_daily=0.001)[0] == 0.0  # the APR fills the cap
+    flat, multiple = PenaltyConfig(rule="flat"), PenaltyConfig(rule="benchmark_multiple")
+    np.testing.assert_allclose(policies.past_due_interest_rate(flat, np.array([0.3]), 0.24), [0.24])
+    np.testing.assert_allclose(policies.past_due_interest_rate(multiple, np.array([0.3]), 0.24), [0.0])
+
+
+def test_the_all_in_cap_also_caps_the_apr():
+    from sim.regulator import Regulator
+
+    regulator = Regulator.__new__(Regulator)
+    regulator.rules = RULES.model_copy(update={"apr_cap_annual": 0.5, "all_in_cap_annual": 0.36})
+    assert regulator.apr_cap(0.0385) == pytest.approx(0.36)
+
+
 # --------------------------------------------------------------------------- conduct
 
 STRICT_RULES = RULES.model_copy(update={"max_contacts_month": 6.0, "ban_third_party": True, "ban_night_contact": True})

@@ -165,14 +165,19 @@ def test_charged_off_balances_are_paid_after_live_loans_and_only_while_serviced(
     recovering = add_loan(model, principal=0.0)
     book.state[recovering] = CHARGED_OFF
     book.recovery_balance[recovering] = 1000.0
+    book.recovery_principal[recovering] = 60.0  # of the 1,000 owed at charge-off, 60 was principal
     book.recovery_due[recovering] = 200.0
     book.recovery_months_left[recovering] = 5
     run_phase(model)  # surplus 400: 300 to the live loan first, 100 to recovery
     assert book.due_principal[live] == pytest.approx(0.0)
     assert book.recovery_balance[recovering] == pytest.approx(900.0)
     rec = model.records
-    assert rec.flows.recoveries == pytest.approx(100.0) and rec.ledger.recovered == pytest.approx(100.0)
-    assert model.platforms[0].flows.recoveries == pytest.approx(100.0)
+    assert rec.ledger.recovered == pytest.approx(100.0)
+    # the recovery repays the charged-off principal first (losses are on principal), the rest is charges
+    assert rec.flows.recoveries == pytest.approx(60.0) and rec.flows.recovered_charges == pytest.approx(40.0)
+    assert book.recovery_principal[recovering] == 0.0
+    assert model.platforms[0].flows.recoveries == pytest.approx(60.0)
+    assert model.platforms[0].flows.recovered_charges == pytest.approx(40.0)
 
 
 def test_nothing_is_recovered_for_a_failed_platform_nobody_services():
@@ -222,7 +227,12 @@ def test_in_a_declared_shock_the_loans_of_jobless_borrowers_at_most_max_dpd_behi
     assert not on[late] and not on[had] and not on[employed]
     assert book.holiday_left[current] == 2  # 3 months granted, the first one this month
     assert model.records.flows.holidays == 2
-    assert model.records.ledger.interest_billed == pytest.approx(3 * 1000.0 * 0.24 / 12)  # the other three
+    # the other three (the contract rate runs on past-due principal too under the baseline's flat fee)
+    assert model.records.ledger.interest_billed == pytest.approx(3 * 1000.0 * 0.24 / 12)
+    # by default the lender bears a holiday's interest: waived, and counted as what relief cost
+    waived = 2 * 1000.0 * 0.24 / 12
+    assert model.records.ledger.holiday_interest_waived == pytest.approx(waived)
+    assert model.records.flows.relief_cost == pytest.approx(waived)
 
 
 def test_no_holidays_outside_a_declared_shock_or_without_a_mandate():
@@ -304,3 +314,55 @@ def test_prepaid_instalments_on_holiday_take_what_income_leaves_shared_over_the_
     a, b = (add_loan(model, borrower=0, principal=3000.0, apr=0.0, term=10) for _ in range(2))
     run_phase(model)
     np.testing.assert_allclose([3000.0 - model.loans.principal[r] for r in (a, b)], [200.0, 200.0])
+
+
+def test_a_borrower_who_pays_every_instalment_in_full_is_never_charged_off():
+    """One instalment missed, then exactly one instalment paid every month, for the rest of the term.
+
+    Payments go to penalty first (the contract order), so the instalment paid never clears the penalty
+    that the old arrears keep accruing; counted by what went to interest and principal, such a loan would
+    roll 30 days a month and be charged off while paying. Fees do not make a loan delinquent: what the
+    borrower paid counts against the instalments, so the loan stays one instalment behind and is repaid.
+    """
+    from sim.delinquency import account_delinquency
+    from sim.workout import restructure_and_charge_off
+
+    model = quiet(months=14, platforms={"policy": {"penalty": {"rule": "flat", "rate_daily": 0.003}}})
+    book = model.loans
+    row = add_loan(model, principal=1000.0, term=12, dpd=30)
+    inst = float(book.instalment[row])
+    book.due_principal[row] = inst - 20.0  # the missed instalment
+    book.due_interest[row] = 20.0
+    book.months_left[row] = 11
+    set_essentials(model, [0], 1000.0 - inst)  # this month's surplus is exactly one instalment
+    for month in range(12):
+        terms, now = open_month(model)
+        billing = collect_repayments(model.borrower_state, book, model.platforms, terms, now, model.records)
+        assert model.records.ledger.penalty_paid > 0 or month == 0  # the penalty is paid first
+        account_delinquency(model.borrower_state, book, model.platforms, terms, billing, now, model.records)
+        restructure_and_charge_off(model.borrower_state, book, model.platforms, terms, now, model.records)
+        model.steps += 1  # the next month (the phases alone do not move the clock)
+        if book.state[row] != LIVE:
+            break
+        assert book.dpd[row] <= 30, f"month {month}: {book.dpd[row]} days past due while paying in full"
+    assert book.state[row] != CHARGED_OFF
+    assert model.records.flows.new_defaults == 0
+
+
+def test_a_holidays_interest_is_capitalised_or_waived_as_the_mandate_says():
+    for how in ("capitalised", "waived"):
+        model = shock_market(holiday_interest=how, keep_paying=False)
+        book = model.loans
+        model.borrower_state.is_employed[0] = False
+        row = add_loan(model, borrower=0, principal=1000.0)
+        assert run_phase(model).on_holiday[row]
+        led, flows = model.records.ledger, model.records.flows
+        month_interest = 1000.0 * 0.24 / 12
+        if how == "capitalised":  # deferred, not forgiven: the borrower pays it over the rest of the term
+            assert book.principal[row] == pytest.approx(1000.0 + month_interest)
+            assert led.interest_capitalised == pytest.approx(month_interest) and flows.relief_cost == 0.0
+            assert book.instalment[row] > book.instalment[add_loan(model, borrower=1, principal=1000.0)]
+        else:  # the lender bears it, and it is counted as what relief cost
+            assert book.principal[row] == 1000.0
+            assert led.holiday_interest_waived == pytest.approx(month_interest)
+            assert flows.relief_cost == pytest.approx(month_interest)

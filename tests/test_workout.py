@@ -60,6 +60,9 @@ def test_a_loan_past_the_charge_off_day_moves_its_whole_balance_into_recovery():
     led = rec.ledger
     assert (led.charged_off, led.interest_charged_off, led.penalty_charged_off) == pytest.approx((1000.0, 50.0, 30.0))
     assert rec.cumulative.charged_off_owed == pytest.approx(owed)
+    # losses are on principal: recoveries repay the 1,000 of principal first
+    assert book.recovery_principal[row] == pytest.approx(1000.0)
+    assert rec.cumulative.charged_off_principal == pytest.approx(1000.0)
 
 
 def test_a_loan_at_the_charge_off_day_itself_stays_live():
@@ -137,6 +140,8 @@ def test_an_extension_waives_arrears_and_spreads_the_principal_over_the_term_plu
     assert model.platforms[0].flows.interest_waived == pytest.approx(20.0)
     assert model.platforms[0].flows.penalty_waived == pytest.approx(15.0)
     assert rec.flows.restructured == 1 and rec.flows.writedowns == 0.0 and rec.ledger.written_down == 0.0
+    # what relief cost the lender: the contract interest it waived (penalties are not a loss on the loan)
+    assert rec.flows.relief_cost == pytest.approx(20.0) and rec.cumulative.restructured == 1
 
 
 def test_an_instalment_restructuring_gives_at_least_its_months_but_never_shortens_a_loan():
@@ -162,6 +167,7 @@ def test_a_writedown_cancels_its_share_of_the_principal_and_books_it():
     assert book.months_left[row] == left + 6
     assert rec.flows.writedowns == pytest.approx(200.0) and rec.ledger.written_down == pytest.approx(200.0)
     assert model.platforms[0].flows.writedowns == pytest.approx(200.0)
+    assert rec.flows.relief_cost == pytest.approx(200.0 + 20.0)  # the principal written down and the interest waived
 
 
 def test_restructuring_is_offered_only_for_hardship_within_the_days_past_due_window_and_once():
