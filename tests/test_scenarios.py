@@ -94,7 +94,24 @@ def check_overdue_surge_8x(shock: pd.DataFrame) -> None:
     assert ratio > 3.0 and ratio > 2 * b["overdue_amount"].max() / b["overdue_amount"].iloc[0]
 
 
+def check_replay_us_2006_2012(shock: pd.DataFrame) -> None:
+    # the US series drives the unemployment target (level mode): 4.7% in January 2006, 7.3% in December 2008
+    # (month 36, where the short test run ends); borrowers' realised unemployment and overdue follow it
+    flat = monthly(SCENARIOS / "shocks" / "replay_us_2006_2012_flat.yaml")
+    assert shock.loc[1, "unemployment_target"] == pytest.approx(0.047)
+    assert shock.loc[36, "unemployment_target"] == pytest.approx(0.073)
+    assert window(shock, "unemployment_rate", 30, 36) > window(flat, "unemployment_rate", 30, 36) + 0.01
+    assert window(shock, "overdue_balance_rate", 30, 36) > window(flat, "overdue_balance_rate", 30, 36)
+
+
+def check_replay_us_2006_2012_flat(shock: pd.DataFrame) -> None:
+    # the counterfactual holds unemployment at the series' first month
+    np.testing.assert_allclose(shock["unemployment_target"], 0.047)
+
+
 CHECKS = {
+    "replay_us_2006_2012.yaml": check_replay_us_2006_2012,
+    "replay_us_2006_2012_flat.yaml": check_replay_us_2006_2012_flat,
     "recession.yaml": check_recession,
     "recession_with_relief.yaml": check_recession_with_relief,
     "v_shock.yaml": check_v_shock,
