@@ -138,6 +138,8 @@ class EconomySeries(Section):
     @model_validator(mode="after")
     def _same_length(self) -> EconomySeries:
         n = len(self.unemployment_rate)
+        if n == 0 and not self.file:
+            raise ValueError("@file: give the CSV's path (relative to the scenario file)")
         if n == 0:
             raise ValueError("@unemployment_rate: the series has no rows; give at least one month")
         for name in ("income_index", "benchmark_rate"):
@@ -262,6 +264,8 @@ def embed_series(data: dict, scenario: Path, shown: str) -> None:
         series = {"file": series}
     if not isinstance(series, dict) or "unemployment_rate" in series:
         return  # already values (a dumped config), or a wrong type the model reports
+    if "file" not in series:
+        return  # no CSV named: the section's own validation says what is wrong, key by key
     file = series.get("file")
     if not isinstance(file, str) or not file:
         raise ConfigError(f"{shown}: economy.series.file: give the CSV's path (relative to this file)")

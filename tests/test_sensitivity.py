@@ -212,7 +212,9 @@ def test_sobol_takes_a_categorical_parameter_each_value_on_an_equal_share_of_the
 def test_sobol_indices_of_a_categorical_parameter_from_a_results_folder(tmp_path):
     parameters = {
         "platforms.policy.collection.regime": {"values": ["standard", "regulated"]},
-        "regulator.bureau_mandate_share": {"min": 0.0, "max": 1.0},
+        # a narrow range: the bureau moves overdue loans (and so contacts) a lot, and with four samples a
+        # wide range would leave the regime's share to the noise of the estimate
+        "regulator.bureau_mandate_share": {"min": 0.0, "max": 0.25},
     }
     outcomes = [{"name": "total", "column": "collection_contacts"}]
     spec = write_spec(tmp_path, method="sobol", samples=4, parameters=parameters, outcomes=outcomes, replications=1)
