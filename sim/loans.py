@@ -193,12 +193,11 @@ class LoanBook:
     def bill(self, live: np.ndarray, past_due_rate: np.ndarray | None = None, capitalise: bool = False) -> Bill:
         """Bill this month's instalment on live loans not on a payment holiday.
 
-        Contract interest accrues on principal not yet due; past-due principal accrues
-        ``past_due_rate`` (annual, per loan; none if omitted) instead, since overdue interest
-        replaces contract interest there - the penalty phase charges the contract's overdue rate,
-        and where the contract sets none the lender may claim the contract rate (the private-lending
-        provisions, arts. 28-29 of the 2020 text). The scheduled principal follows the annuity
-        schedule on the not-yet-due principal, and the last instalment takes the rest.
+        Contract interest accrues on principal not yet due at the APR, and on past-due principal at
+        ``past_due_rate`` (annual, per loan; none if omitted): the contract rate within the combined
+        overdue-charge cap, or none where the platform's overdue rate replaces it and the penalty phase
+        charges it instead (:func:`sim.policies.past_due_interest_rate`). The scheduled principal
+        follows the annuity schedule on the not-yet-due principal, and the last instalment takes the rest.
         A loan on a payment holiday is not billed, and its holiday counter moves on a month; the
         interest of the month is added to its principal when ``capitalise`` (and its instalment
         grows to repay it over the term left), else it is waived.

@@ -125,14 +125,12 @@ def replaces_interest(cfg: PenaltyConfig) -> bool:
     return cfg.rule == "benchmark_multiple"
 
 
-def past_due_interest_rate(cfg: PenaltyConfig, apr: np.ndarray, cap_annual: float) -> np.ndarray:
+def past_due_interest_rate(replaced: bool | np.ndarray, apr: np.ndarray, cap_annual: float) -> np.ndarray:
     """Annual contract interest that runs on past-due principal: the contract rate (within the combined cap),
-    unless the rule's overdue rate replaces it (2015 Provisions on Private Lending, art. 29: without an agreed
-    overdue rate the lender may claim the contract rate; art. 30: overdue interest and fees together within
-    the cap)."""
-    if replaces_interest(cfg):
-        return np.zeros_like(apr)
-    return np.minimum(apr, cap_annual)
+    none where the rule's overdue rate replaces it (``replaced``, per loan or for all; :func:`replaces_interest`).
+    2015 Provisions on Private Lending, art. 29: without an agreed overdue rate the lender may claim the
+    contract rate; art. 30: overdue interest and fees together within the cap."""
+    return np.where(replaced, 0.0, np.minimum(apr, cap_annual))
 
 
 def penalty_accrual(
@@ -153,7 +151,7 @@ def penalty_accrual(
     interest).
     """
     combined = overdue_charge_cap(rules, benchmark_annual)
-    room = combined - past_due_interest_rate(cfg, apr, combined)  # annual, per loan; inf without a cap
+    room = combined - past_due_interest_rate(replaces_interest(cfg), apr, combined)  # annual; inf without a cap
     daily = penalty_daily_rate(cfg, dpd, overdue, apr, benchmark_annual, rules.penalty_cap_annual)
     daily = np.minimum(daily, np.maximum(room, 0.0) / 365.0)
     if cfg.rule == "compounding" and rules.allow_compounding:

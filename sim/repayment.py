@@ -125,7 +125,7 @@ def _bill(book: LoanBook, platforms: list[Platform], terms: PlatformTerms, live:
     replaced = np.array([policies.replaces_interest(pen) for pen in terms.penalty])[book.view("platform")]
     cap = policies.overdue_charge_cap(rules, now.econ.benchmark_rate)
     capitalise = rules.forbearance.holiday_interest == "capitalised"
-    bill = book.bill(live, np.where(replaced, 0.0, np.minimum(book.view("apr"), cap)), capitalise)
+    bill = book.bill(live, policies.past_due_interest_rate(replaced, book.view("apr"), cap), capitalise)
     rec.ledger.interest_billed += nonzero_total(bill.interest)
     rec.flows.interest_accrued += nonzero_total(bill.interest)
     if bill.on_holiday.any():

@@ -225,8 +225,9 @@ def test_a_fee_rule_stacks_on_the_running_contract_interest_only_up_to_the_combi
     np.testing.assert_allclose(acc, 1000.0 * 0.06 / 365.0 * 30, rtol=1e-12)
     assert accrue("flat", [1000.0], apr=[0.30], rules=rules, rate_daily=0.001)[0] == 0.0  # the APR fills the cap
     flat, multiple = PenaltyConfig(rule="flat"), PenaltyConfig(rule="benchmark_multiple")
-    np.testing.assert_allclose(policies.past_due_interest_rate(flat, np.array([0.3]), 0.24), [0.24])
-    np.testing.assert_allclose(policies.past_due_interest_rate(multiple, np.array([0.3]), 0.24), [0.0])
+    rate = policies.past_due_interest_rate
+    np.testing.assert_allclose(rate(policies.replaces_interest(flat), np.array([0.3]), 0.24), [0.24])
+    np.testing.assert_allclose(rate(policies.replaces_interest(multiple), np.array([0.3]), 0.24), [0.0])
 
 
 def test_the_all_in_cap_also_caps_the_apr():
