@@ -34,6 +34,14 @@ def test_quarterly_fred_dates_measure_the_quarters_last_month(tmp_path):
         read_observed(path)
 
 
+def test_the_shipped_card_delinquency_covers_the_replayed_years_quarter_by_quarter():
+    obs = read_observed(SCENARIOS / "data" / "us_card_delinquency_2006_2012.csv")
+    assert list(obs.index.strftime("%Y-%m")[[0, -1]]) == ["2006-03", "2012-12"]
+    assert len(obs) == 28
+    # the two figures the St. Louis Fed's FRED Blog quotes for the series, as the file's header says
+    assert obs["2007-12-01"] == 4.6 and obs["2009-06-01"] == 6.77
+
+
 def test_a_replay_beside_its_counterfactual_is_measured_on_the_paired_difference(tmp_path):
     import yaml
 
