@@ -684,9 +684,9 @@ class BehaviourConfig(Section):
         0.0,
         10.0,
         "extra cost (willingness units) of not paying a loan reported to the credit bureau",
-        "calibration: a record now costs a price and a limit rather than exclusion (Cohen-Cole et al. 2013), "
-        "so it weighs as much as the legal risk of an operating lender (default_cost_legal); under the full "
-        "mandate it removes about four-fifths of strategic withholding, where 1.5 removed all but 0.5%",
+        "calibration: a record costs a price and a limit rather than exclusion (Cohen-Cole et al. 2013), so "
+        "not paying a reported loan weighs as much as the legal risk of an operating lender (default_cost_legal); "
+        "under the full mandate it removes about three-quarters of strategic withholding",
     )
     default_cost_pressure: float = P(1.0, 0.0, 10.0, "extra cost per unit of collection pressure", "specification")
     default_cost_legal: float = P(
