@@ -66,6 +66,7 @@ class BorrowerState:
         self.btr_cash = np.zeros(n)  # borrowing-to-repay proceeds available this month
         self.max_pressure = np.zeros(n)  # highest collection pressure on the borrower's loans last month
         self.has_bureau_record = np.zeros(n, dtype=bool)  # overdue or recent default seen at the bureau
+        self.bureau_arrears = np.zeros(n, dtype=bool)  # behind now (or restructured) on a reported loan
         self.is_in_hardship = np.zeros(n, dtype=bool)  # this month consumption fell below essentials
         self.hardship_months = np.zeros(n, dtype=np.int32)
         self.loans_taken = np.zeros(n, dtype=np.int32)  # loans ever originated: the next one's number (LoanBook.seq)
@@ -282,27 +283,29 @@ class Borrower(mesa.Agent):
     @property
     def credit_scores(self) -> np.ndarray:
         """The score each platform sees of this borrower before its scoring error: creditworthiness
-        less that platform's record penalty (under the policy it has in force this month, its
-        overrides and schedule included) when it knows of a record - the borrower is behind on, or
-        defaulted on, one of its own loans, or it is a bureau member and the bureau shows one.
+        less that platform's penalty for the worst record it knows of (under the policy it has in
+        force this month, its overrides and schedule included): the borrower is behind on, or
+        defaulted on, one of its own loans; or it is a bureau member and the bureau shows arrears now,
+        or else a reported default still on the record.
         The scoring error is mostly the platform's lasting view of the borrower, partly drawn
         afresh at each application (``scoring_noise_persistence``)."""
         from .loans import LIVE
 
         borrowers, book = self.model.borrower_state, self.model.loans
         record = bool(borrowers.has_bureau_record[self.index])
+        arrears = bool(borrowers.bureau_arrears[self.index])
         z = float(borrowers.creditworthiness[self.index])
         mine = (book.view("borrower") == self.index) & (book.view("state") == LIVE) & (book.view("dpd") > 0)
         behind_at = set(book.view("platform")[mine].tolist())
         defaulted = int(borrowers.defaulted_with[self.index])
-        return np.array(
-            [
-                z
-                - p.policy.underwriting.bureau_flag_penalty
-                * ((p.is_reporting and record) or p.index in behind_at or bool(defaulted >> p.index & 1))
-                for p in self.model.platforms
-            ]
-        )
+
+        def penalty(p) -> float:
+            uw = p.policy.underwriting
+            own = uw.bureau_flag_penalty * (p.index in behind_at or bool(defaulted >> p.index & 1))
+            bureau = uw.bureau_arrears_penalty if arrears else uw.bureau_default_penalty if record else 0.0
+            return max(own, bureau * p.is_reporting)
+
+        return np.array([z - penalty(p) for p in self.model.platforms])
 
     @property
     def credit_score(self) -> float:

@@ -30,8 +30,10 @@ def originate_loans(
     applicant picks a platform by size and reputation. The platform sees a score with an error
     that is mostly its own lasting view of the borrower (persistent per borrower and platform,
     less noisy for bureau members); it marks down an applicant it knows to be behind or in
-    default on its own book, and, if a bureau member, one with a bureau record; it prices by
-    grade under the APR cap, checks the visible debt-to-income and lends within its funds. A
+    default on its own book, and, if a bureau member, one the bureau shows behind now (as much
+    as its own arrears) or with a past default on the record (less: a price, not an exclusion),
+    and grants such an applicant a lower debt-to-income limit; it prices by grade under the APR
+    cap, checks the visible debt-to-income and lends within its funds. A
     consumption borrower sizes the loan by the instalment they will carry (so longer terms and
     lower rates mean larger loans) and takes the offer with a probability that falls with its
     price above what they expect to pay; a rejected or declining applicant tries another
@@ -46,6 +48,8 @@ def originate_loans(
     cfg, econ, flows = now.config, now.econ, rec.flows
     borrower_cfg = cfg.borrowers
     n = borrowers.n
+    if now.rules.report_failed_books:
+        _report_failed_books(book, terms)
     wants, why, amount, term, at_limit = _demand(borrowers, book, now)
     live = book.view("state") == LIVE
     lb = book.view("borrower")[live]
@@ -90,10 +94,27 @@ def originate_loans(
         request = _request(amount[applicants], consumption, apr, term[applicants], usual_income[applicants], now)
         new_inst = annuity(request, apr, term[applicants])
         income_checked = np.where(terms.verifies_income[k], borrowers.income[applicants], stated_income[applicants])
+        # a member lends less to an applicant with a bureau record (a limit, besides the price the score sets)
+        dti = terms.dti_limit[k] * np.where(
+            terms.is_reporting[k] & borrowers.has_bureau_record[applicants], terms.bureau_record_dti_factor[k], 1.0
+        )
+        # a member sees the applicant's whole reported debt, so it sets a limit: a consumption applicant over it
+        # is offered the loan that fits, if still a loan worth taking (at least loan_income_min of usual pay). A
+        # non-member sees only its own book, a room it cannot size a line to, and approves or rejects the request
+        per_yuan = np.maximum(annuity(np.ones(len(apr)), apr, term[applicants]), 1e-12)
+        fits = np.maximum(dti * income_checked - visible, 0.0) / per_yuan
+        cut = (
+            terms.is_reporting[k]
+            & consumption
+            & (new_inst > dti * income_checked - visible)
+            & (fits >= borrower_cfg.loan_income_min * usual_income[applicants])
+        )
+        request = np.where(cut, np.minimum(request, fits), request)
+        new_inst = annuity(request, apr, term[applicants])
         ok = (
             (score >= terms.cutoff[k])
             & ((apr_req <= terms.apr_cap) | terms.lends_at_cap[k])
-            & (visible + new_inst <= terms.dti_limit[k] * income_checked)
+            & (visible + new_inst <= dti * income_checked)
         )
         take = ~consumption | _takes_offer(apr, borrowers.reference_apr[applicants], applicants, round_, now)
         flows.offers_declined += int((ok & ~take).sum())
@@ -149,18 +170,32 @@ def _score(
     round_: int,
 ) -> np.ndarray:
     """The score platform ``k`` sees of each applicant: creditworthiness plus its scoring error - mostly its
-    lasting view of the borrower, partly fresh - less the penalty for a record it knows of."""
+    lasting view of the borrower, partly fresh - less the penalty for the worst record it knows of: arrears
+    or a default on its own book (``bureau_flag_penalty``); for a member, arrears now on a reported loan
+    (``bureau_arrears_penalty``) or else a reported default still on the record (``bureau_default_penalty``).
+    A past default says less than arrears now: the score already sees most of the type it reveals, while
+    arrears now are a cash-flow trouble no score foresees."""
     persistence = terms.scoring_noise_persistence[k]
     lasting = now.draws.draws.normal(Purpose.SCORE_ERROR_PERSISTENT, CONSTRUCTION, applicants, k)
     fresh = now.draws.normal(Purpose.SCORING_ERROR, applicants, round_)
     error = np.sqrt(persistence) * lasting + np.sqrt(1.0 - persistence) * fresh
     knows_own = ((own_record[applicants] >> k.astype(np.uint64)) & np.uint64(1)).astype(bool)
-    flagged = knows_own | (terms.is_reporting[k] & borrowers.has_bureau_record[applicants])
-    return (
-        borrowers.creditworthiness[applicants]
-        + terms.scoring_noise_sd[k] * error
-        - terms.bureau_flag_penalty[k] * flagged
+    member = terms.is_reporting[k]
+    bureau = np.where(
+        borrowers.bureau_arrears[applicants],
+        terms.bureau_arrears_penalty[k],
+        np.where(borrowers.has_bureau_record[applicants], terms.bureau_default_penalty[k], 0.0),
     )
+    penalty = np.maximum(terms.bureau_flag_penalty[k] * knows_own, bureau * member)
+    return borrowers.creditworthiness[applicants] + terms.scoring_noise_sd[k] * error - penalty
+
+
+def _report_failed_books(book: LoanBook, terms: PlatformTerms) -> None:
+    """Under ``report_failed_books``, the live loans of a failed platform are reported from now on: a missed
+    payment on them makes a bureau record, and withholding costs what not paying a reported loan costs."""
+    live = book.view("state") == LIVE
+    failed = live & ~terms.is_active[book.view("platform")]
+    book.is_reported[: book.n] |= failed
 
 
 def _informal_credit(
@@ -209,7 +244,8 @@ def _demand(
     lb = borrower[live]
     n_loans = np.bincount(lb, minlength=n)
     on_record = live & book.view("is_reported") & ((book.view("dpd") > 0) | book.view("is_restructured"))
-    borrowers.has_bureau_record = (np.bincount(borrower[on_record], minlength=n) > 0) | (
+    borrowers.bureau_arrears = np.bincount(borrower[on_record], minlength=n) > 0
+    borrowers.has_bureau_record = borrowers.bureau_arrears | (
         month - borrowers.last_bureau_default < now.rules.bureau_record_months
     )
     pressure_b = np.zeros(n)

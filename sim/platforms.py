@@ -299,7 +299,10 @@ class PlatformTerms:
     cutoff: np.ndarray  # score cut-off in force, with the regulator's tightening and the collection outlook
     scoring_noise_sd: np.ndarray  # s.d. of its scoring error (less for bureau members)
     scoring_noise_persistence: np.ndarray  # share of the error's variance that is persistent per borrower
-    bureau_flag_penalty: np.ndarray  # score penalty for a record it knows of (own book; the bureau's for members)
+    bureau_flag_penalty: np.ndarray  # score penalty for a record on its own book (behind or defaulted with it)
+    bureau_arrears_penalty: np.ndarray  # members: score penalty for arrears now on a reported loan
+    bureau_default_penalty: np.ndarray  # members: score penalty for a reported default still on the record
+    bureau_record_dti_factor: np.ndarray  # members: share of dti_limit granted to an applicant with a record
     dti_limit: np.ndarray
     verifies_income: np.ndarray
     lends_at_cap: np.ndarray
@@ -393,6 +396,9 @@ def set_platform_terms(
         ),
         scoring_noise_persistence=np.array([u.scoring_noise_persistence for u in uw]),
         bureau_flag_penalty=np.array([u.bureau_flag_penalty for u in uw]),
+        bureau_arrears_penalty=np.array([u.bureau_arrears_penalty for u in uw]),
+        bureau_default_penalty=np.array([u.bureau_default_penalty for u in uw]),
+        bureau_record_dti_factor=np.array([u.bureau_record_dti_factor for u in uw]),
         dti_limit=np.array([u.dti_limit for u in uw]),
         verifies_income=np.array([u.verifies_income for u in uw]),
         lends_at_cap=np.array([u.lends_at_cap for u in uw]),

@@ -133,8 +133,11 @@ def test_borrower_agents_read_the_live_arrays(stepped_model):
     bs.has_bureau_record[17] = True
     assert agent.credit_score == 2.5 and (agent.credit_scores == 2.5).all()
     model.platforms[0].is_reporting = True  # a member sees the record and applies its penalty
-    flag_penalty = model.platforms[0].policy.underwriting.bureau_flag_penalty
-    assert agent.credit_score == pytest.approx(2.5 - flag_penalty)
+    uw = model.platforms[0].policy.underwriting
+    assert agent.credit_score == pytest.approx(2.5 - uw.bureau_default_penalty)  # a past default: a price
+    bs.bureau_arrears[17] = True
+    assert agent.credit_score == pytest.approx(2.5 - uw.bureau_arrears_penalty)  # arrears now weigh more
+    bs.bureau_arrears[17] = False
     model.platforms[0].is_reporting = False
 
 

@@ -147,23 +147,28 @@ def test_credit_score_is_what_each_platform_sees_under_its_own_policy():
         "borrowers": {"count": 500},
         "platforms": {
             "policy": {"reports_to_bureau": True},
-            "overrides": [{"platforms": [1], "set": {"underwriting": {"bureau_flag_penalty": 0.5}}}],
-            "schedule": [{"month": 2, "set": {"underwriting": {"bureau_flag_penalty": 4.0}}}],
+            "overrides": [{"platforms": [1], "set": {"underwriting": {"bureau_default_penalty": 0.2}}}],
+            "schedule": [{"month": 2, "set": {"underwriting": {"bureau_default_penalty": 4.0}}}],
         },
     }
     model = LendingMarket(validate_scenario(data, source="scores"), seed=1)
     bs = model.borrower_state
-    agent = model.borrower_agents[7]
-    for _ in range(3):  # months 0 and 1: platform 1's override (0.5); from month 2 the schedule sets 4.0 for all
+    for _ in range(3):  # months 0 and 1: platform 1's override (0.2); from month 2 the schedule sets 4.0 for all
         model.step()
-        bs.has_bureau_record[7] = True
-        z = bs.creditworthiness[7]
-        expected = [z - p.policy.underwriting.bureau_flag_penalty * p.is_reporting for p in model.platforms]
+        # a borrower with no record on any platform's own book (no live loan, no default with one)
+        book = model.loans
+        with_loans = book.view("borrower")[book.view("state") == LIVE]
+        who = int(np.setdiff1d(np.flatnonzero(bs.defaulted_with == 0), with_loans)[0])
+        agent = model.borrower_agents[who]
+        bs.has_bureau_record[who] = True  # a past default on the bureau's record, no arrears now
+        bs.bureau_arrears[who] = False
+        z = bs.creditworthiness[who]
+        expected = [z - p.policy.underwriting.bureau_default_penalty * p.is_reporting for p in model.platforms]
         assert agent.credit_scores == pytest.approx(expected)
         assert agent.credit_score == pytest.approx(expected[0])
-    assert model.platforms[1].policy.underwriting.bureau_flag_penalty == 4.0
-    bs.has_bureau_record[7] = False
-    assert agent.credit_scores == pytest.approx([bs.creditworthiness[7]] * len(model.platforms))
+    assert model.platforms[1].policy.underwriting.bureau_default_penalty == 4.0
+    bs.has_bureau_record[who] = False
+    assert agent.credit_scores == pytest.approx([bs.creditworthiness[who]] * len(model.platforms))
 
 
 def test_the_model_keeps_one_clock_mesas():

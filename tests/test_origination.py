@@ -13,6 +13,7 @@ import pytest
 
 from sim.loans import LIVE, annuity
 from sim.origination import originate_loans
+from sim.platforms import FAILED
 from tests.phases import add_loan, controlled_market, open_month, set_essentials
 
 WAGE = 1000.0
@@ -104,7 +105,7 @@ def test_debt_to_income_counts_the_platforms_own_loans_and_reported_loans_only_a
         other = add_loan(model, borrower=0, platform=1, reported=True)
         own = add_loan(model, borrower=1, platform=0)
         model.loans.instalment[[other, own]] = 350.0
-        model.platforms[1].exit("failed", 0)
+        model.platforms[1].exit(FAILED, 0)
         run_phase(model)
         assert len(loans_of(model, 2)) == 1  # no other debt
         assert len(loans_of(model, 1)) == 1  # rejected: only its old loan
@@ -187,21 +188,68 @@ def test_a_bureau_record_lowers_the_score_a_member_sees_and_a_record_on_its_own_
         model = applicants(n_platforms=2, platforms={"policy": {"reports_to_bureau": member}})
         other = model.platforms[1]
         other.capital = other.funding = 0.0  # lends nothing: every applicant applies to platform 0
+        uw = model.platforms[0].policy.underwriting
         bs = model.borrower_state
-        bs.creditworthiness[[0, 1, 3, 4]] = 0.5  # -1.5 with a record the platform knows of: under the cut-off (-1)
+        bs.creditworthiness[[0, 1, 3, 4, 5]] = 0.5  # -1.5 with arrears or an own record: under the cut-off (-1)
         bs.creditworthiness[2] = 2.0  # no record: a loan anywhere
+        bs.creditworthiness[6] = -0.8  # a past default takes it just under the cut-off
         add_loan(model, borrower=0, platform=1, dpd=30, due_principal=100.0, reported=True)  # behind elsewhere
-        bs.last_bureau_default[1] = -1  # a reported default last month
+        bs.last_bureau_default[[1, 6]] = -1  # a reported default last month, no arrears now
         add_loan(model, borrower=3, platform=0, dpd=30, due_principal=100.0)  # behind with platform 0, unreported
         bs.defaulted_with[4] = 1  # defaulted on a loan of platform 0 before (bit 0), unreported
-        run_phase(model)
-        assert bs.has_bureau_record[0] and bs.has_bureau_record[1] and not bs.has_bureau_record[[2, 3, 4]].any()
+        terms, _ = run_phase(model)
+        assert bs.has_bureau_record[[0, 1, 6]].all() and not bs.has_bureau_record[[2, 3, 4, 5]].any()
+        assert bs.bureau_arrears[0] and not bs.bureau_arrears[[1, 6]].any()
         new = np.flatnonzero(model.loans.view("vintage") > 0)
-        got = {b: int((model.loans.borrower[new] == b).sum()) for b in range(5)}
-        # a bureau member sees the bureau's records; every platform knows its own book
-        assert got == ({0: 0, 1: 0, 2: 1, 3: 0, 4: 0} if member else {0: 1, 1: 1, 2: 1, 3: 0, 4: 0}), member
+        got = {b: int((model.loans.borrower[new] == b).sum()) for b in range(7)}
+        # a member rejects arrears elsewhere as its own, and a past default only near the cut-off; every platform
+        # knows its own book
+        expected = {0: 0, 1: 1, 2: 1, 3: 0, 4: 0, 5: 1, 6: 0} if member else {0: 1, 1: 1, 2: 1, 3: 0, 4: 0, 5: 1, 6: 1}
+        assert got == expected, member
         assert (model.loans.platform[new] == 0).all()
         assert (model.loans.is_reported[new] == member).all()  # a member reports what it lends
+        # the past default is a price: the member charges it the APR of a score lower by the default penalty
+        (a,), (b,) = loans_of(model, 1)[-1:], loans_of(model, 5)[-1:]
+        gap = model.loans.apr[a] - model.loans.apr[b]
+        assert gap == pytest.approx(terms.apr_slope[0] * uw.bureau_default_penalty if member else 0.0)
+
+
+def test_a_member_grants_a_lower_limit_to_an_applicant_with_a_bureau_record_and_offers_the_loan_that_fits():
+    # one month of pay over 12 months costs about 9% of income a month; a member's limit for a record is
+    # dti_limit x bureau_record_dti_factor. Borrower 0 has a record, 1 has none; both already pay 0.3 x income
+    # to other reported loans, so the room is 0.1 of income without a record and less than nothing with one
+    # borrower 2 asks for more than the room it has (about two-thirds of a month of pay), still a loan worth
+    # taking (loan_income_min: half a month): the member offers the loan that fits its limit
+    model = applicants(
+        n_platforms=2, platforms={"policy": {"reports_to_bureau": True}}, borrowers={"loan_income_min": 0.5}
+    )
+    other = model.platforms[1]
+    other.capital = other.funding = 0.0
+    bs = model.borrower_state
+    bs.creditworthiness[[0, 1, 2]] = 1.0
+    bs.last_bureau_default[0] = -1
+    for b in (0, 1):
+        add_loan(model, borrower=b, platform=1, principal=0.3 * WAGE * 12, apr=0.0, reported=True)
+    add_loan(model, borrower=2, platform=1, principal=0.34 * WAGE * 12, apr=0.0, reported=True)
+    terms, _ = run_phase(model)
+    assert len(loans_of(model, 0)) == 1  # the record's limit (0.3 of income) leaves no room
+    assert len(loans_of(model, 1)) == 2  # 0.1 of income is room for the whole request
+    assert len(loans_of(model, 2)) == 2
+    fit = loans_of(model, 2)[-1]
+    room = terms.dti_limit[0] * WAGE - 0.34 * WAGE
+    assert model.loans.instalment[fit] == pytest.approx(room)  # the loan that fits the limit, not the one asked
+    assert 0.5 * WAGE < model.loans.principal[fit] < WAGE
+
+
+def test_a_failed_platforms_book_is_reported_when_the_regulator_says_so():
+    for covered in (False, True):
+        model = applicants(n_platforms=2, regulator={"report_failed_books": covered})
+        rows = [add_loan(model, borrower=0, platform=1), add_loan(model, borrower=1, platform=0)]
+        model.platforms[1].exit(FAILED, 0)
+        run_phase(model)
+        assert model.loans.is_reported[rows].tolist() == [covered, False]
+        # a missed payment on it is then a record every member sees
+        assert not model.borrower_state.has_bureau_record[:2].any()
 
 
 def test_a_borrower_carries_the_highest_collection_pressure_of_their_live_loans():

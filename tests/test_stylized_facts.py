@@ -72,7 +72,7 @@ def test_fact_6_multi_platform_borrowing_and_borrowing_to_repay(results):
     _check(results, 6)
 
 
-def test_fact_7_unserviced_failure_triggers_strategic_default_and_bureau_damps_it(results):
+def test_fact_7_unserviced_failure_triggers_strategic_default_and_reporting_failed_books_damps_the_rise(results):
     _check(results, 7)
 
 
