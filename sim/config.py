@@ -722,14 +722,15 @@ class BehaviourConfig(Section):
     )
     pressure_per_contact: float = P(0.15, 0.0, 5.0, "collection pressure: 1-exp(-k contacts)", "calibration")
     recovery_pressure_elasticity: float = P(
-        0.4,
+        0.6,
         0.0,
         5.0,
-        "elasticity of the monthly demand on a charged-off balance in recovery (recovery_due_share) to the "
-        "collection pressure on it, relative to the standard regime's pressure past M3",
+        "rise of the monthly demand on a charged-off balance in recovery (as a multiple of recovery_due_share) "
+        "per unit of the collection pressure on it relative to the standard regime's pressure past M3: the "
+        "demand's elasticity to pressure at the standard regime",
         "calibration: Fedaseyeu (2020), each state restriction on debt collectors lowers recovery rates on "
-        "charged-off card debt by about 9% of the mean; the regulated regime (one restriction: fewer contacts) "
-        "recovers about 9% less than the standard",
+        "charged-off card debt by about 9% of the mean; the regulated regime (fewer contacts in every bucket) "
+        "recovers about a tenth less than the standard, the aggressive one (third parties, night calls) more",
     )
     pressure_third_party: float = P(0.3, 0.0, 1.0, "extra pressure from third-party contacts", "calibration")
     pressure_night: float = P(0.15, 0.0, 1.0, "extra pressure from night contacts", "calibration")
