@@ -46,6 +46,7 @@ def test_a_loan_on_a_payment_holiday_accrues_no_penalty_and_does_not_age_in_any_
                 "economy": {"shocks": [{"start": 2, "duration": 12, "unemployment_delta": 0.15, "income_factor": 0.8}]},
                 "regulator": {"forbearance": {"enabled": True, "holiday_months": months}},
                 "platforms": {"policy": {"penalty": {"rule": "flat", "rate_daily": 0.002}}},
+                "borrowers": {"count": 5000},  # enough overdue loans in each holiday month to check
             }
         ),
         seed=2,
