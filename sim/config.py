@@ -730,7 +730,7 @@ class BehaviourConfig(Section):
         "demand's elasticity to pressure at the standard regime",
         "calibration: Fedaseyeu (2020), each state restriction on debt collectors lowers recovery rates on "
         "charged-off card debt by about 9% of the mean; the regulated regime (fewer contacts in every bucket) "
-        "recovers about a tenth less than the standard, the aggressive one (third parties, night calls) more",
+        "recovers about an eighth less than the standard, the aggressive one (third parties, night calls) more",
     )
     pressure_third_party: float = P(0.3, 0.0, 1.0, "extra pressure from third-party contacts", "calibration")
     pressure_night: float = P(0.15, 0.0, 1.0, "extra pressure from night contacts", "calibration")
