@@ -170,6 +170,13 @@ OUTCOMES: dict[str, Outcome] = {
         _collection_yield,
         is_rate=True,
     ),
+    "recovery_ratio": Outcome(
+        "principal recovered after charge-off over principal charged off, both summed over the window (the "
+        "monthly recovery_rate is cumulative over the whole run)",
+        lambda r, s: float(r.model["recoveries"].sum() / max(float(r.model["charge_offs"].sum()), 1.0)),
+        is_rate=True,
+        better="higher",
+    ),
     "overdue_to_default": Outcome(
         "share of loans entering M1 that go on to default: the product of the mean roll rates "
         "M1->M2, M2->M3 and M3->default",

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import policies
 from .draws import Purpose
-from .loans import LIVE, LoanBook
+from .loans import CHARGED_OFF, LIVE, LoanBook
 from .metrics import bucket_of
 from .platforms import add_to_flows
 
@@ -26,7 +26,10 @@ def collect_overdue(
     Active platforms collect under their own conduct; a failed platform's book is collected by
     a servicer under standard conduct, or by nobody (``on_failure: unserviced``). ``targeted``
     moves contacts towards loans whose borrowers are employed and less far behind (higher
-    expected cure per contact) at the same total.
+    expected cure per contact) at the same total. A charged-off balance in its recovery months is
+    pressed under the same conduct and rules, at the pressure of the last bucket (M3+), so what it
+    recovers follows the conduct (Fedaseyeu 2020); its contacts are not counted (no contacts, cost,
+    incidents or complaints: a simplification, recovery-stage work has no cost model here).
 
     Draws: per overdue loan (keyed by borrower and loan number), ``INCIDENTS`` (Poisson) and ``COMPLAINTS``
     (binomial), each by inversion of one uniform.
@@ -64,9 +67,22 @@ def collect_overdue(
     c_k = np.bincount(plat, weights=contacts, minlength=len(platforms))
     for p in platforms:
         p.flows.collection_cost += c_k[p.index] * cost[p.index]
+    _press_recoveries(book, conducts, behaviour)
     flows.contacts += float(contacts.sum())
     flows.incidents += int(incidents.sum())
     flows.complaints += int(complaints.sum())
+
+
+def _press_recoveries(book: LoanBook, conducts: tuple, behaviour) -> None:
+    """Pressure on each charged-off balance in its recovery months: its collector's conduct past M3."""
+    recovering = np.flatnonzero((book.view("state") == CHARGED_OFF) & (book.view("recovery_months_left") > 0))
+    if len(recovering) == 0:
+        return
+    plat = book.view("platform")[recovering]
+    contacts = np.array([c.contacts_by_bucket[3] if c is not None else 0.0 for c in conducts])[plat]
+    third = np.array([c is not None and c.third_party for c in conducts])[plat]
+    night = np.array([c is not None and c.night_contact for c in conducts])[plat]
+    book.pressure[recovering] = policies.collection_pressure(contacts, third, night, behaviour)
 
 
 def _target(

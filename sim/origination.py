@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .draws import CONSTRUCTION, Purpose
-from .loans import EPS, LIVE, LoanBook, annuity
+from .loans import CHARGED_OFF, EPS, LIVE, LoanBook, annuity
 from .platforms import add_to_flows
 
 if TYPE_CHECKING:
@@ -248,8 +248,10 @@ def _demand(
     borrowers.has_bureau_record = borrowers.bureau_arrears | (
         month - borrowers.last_bureau_default < now.rules.bureau_record_months
     )
+    # collectors of a charged-off balance press its borrower (and family) like those of a live loan
+    pressed = live | (book.view("state") == CHARGED_OFF)
     pressure_b = np.zeros(n)
-    np.maximum.at(pressure_b, lb, book.view("pressure")[live])
+    np.maximum.at(pressure_b, borrower[pressed], book.view("pressure")[pressed])
     borrowers.max_pressure = pressure_b
 
     p_btr = np.clip(

@@ -181,6 +181,21 @@ def expected_pressure(conduct: Conduct | CollectionConduct, behaviour: Behaviour
     )
 
 
+def recovery_intensity(pressure: np.ndarray, behaviour: BehaviourConfig) -> np.ndarray:
+    """What collectors get a borrower in recovery to pay, relative to the standard regime's demand.
+
+    ``1 + recovery_pressure_elasticity x (pressure / p_std - 1)`` (at least zero), where ``p_std`` is
+    the pressure of the standard conduct on a loan past M3: one under standard collection, less under
+    restrictions, more under aggressive collection, nothing without collectors (Fedaseyeu 2020: each state
+    restriction on collectors lowers recovery rates on charged-off card debt by about 9%).
+    """
+    contacts = np.asarray(SERVICER_CONDUCT.contacts_by_bucket[3:4], dtype=np.float64)
+    no = np.zeros(1, dtype=bool)
+    standard = collection_pressure(contacts, no, no, behaviour)[0]
+    ratio = np.maximum(pressure, 0.0) / max(standard, 1e-12)
+    return np.maximum(1.0 + behaviour.recovery_pressure_elasticity * (ratio - 1.0), 0.0) * (pressure > 0)
+
+
 def harassment_probability(
     contacts: np.ndarray, third_party: np.ndarray, night: np.ndarray, behaviour: BehaviourConfig
 ) -> np.ndarray:

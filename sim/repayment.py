@@ -71,7 +71,9 @@ def collect_repayments(
     borrower = book.view("borrower")
     withhold = live & _withholds(borrowers, book, terms, due, econ.income_level, behaviour)
     pay_due = np.where(withhold | inattentive[borrower], 0.0, due)
-    pay_due = np.where(recovering, np.minimum(book.view("recovery_due"), book.view("recovery_balance")), pay_due)
+    # collectors ask more of a balance in recovery the harder they may press (standard conduct: the base demand)
+    recovery_ask = book.view("recovery_due") * policies.recovery_intensity(book.view("pressure"), behaviour)
+    pay_due = np.where(recovering, np.minimum(recovery_ask, book.view("recovery_balance")), pay_due)
 
     informal_due = _informal_due(borrowers, borrower_cfg, rec)
     need = np.bincount(borrower, weights=pay_due, minlength=n)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from sim.collection import collect_overdue
-from sim.policies import COLLECTION_PRESETS, collection_pressure
+from sim.loans import CHARGED_OFF
+from sim.policies import COLLECTION_PRESETS, collection_pressure, recovery_intensity
 from tests.phases import add_loan, controlled_market, open_month
 
 STANDARD = COLLECTION_PRESETS["standard"]
@@ -80,6 +81,69 @@ def test_a_failed_platforms_book_is_collected_by_a_servicer_under_standard_condu
             assert model.platforms[0].flows.collection_cost == pytest.approx(contacts * STANDARD.cost_per_contact)
         else:
             assert contacts == 0 and model.loans.pressure[row] == 0.0
+
+
+def charged_off(model, borrower: int, platform: int) -> int:
+    """A loan charged off last month, with its balance in recovery."""
+    row = add_loan(model, borrower=borrower, platform=platform, dpd=210, due_principal=100.0)
+    book = model.loans
+    book.state[row] = CHARGED_OFF
+    book.recovery_balance[row] = book.recovery_principal[row] = 1000.0
+    book.recovery_due[row] = 30.0
+    book.recovery_months_left[row] = 11
+    book.principal[row] = book.due_principal[row] = 0.0
+    return row
+
+
+def test_a_balance_in_recovery_is_pressed_under_its_collectors_conduct_past_m3_and_its_contacts_are_not_counted():
+    model = controlled_market(
+        platforms={
+            "overrides": [
+                {"platforms": [1], "set": {"collection": {"regime": "aggressive"}}},
+                {"platforms": [2], "set": {"collection": {"regime": "regulated"}}},
+            ]
+        }
+    )
+    rows = [charged_off(model, borrower=p, platform=p) for p in range(3)]
+    run_phase(model)
+    behaviour = model.config.behaviour
+    for row, regime in zip(rows, ("standard", "aggressive", "regulated")):
+        c = COLLECTION_PRESETS[regime]
+        flag = lambda x: np.array([x])  # noqa: E731
+        expected = collection_pressure(
+            np.array(c.contacts_by_bucket[3:4]), flag(c.third_party), flag(c.night_contact), behaviour
+        )[0]
+        assert model.loans.pressure[row] == pytest.approx(expected)
+    pressure = model.loans.pressure[rows]
+    assert pressure[1] > pressure[0] > pressure[2] > 0
+    # recovery-stage work has no cost or harassment account: only its pressure
+    assert model.records.flows.contacts == 0.0 and model.borrower_state.contacts_received[:3].sum() == 0
+    assert all(p.flows.collection_cost == 0.0 for p in model.platforms)
+
+
+def test_nobody_presses_a_balance_in_recovery_of_an_unserviced_failed_platform():
+    model = controlled_market(platforms={"on_failure": "unserviced"})
+    row = charged_off(model, borrower=0, platform=0)
+    model.platforms[0].exit("failed", 0)
+    run_phase(model)
+    assert model.loans.pressure[row] == 0.0
+
+
+def test_collectors_ask_the_base_demand_under_standard_conduct_less_under_restrictions_more_when_aggressive():
+    model = controlled_market()
+    behaviour = model.config.behaviour
+    no, yes = np.zeros(1, dtype=bool), np.ones(1, dtype=bool)
+
+    def past_m3(regime: str) -> float:
+        c = COLLECTION_PRESETS[regime]
+        p = collection_pressure(
+            np.array(c.contacts_by_bucket[3:4]), yes if c.third_party else no, yes if c.night_contact else no, behaviour
+        )
+        return float(recovery_intensity(p, behaviour)[0])
+
+    assert past_m3("standard") == pytest.approx(1.0)
+    assert 0.0 < past_m3("soft") < past_m3("regulated") < 1.0 < past_m3("aggressive")
+    assert recovery_intensity(np.zeros(1), behaviour)[0] == 0.0  # nobody collecting: nothing asked
 
 
 def test_incidents_and_complaints_are_counted_alike_for_borrowers_platforms_and_the_market():

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from sim.config import ScenarioConfig, validate_scenario
-from sim.loans import EPS, LIVE
+from sim.loans import CHARGED_OFF, EPS, LIVE
 from sim.model import LendingMarket
+from sim.policies import COLLECTION_PRESETS, collection_pressure, recovery_intensity
 
 
 def config(data: dict, **size) -> ScenarioConfig:
@@ -45,6 +46,7 @@ def test_a_loan_on_a_payment_holiday_accrues_no_penalty_and_does_not_age_in_any_
                 "economy": {"shocks": [{"start": 2, "duration": 12, "unemployment_delta": 0.15, "income_factor": 0.8}]},
                 "regulator": {"forbearance": {"enabled": True, "holiday_months": months}},
                 "platforms": {"policy": {"penalty": {"rule": "flat", "rate_daily": 0.002}}},
+                "borrowers": {"count": 5000},  # enough overdue loans in each holiday month to check
             }
         ),
         seed=2,
@@ -182,6 +184,40 @@ def test_a_loan_under_collection_pressure_gets_more_of_a_short_budget():
     tilt = np.exp(model.config.behaviour.allocation_pressure * 0.9)
     assert paid_pressed + paid_quiet == pytest.approx(1000.0)
     assert paid_pressed / paid_quiet == pytest.approx(tilt)
+
+
+def test_collectors_get_more_of_a_balance_in_recovery_the_harder_their_conduct_presses():
+    # a borrower with cash to spare pays what the collectors of a charged-off balance ask: the base demand
+    # under standard conduct, less under the regulated one, more under the aggressive one
+    paid = {}
+    for regime in ("regulated", "standard", "aggressive"):
+        model = controlled_market(platforms={"policy": {"collection": {"regime": regime}}})
+        short_of_cash(model, 10_000.0)
+        book = model.loans
+        row = book.add(
+            np.array([0]),
+            np.array([0]),
+            np.array([0.0]),
+            np.array([0.24]),
+            np.array([12]),
+            month=0,
+            is_reported=np.array([False]),
+        )[0]
+        book.state[row] = CHARGED_OFF
+        book.recovery_balance[row] = book.recovery_principal[row] = 1000.0
+        book.recovery_due[row] = 30.0
+        book.recovery_months_left[row] = 11
+        c = COLLECTION_PRESETS[regime]
+        flag = lambda x: np.array([x])  # noqa: E731
+        book.pressure[row] = collection_pressure(
+            np.array(c.contacts_by_bucket[3:4]), flag(c.third_party), flag(c.night_contact), model.config.behaviour
+        )[0]
+        ask = 30.0 * recovery_intensity(book.pressure[row : row + 1], model.config.behaviour)[0]
+        model.step()
+        paid[regime] = 1000.0 - float(model.loans.recovery_balance[row])
+        assert paid[regime] == pytest.approx(ask)
+    assert paid["standard"] == pytest.approx(30.0)
+    assert paid["regulated"] < paid["standard"] < paid["aggressive"]
 
 
 # --------------------------------------------------------------------------- platforms
