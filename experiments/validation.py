@@ -742,7 +742,7 @@ def effects() -> list[Effect]:
             Arm("policies/collection_regulated.yaml"),
             False,
             [
-                (mean("recovery_rate", 13), COLLECTION_RECOVERY_LIT),
+                (outcome("recovery_ratio", from_month=13), COLLECTION_RECOVERY_LIT),
                 (total("originations", 13), COLLECTION_LENDING_LIT),
                 outcome("cum_default_rate"),
             ],
