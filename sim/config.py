@@ -1000,13 +1000,15 @@ class UnderwritingConfig(Section):
     # the credit cycle: standards set on the platform's own losses, the economy and its capital, as a net
     # tightening index (the stance: 0 the policy's standards, 1 fully tightened, negative eased)
     stance_loss_weight: float = P(
-        1.0,
+        0.0,
         0.0,
         20.0,
         "tightening called for per unit of relative excess of the platform's M1+ rate by balance over "
-        "stance_reference_overdue beyond stance_tolerance (the same eases when it is below)",
+        "stance_reference_overdue beyond stance_tolerance (the same eases when it is below); a lever, off in "
+        "the baseline",
         "SLOOS: banks tighten consumer-loan standards citing deteriorating credit quality and reduced risk "
-        "tolerance (Federal Reserve, April and July 2020); calibration: about 0.3 at the recession's peak",
+        "tolerance (Federal Reserve, April and July 2020); off: a lender that reads only its visible arrears "
+        "lends more where payment holidays hide them, which undoes forbearance's fall in losses (docs/model.md)",
     )
     stance_outlook_weight: float = P(
         8.0,
@@ -1074,7 +1076,7 @@ class UnderwritingConfig(Section):
         "share of dti_limit removed at full tightening (credit limits cut with standards; in proportion to the stance)",
         "the three largest US card lenders cut unused lines by almost a quarter in the six months to March "
         "2009 (American Banker, 2009); the 14 largest cut $99 billion of limits in 2020 (American Banker, 2021); "
-        "0.7 cuts the limit by about 40% at the recession's peak stance",
+        "0.7 cuts the limit by about 28% at the recession's stance (0.4)",
     )
 
     @model_validator(mode="after")

@@ -171,18 +171,20 @@ class Platform(mesa.Agent):
             self.cutoff += step * np.sign(uw.cutoff - self.cutoff)
 
     def review_standards(self, unemployment_gap: float) -> None:
-        """Tighten or ease credit standards (``self.stance``, score units added to the cut-off) on what the
-        platform sees: its own M1+ rate by balance against the level it priced for, the economy's
-        unemployment above its baseline (``unemployment_gap``, the outlook) and its own distress (capital).
+        """Tighten or ease credit standards on what the platform sees: the economy's unemployment above its
+        baseline (``unemployment_gap``, the outlook), its own distress (capital) and its own M1+ rate by
+        balance against the level it priced for. ``self.stance`` is a net tightening index (0 the
+        policy's standards, 1 fully tightened, negative eased) that :func:`set_platform_terms` turns into
+        a higher cut-off, a lower DTI limit and a wider risk premium.
 
-        The standards called for are ``stance_loss_weight`` x the relative excess of last month's M1+
-        rate over ``stance_reference_overdue`` beyond ``stance_tolerance`` (the same eases them when it
-        is below), plus ``stance_outlook_weight`` x the unemployment gap, plus ``stance_capital_weight``
-        x distress, within ``[-stance_max_easing, stance_max_tightening]``; the platform moves
-        ``stance_speed`` of the way there each month. This is the lenders' side of the credit cycle: in
-        2008-09 and 2020 most US banks tightened consumer-loan standards citing the outlook, credit
-        quality and risk tolerance (Federal Reserve SLOOS), and Chinese online lenders tightened
-        approval in 2020.
+        The stance called for is ``stance_outlook_weight`` x the unemployment gap, plus
+        ``stance_capital_weight`` x distress, plus ``stance_loss_weight`` x the relative excess of last
+        month's M1+ rate over ``stance_reference_overdue`` beyond ``stance_tolerance`` (the same eases
+        when it is below), within ``[-stance_max_easing, 1]``; the platform moves ``stance_speed`` of the
+        way there each month. This is the lenders' side of the credit cycle: in 2008-09 and 2020 most US
+        banks tightened consumer-loan standards citing the outlook, credit quality and risk tolerance
+        (Federal Reserve SLOOS), and Chinese online lenders tightened approval in 2020. A failed platform
+        lends no more, and keeps its stance.
         """
         uw = self.policy.underwriting
         if not self.is_active or self.live_loans == 0:

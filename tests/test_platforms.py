@@ -257,9 +257,9 @@ def test_weaker_collection_and_system_early_warning_raise_the_cut_off_in_force()
 
 
 def test_standards_tighten_with_own_losses_above_the_priced_level_the_outlook_and_distress_with_inertia():
-    # the credit cycle (Platform.review_standards): the standards called for are loss_weight x the excess of
-    # M1+ over the priced level beyond the tolerance, plus outlook_weight x the unemployment gap, plus
-    # capital_weight x distress, within the caps; the platform moves speed of the way there each month
+    # the credit cycle (Platform.review_standards): the stance called for is loss_weight x the excess of M1+
+    # over the priced level beyond the tolerance, plus outlook_weight x the unemployment gap, plus
+    # capital_weight x distress, within [-max_easing, 1]; the platform moves speed of the way there each month
     model, p = platform()
     cycle = {
         "stance_loss_weight": 0.5,
@@ -268,7 +268,6 @@ def test_standards_tighten_with_own_losses_above_the_priced_level_the_outlook_an
         "stance_reference_overdue": 0.08,
         "stance_tolerance": 0.1,
         "stance_speed": 0.5,
-        "stance_max_tightening": 1.0,
         "stance_max_easing": 0.1,
     }
     p.policy = underwriting(**cycle)
@@ -285,7 +284,7 @@ def test_standards_tighten_with_own_losses_above_the_priced_level_the_outlook_an
     p.stance = 0.0
     p.review_standards(0.05)  # and a 5-point rise in unemployment: 0.2 + 6 x 0.05 = 0.5 called for
     assert p.stance == pytest.approx(0.25)
-    p.stance, p.capital = 0.0, 0.0  # no capital left: distress 1 adds 0.5, and the cap of 1.0 binds
+    p.stance, p.capital = 0.0, 0.0  # no capital left: distress 1 adds 0.5, and full tightening (1) binds
     p.review_standards(0.05)
     assert p.stance == pytest.approx(0.5)
     p.stance, p.capital, p.overdue_balance_rate = 0.0, 1000.0, 0.02  # losses far below the priced level: eases,
@@ -298,18 +297,21 @@ def test_standards_tighten_with_own_losses_above_the_priced_level_the_outlook_an
 
 
 def test_tighter_standards_raise_the_cut_off_cut_the_dti_limit_and_widen_the_risk_premium():
-    hold = {"stance_speed": 0.0}  # the standards stay as set by hand
+    hold = {"stance_speed": 0.0}  # the stance stays as set by hand
     model = controlled_market(
         platforms={
-            "policy": {"underwriting": {"stance_dti_share": 0.8, **hold}, "pricing": {"stance_premium_share": 0.5}}
+            "policy": {
+                "underwriting": {"stance_cutoff": 0.4, "stance_dti_share": 0.8, **hold},
+                "pricing": {"stance_premium_share": 0.5},
+            }
         }
     )
     model.platforms[1].stance = 0.25
     terms, _ = open_month(model)
     uw, pricing = model.config.platforms.policy.underwriting, model.config.platforms.policy.pricing
-    assert terms.cutoff[1] == pytest.approx(terms.cutoff[0] + 0.25)
+    assert terms.cutoff[1] == pytest.approx(terms.cutoff[0] + 0.1)  # a quarter of the way to full tightening
     assert terms.dti_limit[0] == pytest.approx(uw.dti_limit)
-    assert terms.dti_limit[1] == pytest.approx(uw.dti_limit * 0.8)  # a quarter of a score unit: a fifth off
+    assert terms.dti_limit[1] == pytest.approx(uw.dti_limit * 0.8)  # a quarter of 0.8: a fifth off
     assert terms.apr_slope[0] == pytest.approx(pricing.apr_risk_slope)
     assert terms.apr_slope[1] == pytest.approx(pricing.apr_risk_slope * 1.125)
 
