@@ -1024,8 +1024,8 @@ class UnderwritingConfig(Section):
         0.0,
         20.0,
         "tightening called for per unit of the platform's distress (capital below distress_capital_ratio of its book)",
-        "bank-capital channel: banks short of capital tighten to rebuild it (Bassett, Chosak, Driscoll & "
-        "Zakrajsek 2014); calibration",
+        "bank-capital channel, kept small: an uncertain outlook rather than banks' balance sheets was the main "
+        "reason most banks tightened in the Great Recession (Federal Reserve Bank of Atlanta WP 2020-6); calibration",
     )
     stance_reference_overdue: float = P(
         0.07,
@@ -1115,7 +1115,8 @@ class PricingConfig(Section):
         10.0,
         "relative rise of apr_risk_slope (the expected-loss premium) at full tightening of the platform's "
         "standards (underwriting.stance_*; in proportion to the stance)",
-        "SLOOS: banks widen spreads over their cost of funds when they tighten; calibration",
+        "SLOOS records, with standards, the net share of banks increasing spreads of loan rates over their cost "
+        "of funds; calibration",
     )
 
 
