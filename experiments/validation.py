@@ -245,6 +245,10 @@ def _bounds_text(b: tuple[float | None, float | None]) -> str:
 BASE = Arm("baseline.yaml")
 RECESSION = Arm("baseline.yaml", shock="shocks/recession.yaml")
 V_SHOCK = Arm("baseline.yaml", shock="shocks/v_shock.yaml")
+# lenders that do not move their standards with the credit cycle (sim.platforms.Platform.review_standards)
+NO_CYCLE = tuple(
+    (f"platforms.policy.underwriting.stance_{signal}_weight", 0.0) for signal in ("loss", "outlook", "capital")
+)
 NO_BTR = Arm("baseline.yaml", overrides=(("borrowers.borrow_to_repay", 0.0), ("behaviour.pressure_borrow_push", 0.0)))
 
 
@@ -283,6 +287,14 @@ def contrasts() -> list[Contrast]:
                  paired=excess_lag(12, 40, column="m3plus_rate"), unit="months"),
         Contrast(1, "relief dampens the rise in overdue", RECESSION, Arm("shocks/recession_with_relief.yaml"),
                  mean("overdue_balance_rate", 12, 47), direction=-1),
+        # lenders tighten in a downturn (SLOOS 2008-09 and 2020): although need-driven applications rise, fewer loans
+        # are made during the shock; approvals fall by more than a riskier pool of applicants alone makes them fall
+        Contrast(1, "lenders tighten in a recession: fewer loans are made during the shock", BASE, RECESSION,
+                 mean("originations", 12, 36), direction=-1, unit="%"),
+        Contrast(1, "... and approve less than the riskier applicants alone explain (difference in differences)",
+                 BASE, RECESSION, mean("approval_rate", 12, 36), direction=-1,
+                 versus=(Arm("baseline.yaml", overrides=NO_CYCLE),
+                         Arm("baseline.yaml", shock=rec, overrides=NO_CYCLE))),
         # 2. penalties
         Contrast(2, "compounding penalties raise defaults among stressed borrowers",
                  Arm("policies/penalty_none.yaml", shock=rec), Arm("policies/penalty_compounding.yaml", shock=rec),

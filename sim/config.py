@@ -1045,6 +1045,87 @@ class UnderwritingConfig(Section):
         "calibration: above the baseline level, reached in stress",
     )
     max_cutoff: float = P(1.0, -10.0, 10.0, "highest cut-off early warning can reach", "calibration")
+    # the credit cycle: standards set on the platform's own losses, the economy and its capital, as a net
+    # tightening index (the stance: 0 the policy's standards, 1 fully tightened, negative eased)
+    stance_loss_weight: float = P(
+        0.0,
+        0.0,
+        20.0,
+        "tightening called for per unit of relative excess of the platform's M1+ rate by balance over "
+        "stance_reference_overdue beyond stance_tolerance (the same eases when it is below); a lever, off in "
+        "the baseline",
+        "SLOOS: banks tighten consumer-loan standards citing deteriorating credit quality and reduced risk "
+        "tolerance (Federal Reserve, April and July 2020); off: a lender that reads only its visible arrears "
+        "lends more where payment holidays hide them, which undoes forbearance's fall in losses (docs/model.md)",
+    )
+    stance_outlook_weight: float = P(
+        8.0,
+        0.0,
+        100.0,
+        "tightening called for per unit rise of the economy's unemployment rate above its baseline (0.05 = 5 points)",
+        "SLOOS April 2020: standards tightened late in March as the economic outlook shifted, before losses "
+        "rose; 360 Finance Q1 2020: tighter approval for borrowers in the worst-hit regions and industries; "
+        "calibration: 0.4 at a 5-point rise",
+    )
+    stance_capital_weight: float = P(
+        0.5,
+        0.0,
+        20.0,
+        "tightening called for per unit of the platform's distress (capital below distress_capital_ratio of its book)",
+        "bank-capital channel, kept small: an uncertain outlook rather than banks' balance sheets was the main "
+        "reason most banks tightened in the Great Recession (Federal Reserve Bank of Atlanta WP 2020-6); calibration",
+    )
+    stance_reference_overdue: float = P(
+        0.07,
+        0.001,
+        1.0,
+        "M1+ rate by balance (its own book, last month) the platform priced for: above it by more than "
+        "stance_tolerance it tightens, below it eases",
+        "calibration: about the baseline's level after burn-in (docs/model.md, Calibration), so the rule is "
+        "about neutral in a calm economy",
+    )
+    stance_tolerance: float = P(
+        0.1,
+        0.0,
+        10.0,
+        "relative deviation of the platform's M1+ rate from stance_reference_overdue that it leaves "
+        "standards unchanged for",
+        "SLOOS: in most quarters most banks report standards 'basically unchanged'; calibration",
+    )
+    stance_speed: float = P(
+        0.33,
+        0.0,
+        1.0,
+        "share of the gap between the tightening its signals call for and its current stance that the "
+        "platform closes each month",
+        "calibration: credit policy is reviewed about quarterly (SLOOS asks about the past three months)",
+    )
+    stance_max_easing: float = P(
+        0.1,
+        0.0,
+        1.0,
+        "most the stance can ease below the policy's standards (full tightening is 1)",
+        "SLOOS: the net share of banks easing credit-card standards reached about 11% at most in 1996-2008, "
+        "against 67% tightening in 2008 (Federal Reserve Bulletin 2009, figure 15)",
+    )
+    stance_cutoff: float = P(
+        0.1,
+        0.0,
+        10.0,
+        "cut-off raise at full tightening (score units; in proportion to the stance)",
+        "SLOOS October 2019 and July 2020: tighter standards are higher minimum scores for new applicants; "
+        "calibration: limits rather than cut-offs carry most of the tightening (a higher cut-off sheds the "
+        "riskiest need-driven applicants, which would undo most of a recession's rise in delinquency)",
+    )
+    stance_dti_share: float = P(
+        0.7,
+        0.0,
+        1.0,
+        "share of dti_limit removed at full tightening (credit limits cut with standards; in proportion to the stance)",
+        "the three largest US card lenders cut unused lines by almost a quarter in the six months to March "
+        "2009 (American Banker, 2009); the 14 largest cut $99 billion of limits in 2020 (American Banker, 2021); "
+        "0.7 cuts the limit by about 28% at the recession's stance (0.4)",
+    )
 
     @model_validator(mode="after")
     def _cutoff_range(self) -> UnderwritingConfig:
@@ -1075,6 +1156,15 @@ class PricingConfig(Section):
     )
     best_grade_score: float = P(
         1.0, -10.0, 10.0, "observed score from which an applicant gets the best-grade APR", "calibration: top grade"
+    )
+    stance_premium_share: float = P(
+        0.3,
+        0.0,
+        10.0,
+        "relative rise of apr_risk_slope (the expected-loss premium) at full tightening of the platform's "
+        "standards (underwriting.stance_*; in proportion to the stance)",
+        "SLOOS records, with standards, the net share of banks increasing spreads of loan rates over their cost "
+        "of funds; calibration",
     )
 
 

@@ -105,6 +105,7 @@ PLATFORM_COLUMNS = (
     "funding",
     "reputation",
     "cutoff",
+    "stance",
     "book",
     "live_loans",
     "overdue_rate",

@@ -99,6 +99,7 @@ class Platform(mesa.Agent):
         self.violations = 0
         self.policy = policy
         self.cutoff = policy.underwriting.cutoff
+        self.stance = 0.0  # net tightening of its standards (1 full, negative eased): the credit cycle
         self.is_reporting = policy.reports_to_bureau
         self.conduct: Conduct | None = None
         self.flows = PlatformFlows()
@@ -168,6 +169,35 @@ class Platform(mesa.Agent):
         elif not uw.competition:
             step = min(uw.cutoff_step, abs(self.cutoff - uw.cutoff))
             self.cutoff += step * np.sign(uw.cutoff - self.cutoff)
+
+    def review_standards(self, unemployment_gap: float) -> None:
+        """Tighten or ease credit standards on what the platform sees: the economy's unemployment above its
+        baseline (``unemployment_gap``, the outlook), its own distress (capital) and its own M1+ rate by
+        balance against the level it priced for. ``self.stance`` is a net tightening index (0 the
+        policy's standards, 1 fully tightened, negative eased) that :func:`set_platform_terms` turns into
+        a higher cut-off, a lower DTI limit and a wider risk premium.
+
+        The stance called for is ``stance_outlook_weight`` x the unemployment gap, plus
+        ``stance_capital_weight`` x distress, plus ``stance_loss_weight`` x the relative excess of last
+        month's M1+ rate over ``stance_reference_overdue`` beyond ``stance_tolerance`` (the same eases
+        when it is below), within ``[-stance_max_easing, 1]``; the platform moves ``stance_speed`` of the
+        way there each month. This is the lenders' side of the credit cycle: in 2008-09 and 2020 most US
+        banks tightened consumer-loan standards citing the outlook, credit quality and risk tolerance
+        (Federal Reserve SLOOS), and Chinese online lenders tightened approval in 2020. A failed platform
+        lends no more, and keeps its stance.
+        """
+        uw = self.policy.underwriting
+        if not self.is_active or self.live_loans == 0:
+            return
+        excess = self.overdue_balance_rate / uw.stance_reference_overdue - 1.0
+        loss_signal = np.sign(excess) * max(abs(excess) - uw.stance_tolerance, 0.0)
+        called_for = (
+            uw.stance_loss_weight * loss_signal
+            + uw.stance_outlook_weight * unemployment_gap
+            + uw.stance_capital_weight * self.distress
+        )
+        called_for = float(np.clip(called_for, -uw.stance_max_easing, 1.0))
+        self.stance += uw.stance_speed * (called_for - self.stance)
 
     def flow_funding(self, withdrawal: float, benchmark_rate: float, peer_failures: float) -> None:
         """Investor money flows in with reputation and out with distress, the platform's own
@@ -296,7 +326,7 @@ class PlatformTerms:
     is_active: np.ndarray  # bool: still lending
     is_reporting: np.ndarray  # bool: bureau member (voluntary or mandated)
     is_serviced: np.ndarray  # bool: its book is collected (active, or a servicer took it over)
-    cutoff: np.ndarray  # score cut-off in force, with the regulator's tightening and the collection outlook
+    cutoff: np.ndarray  # score cut-off in force, with its standards, the regulator's tightening and collection outlook
     scoring_noise_sd: np.ndarray  # s.d. of its scoring error (less for bureau members)
     scoring_noise_persistence: np.ndarray  # share of the error's variance that is persistent per borrower
     bureau_flag_penalty: np.ndarray  # score penalty for a record on its own book (behind or defaulted with it)
@@ -366,6 +396,7 @@ def set_platform_terms(
     complies = regulator.compliance(policies, np.array([p.is_active for p in platforms]))
     for p, policy in zip(platforms, policies):
         p.set_terms(policy, rules, bool(mandated[p.index]), bool(complies[p.index]))
+        p.review_standards(econ.unemployment_target - config.economy.unemployment_rate)
         p.flow_funding(econ.funding_withdrawal, econ.benchmark_rate, peer_failures)
     if econ.closures_now:
         active = [p for p in platforms if p.is_active]
@@ -390,7 +421,9 @@ def set_platform_terms(
         is_active=each(lambda p: p.is_active),
         is_reporting=member,
         is_serviced=each(lambda p: p.is_active or cfg.on_failure == "servicer"),
-        cutoff=each(lambda p: p.cutoff) + regulator.cutoff_tightening + sensitivity * weaker,
+        cutoff=each(lambda p: p.cutoff + p.policy.underwriting.stance_cutoff * p.stance)
+        + regulator.cutoff_tightening
+        + sensitivity * weaker,
         scoring_noise_sd=np.array(
             [u.scoring_noise_sd * (1.0 - u.bureau_noise_reduction * m) for u, m in zip(uw, member)]
         ),
@@ -399,13 +432,20 @@ def set_platform_terms(
         bureau_arrears_penalty=np.array([u.bureau_arrears_penalty for u in uw]),
         bureau_default_penalty=np.array([u.bureau_default_penalty for u in uw]),
         bureau_record_dti_factor=np.array([u.bureau_record_dti_factor for u in uw]),
-        dti_limit=np.array([u.dti_limit for u in uw]),
+        # tighter standards cut credit limits (the affordability ceiling) and widen the risk premium too
+        dti_limit=each(
+            lambda p: (
+                p.policy.underwriting.dti_limit * max(1.0 - p.policy.underwriting.stance_dti_share * p.stance, 0.0)
+            )
+        ),
         verifies_income=np.array([u.verifies_income for u in uw]),
         lends_at_cap=np.array([u.lends_at_cap for u in uw]),
         # cost-plus: the best grade pays the cost of funds, operating cost and a margin, so prices follow
         # the benchmark (and a rate hike reaches borrowers); riskier grades add an expected-loss premium
         apr_base=each(lambda p: p.funding_rate + cfg.operating_cost_annual + p.policy.pricing.margin_annual),
-        apr_slope=each(lambda p: p.policy.pricing.apr_risk_slope),
+        apr_slope=each(
+            lambda p: p.policy.pricing.apr_risk_slope * max(1.0 + p.policy.pricing.stance_premium_share * p.stance, 0.0)
+        ),
         best_grade_score=each(lambda p: p.policy.pricing.best_grade_score),
         lending_budget=budget,
         choice_weight=each(lambda p: p.share * p.reputation) * (budget > 0),

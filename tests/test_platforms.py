@@ -256,6 +256,66 @@ def test_weaker_collection_and_system_early_warning_raise_the_cut_off_in_force()
     assert terms.cutoff[1] > terms.cutoff[0] + 0.01
 
 
+def test_standards_tighten_with_own_losses_above_the_priced_level_the_outlook_and_distress_with_inertia():
+    # the credit cycle (Platform.review_standards): the stance called for is loss_weight x the excess of M1+
+    # over the priced level beyond the tolerance, plus outlook_weight x the unemployment gap, plus
+    # capital_weight x distress, within [-max_easing, 1]; the platform moves speed of the way there each month
+    model, p = platform()
+    cycle = {
+        "stance_loss_weight": 0.5,
+        "stance_outlook_weight": 6.0,
+        "stance_capital_weight": 0.5,
+        "stance_reference_overdue": 0.08,
+        "stance_tolerance": 0.1,
+        "stance_speed": 0.5,
+        "stance_max_easing": 0.1,
+    }
+    p.policy = underwriting(**cycle)
+    p.live_loans = 100
+    p.overdue_balance_rate = 0.088  # 10% above the priced level: within the tolerance
+    p.review_standards(0.0)
+    assert p.stance == 0.0
+    p.overdue_balance_rate = 0.12  # 50% above: 0.5 x (0.5 - 0.1) = 0.2 called for, half of it this month
+    stances = []
+    for _ in range(3):
+        p.review_standards(0.0)
+        stances.append(p.stance)
+    np.testing.assert_allclose(stances, [0.1, 0.15, 0.175])
+    p.stance = 0.0
+    p.review_standards(0.05)  # and a 5-point rise in unemployment: 0.2 + 6 x 0.05 = 0.5 called for
+    assert p.stance == pytest.approx(0.25)
+    p.stance, p.capital = 0.0, 0.0  # no capital left: distress 1 adds 0.5, and full tightening (1) binds
+    p.review_standards(0.05)
+    assert p.stance == pytest.approx(0.5)
+    p.stance, p.capital, p.overdue_balance_rate = 0.0, 1000.0, 0.02  # losses far below the priced level: eases,
+    for _ in range(20):  # but by at most stance_max_easing
+        p.review_standards(0.0)
+    assert p.stance == pytest.approx(-0.1)
+    p.exit("failed", 1)
+    p.review_standards(0.05)  # a failed platform lends no more: its standards stay
+    assert p.stance == pytest.approx(-0.1)
+
+
+def test_tighter_standards_raise_the_cut_off_cut_the_dti_limit_and_widen_the_risk_premium():
+    hold = {"stance_speed": 0.0}  # the stance stays as set by hand
+    model = controlled_market(
+        platforms={
+            "policy": {
+                "underwriting": {"stance_cutoff": 0.4, "stance_dti_share": 0.8, **hold},
+                "pricing": {"stance_premium_share": 0.5},
+            }
+        }
+    )
+    model.platforms[1].stance = 0.25
+    terms, _ = open_month(model)
+    uw, pricing = model.config.platforms.policy.underwriting, model.config.platforms.policy.pricing
+    assert terms.cutoff[1] == pytest.approx(terms.cutoff[0] + 0.1)  # a quarter of the way to full tightening
+    assert terms.dti_limit[0] == pytest.approx(uw.dti_limit)
+    assert terms.dti_limit[1] == pytest.approx(uw.dti_limit * 0.8)  # a quarter of 0.8: a fifth off
+    assert terms.apr_slope[0] == pytest.approx(pricing.apr_risk_slope)
+    assert terms.apr_slope[1] == pytest.approx(pricing.apr_risk_slope * 1.125)
+
+
 def test_a_platform_without_budget_gets_no_applicants_and_the_weakest_platforms_close_in_a_shock():
     model = controlled_market(economy={"shocks": [{"start": 1, "duration": 1, "platform_closures": 2}]})
     plats = model.platforms
