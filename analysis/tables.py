@@ -39,6 +39,7 @@ _RATE_OUTCOMES = frozenset(
         "peak_m3plus_balance_rate",
         "cum_default_rate",
         "loss_rate",
+        "recovery_ratio",
         "collection_yield",
         "overdue_to_default",
         "vintage_default_rate",

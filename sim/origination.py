@@ -79,37 +79,15 @@ def originate_loans(
         k = np.minimum(np.searchsorted(cw / cw[-1], u_pick, side="right"), n_platforms - 1)
         score = _score(borrowers, applicants, k, terms, own_record, now, round_)
         apr_req = terms.apr_base[k] + terms.apr_slope[k] * np.maximum(terms.best_grade_score[k] - score, 0.0)
-        # own-platform and own-reported instalments of each applicant at the chosen platform
-        pos = np.full(n, -1)
-        pos[applicants] = np.arange(len(applicants))
-        sel = pos[lb] >= 0
-        own = np.zeros(len(applicants))
-        own_rep = np.zeros(len(applicants))
-        match = sel & (loan_platform == k[np.maximum(pos[lb], 0)])
-        np.add.at(own, pos[lb[match]], inst[match])
-        np.add.at(own_rep, pos[lb[match]], (inst * reported)[match])
-        visible = own + terms.is_reporting[k] * (reported_inst[applicants] - own_rep)
+        visible = _visible_debt(applicants, k, lb, loan_platform, inst, reported, reported_inst, terms, n)
         apr = np.minimum(apr_req, terms.apr_cap)
         consumption = why[applicants] == CONSUMPTION
         request = _request(amount[applicants], consumption, apr, term[applicants], usual_income[applicants], now)
-        new_inst = annuity(request, apr, term[applicants])
         income_checked = np.where(terms.verifies_income[k], borrowers.income[applicants], stated_income[applicants])
-        # a member lends less to an applicant with a bureau record (a limit, besides the price the score sets)
-        dti = terms.dti_limit[k] * np.where(
-            terms.is_reporting[k] & borrowers.has_bureau_record[applicants], terms.bureau_record_dti_factor[k], 1.0
-        )
-        # a member sees the applicant's whole reported debt, so it sets a limit: a consumption applicant over it
-        # is offered the loan that fits, if still a loan worth taking (at least loan_income_min of usual pay). A
-        # non-member sees only its own book, a room it cannot size a line to, and approves or rejects the request
-        per_yuan = np.maximum(annuity(np.ones(len(apr)), apr, term[applicants]), 1e-12)
-        fits = np.maximum(dti * income_checked - visible, 0.0) / per_yuan
-        cut = (
-            terms.is_reporting[k]
-            & consumption
-            & (new_inst > dti * income_checked - visible)
-            & (fits >= borrower_cfg.loan_income_min * usual_income[applicants])
-        )
-        request = np.where(cut, np.minimum(request, fits), request)
+        dti, request = _limit(
+            borrowers, applicants, k, terms, consumption, request, apr, term[applicants], visible, income_checked,
+            usual_income[applicants], borrower_cfg.loan_income_min,
+        )  # fmt: skip
         new_inst = annuity(request, apr, term[applicants])
         ok = (
             (score >= terms.cutoff[k])
@@ -129,6 +107,65 @@ def originate_loans(
         applicants = applicants[~ok]
     unserved = np.concatenate([applicants[why[applicants] == NEED], np.flatnonzero(at_limit)])
     _informal_credit(borrowers, unserved, amount, usual_income, borrower_cfg, rec)
+
+
+def _visible_debt(
+    applicants: np.ndarray,
+    k: np.ndarray,
+    lb: np.ndarray,
+    loan_platform: np.ndarray,
+    inst: np.ndarray,
+    reported: np.ndarray,
+    reported_inst: np.ndarray,
+    terms: PlatformTerms,
+    n: int,
+) -> np.ndarray:
+    """Instalments each applicant's chosen platform sees: its own loans, and for a member every reported loan."""
+    pos = np.full(n, -1)
+    pos[applicants] = np.arange(len(applicants))
+    sel = pos[lb] >= 0
+    own = np.zeros(len(applicants))
+    own_rep = np.zeros(len(applicants))
+    match = sel & (loan_platform == k[np.maximum(pos[lb], 0)])
+    np.add.at(own, pos[lb[match]], inst[match])
+    np.add.at(own_rep, pos[lb[match]], (inst * reported)[match])
+    return own + terms.is_reporting[k] * (reported_inst[applicants] - own_rep)
+
+
+def _limit(
+    borrowers: BorrowerState,
+    applicants: np.ndarray,
+    k: np.ndarray,
+    terms: PlatformTerms,
+    consumption: np.ndarray,
+    request: np.ndarray,
+    apr: np.ndarray,
+    term: np.ndarray,
+    visible: np.ndarray,
+    income: np.ndarray,
+    usual_income: np.ndarray,
+    loan_income_min: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The debt-to-income limit each applicant meets, and the amount asked for after a member's limit.
+
+    A member lends less to an applicant with a bureau record (a limit, besides the price the score
+    sets). It sees the applicant's whole reported debt, so it sets a limit: a consumption applicant
+    over it is offered the loan that fits, if still a loan worth taking (at least ``loan_income_min``
+    of usual pay). A non-member sees only its own book, a room it cannot size a line to, and
+    approves or rejects the request.
+    """
+    dti = terms.dti_limit[k] * np.where(
+        terms.is_reporting[k] & borrowers.has_bureau_record[applicants], terms.bureau_record_dti_factor[k], 1.0
+    )
+    per_yuan = np.maximum(annuity(np.ones(len(apr)), apr, term), 1e-12)
+    fits = np.maximum(dti * income - visible, 0.0) / per_yuan
+    cut = (
+        terms.is_reporting[k]
+        & consumption
+        & (annuity(request, apr, term) > dti * income - visible)
+        & (fits >= loan_income_min * usual_income)
+    )
+    return dti, np.where(cut, np.minimum(request, fits), request)
 
 
 def _request(
