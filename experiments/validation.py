@@ -285,6 +285,8 @@ def contrasts() -> list[Contrast]:
                  max_effect=12.0, unit="months"),
         Contrast(1, "90+ delinquency lags borrowers' realised unemployment", BASE, V_SHOCK,
                  paired=excess_lag(12, 40, column="m3plus_rate"), unit="months"),
+        # relief is paid only in a shock (economy.shocks[].relief), so with and without it in the recession is the
+        # difference in differences: the rise with relief less the rise without, the baseline's terms cancelling
         Contrast(1, "relief dampens the rise in overdue", RECESSION, Arm("shocks/recession_with_relief.yaml"),
                  mean("overdue_balance_rate", 12, 47), direction=-1),
         # lenders tighten in a downturn (SLOOS 2008-09 and 2020): although need-driven applications rise, fewer loans
