@@ -635,7 +635,9 @@ UNEMPLOYMENT_LIT = Literature(
     high=0.05,
     difference=True,
     note="the ratio of two published changes (card delinquency 4.6% to 6.8% as unemployment rose 4.5 pp); one "
-    "Chinese lender's 90+ ratio rose about 1 pp per pp in 2020 Q1 (Lexin), which sets the upper end",
+    "Chinese lender's 90+ ratio rose about 1 pp per pp in 2020 Q1 (Lexin), which sets the upper end. The model is "
+    "below it: its lenders tighten on the outlook by refusing the riskiest applicants, which improves the book, and "
+    "they do not cut existing borrowers' lines, the channel through which US tightening fed delinquency",
 )
 TIGHTENING_LIT = Literature(
     "lenders cut originations in 2020 Q1: Lexin -20% (seasonal -4%), Qifu -2.5%; US banks' consumer loans -17% "
@@ -655,9 +657,9 @@ BTR_LOSS_LIT = Literature(
     "both signs: after transitory shocks payday access prevents about a quarter of the extra foreclosures; "
     "for the already distressed it raises hardship 5.3 pp",
     "Morse (2011); Melzer (2011)",
-    note="no lender loss rate is published. In the model a loan taken to repay is small (about a fifth of a "
-    "consumption loan) and repays instalments of loans that would otherwise default, so on its own it lowers the "
-    "loss rate: bridge finance, as after Morse's transitory shocks (docs/validation.md, fact 6)",
+    note="no lender loss rate is published. In the model a loan taken to repay covers missed instalments, a small "
+    "loan beside the ones it serves, and keeps them out of default, so on its own it lowers the loss rate: bridge "
+    "finance, as after Morse's transitory shocks (docs/validation.md, fact 6)",
 )
 
 
