@@ -14,6 +14,7 @@ from .platforms import add_to_flows
 
 if TYPE_CHECKING:
     from .borrowers import BorrowerState
+    from .config import BehaviourConfig
     from .flows import Month, Records
     from .platforms import Platform, PlatformTerms
 
@@ -67,22 +68,22 @@ def collect_overdue(
     c_k = np.bincount(plat, weights=contacts, minlength=len(platforms))
     for p in platforms:
         p.flows.collection_cost += c_k[p.index] * cost[p.index]
-    _press_recoveries(book, conducts, behaviour)
+    _press_recoveries(book, table[:, 3], third, night, behaviour)
     flows.contacts += float(contacts.sum())
     flows.incidents += int(incidents.sum())
     flows.complaints += int(complaints.sum())
 
 
-def _press_recoveries(book: LoanBook, conducts: tuple, behaviour) -> None:
-    """Pressure on each charged-off balance in its recovery months: its collector's conduct past M3."""
+def _press_recoveries(
+    book: LoanBook, m3_contacts: np.ndarray, third: np.ndarray, night: np.ndarray, behaviour: BehaviourConfig
+) -> None:
+    """Pressure on each charged-off balance in its recovery months: its collector's conduct past M3 (the
+    arrays are per platform, as phase 8 read them from the collectors)."""
     recovering = np.flatnonzero((book.view("state") == CHARGED_OFF) & (book.view("recovery_months_left") > 0))
     if len(recovering) == 0:
         return
     plat = book.view("platform")[recovering]
-    contacts = np.array([c.contacts_by_bucket[3] if c is not None else 0.0 for c in conducts])[plat]
-    third = np.array([c is not None and c.third_party for c in conducts])[plat]
-    night = np.array([c is not None and c.night_contact for c in conducts])[plat]
-    book.pressure[recovering] = policies.collection_pressure(contacts, third, night, behaviour)
+    book.pressure[recovering] = policies.collection_pressure(m3_contacts[plat], third[plat], night[plat], behaviour)
 
 
 def _target(

@@ -173,9 +173,10 @@ def collection_pressure(
     ) * (contacts > 0)
 
 
-def expected_pressure(conduct: Conduct | CollectionConduct, behaviour: BehaviourConfig) -> float:
-    """Collection pressure a conduct puts on a loan in M2: what a lender expects of its collection."""
-    contacts = np.asarray(conduct.contacts_by_bucket, dtype=np.float64)[1:2]
+def expected_pressure(conduct: Conduct | CollectionConduct, behaviour: BehaviourConfig, bucket: int = 1) -> float:
+    """Collection pressure a conduct puts on a loan in one bucket (0 = M1; by default M2: what a lender expects
+    of its collection; 3 = M3+, where charged-off balances are pressed)."""
+    contacts = np.asarray(conduct.contacts_by_bucket, dtype=np.float64)[bucket : bucket + 1]
     return float(
         collection_pressure(contacts, np.array([conduct.third_party]), np.array([conduct.night_contact]), behaviour)[0]
     )
@@ -189,9 +190,7 @@ def recovery_intensity(pressure: np.ndarray, behaviour: BehaviourConfig) -> np.n
     restrictions, more under aggressive collection, nothing without collectors (Fedaseyeu 2020: each state
     restriction on collectors lowers recovery rates on charged-off card debt by about 9%).
     """
-    contacts = np.asarray(SERVICER_CONDUCT.contacts_by_bucket[3:4], dtype=np.float64)
-    no = np.zeros(1, dtype=bool)
-    standard = collection_pressure(contacts, no, no, behaviour)[0]
+    standard = expected_pressure(SERVICER_CONDUCT, behaviour, bucket=3)
     ratio = np.maximum(pressure, 0.0) / max(standard, 1e-12)
     return np.maximum(1.0 + behaviour.recovery_pressure_elasticity * (ratio - 1.0), 0.0) * (pressure > 0)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sim.loans import CHARGED_OFF, LIVE, REPAID
-from sim.policies import SERVICER_CONDUCT, collection_pressure
+from sim.policies import SERVICER_CONDUCT, expected_pressure
 from sim.repayment import collect_repayments
 from tests.phases import add_loan, controlled_market, open_month, set_essentials
 
@@ -170,9 +170,7 @@ def test_charged_off_balances_are_paid_after_live_loans_and_only_while_serviced(
     book.recovery_due[recovering] = 200.0
     book.recovery_months_left[recovering] = 5
     # collected under standard conduct past M3, whose pressure asks exactly recovery_due (phase 8 sets it)
-    standard = SERVICER_CONDUCT.contacts_by_bucket[3:4]
-    no = np.zeros(1, dtype=bool)
-    book.pressure[recovering] = collection_pressure(np.asarray(standard, float), no, no, model.config.behaviour)[0]
+    book.pressure[recovering] = expected_pressure(SERVICER_CONDUCT, model.config.behaviour, bucket=3)
     run_phase(model)  # surplus 400: 300 to the live loan first, 100 to recovery
     assert book.due_principal[live] == pytest.approx(0.0)
     assert book.recovery_balance[recovering] == pytest.approx(900.0)
