@@ -290,22 +290,23 @@ class Borrower(mesa.Agent):
         The scoring error is mostly the platform's lasting view of the borrower, partly drawn
         afresh at each application (``scoring_noise_persistence``)."""
         from .loans import LIVE
+        from .policies import record_penalty
 
-        borrowers, book = self.model.borrower_state, self.model.loans
-        record = bool(borrowers.has_bureau_record[self.index])
-        arrears = bool(borrowers.bureau_arrears[self.index])
-        z = float(borrowers.creditworthiness[self.index])
+        borrowers, book, platforms = self.model.borrower_state, self.model.loans, self.model.platforms
         mine = (book.view("borrower") == self.index) & (book.view("state") == LIVE) & (book.view("dpd") > 0)
         behind_at = set(book.view("platform")[mine].tolist())
         defaulted = int(borrowers.defaulted_with[self.index])
-
-        def penalty(p) -> float:
-            uw = p.policy.underwriting
-            own = uw.bureau_flag_penalty * (p.index in behind_at or bool(defaulted >> p.index & 1))
-            bureau = uw.bureau_arrears_penalty if arrears else uw.bureau_default_penalty if record else 0.0
-            return max(own, bureau * p.is_reporting)
-
-        return np.array([z - penalty(p) for p in self.model.platforms])
+        uw = [p.policy.underwriting for p in platforms]
+        penalty = record_penalty(
+            np.array([p.index in behind_at or bool(defaulted >> p.index & 1) for p in platforms]),
+            bool(borrowers.bureau_arrears[self.index]),
+            bool(borrowers.has_bureau_record[self.index]),
+            np.array([p.is_reporting for p in platforms]),
+            np.array([u.bureau_flag_penalty for u in uw]),
+            np.array([u.bureau_arrears_penalty for u in uw]),
+            np.array([u.bureau_default_penalty for u in uw]),
+        )
+        return float(borrowers.creditworthiness[self.index]) - penalty
 
     @property
     def credit_score(self) -> float:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import policies
 from .draws import CONSTRUCTION, Purpose
 from .loans import CHARGED_OFF, EPS, LIVE, LoanBook, annuity
 from .platforms import add_to_flows
@@ -207,23 +208,22 @@ def _score(
     round_: int,
 ) -> np.ndarray:
     """The score platform ``k`` sees of each applicant: creditworthiness plus its scoring error - mostly its
-    lasting view of the borrower, partly fresh - less the penalty for the worst record it knows of: arrears
-    or a default on its own book (``bureau_flag_penalty``); for a member, arrears now on a reported loan
-    (``bureau_arrears_penalty``) or else a reported default still on the record (``bureau_default_penalty``).
-    A past default says less than arrears now: the score already sees most of the type it reveals, while
-    arrears now are a cash-flow trouble no score foresees."""
+    lasting view of the borrower, partly fresh - less the penalty for the worst record it knows of
+    (:func:`sim.policies.record_penalty`)."""
     persistence = terms.scoring_noise_persistence[k]
     lasting = now.draws.draws.normal(Purpose.SCORE_ERROR_PERSISTENT, CONSTRUCTION, applicants, k)
     fresh = now.draws.normal(Purpose.SCORING_ERROR, applicants, round_)
     error = np.sqrt(persistence) * lasting + np.sqrt(1.0 - persistence) * fresh
     knows_own = ((own_record[applicants] >> k.astype(np.uint64)) & np.uint64(1)).astype(bool)
-    member = terms.is_reporting[k]
-    bureau = np.where(
+    penalty = policies.record_penalty(
+        knows_own,
         borrowers.bureau_arrears[applicants],
+        borrowers.has_bureau_record[applicants],
+        terms.is_reporting[k],
+        terms.bureau_flag_penalty[k],
         terms.bureau_arrears_penalty[k],
-        np.where(borrowers.has_bureau_record[applicants], terms.bureau_default_penalty[k], 0.0),
+        terms.bureau_default_penalty[k],
     )
-    penalty = np.maximum(terms.bureau_flag_penalty[k] * knows_own, bureau * member)
     return borrowers.creditworthiness[applicants] + terms.scoring_noise_sd[k] * error - penalty
 
 

@@ -103,6 +103,24 @@ def penalty_daily_rate(
     return np.minimum(rate, cap_annual / 365.0)
 
 
+def record_penalty(
+    knows_own: np.ndarray,
+    bureau_arrears: np.ndarray,
+    bureau_record: np.ndarray,
+    member: np.ndarray,
+    flag_penalty: np.ndarray,
+    arrears_penalty: np.ndarray,
+    default_penalty: np.ndarray,
+) -> np.ndarray:
+    """Score penalty for the worst record a lender knows of: arrears or a default on its own book
+    (``flag_penalty``); for a bureau member, arrears now on a reported loan (``arrears_penalty``) or else a
+    reported default still on the record (``default_penalty``). A past default says less than arrears now:
+    the score already sees most of the type it reveals, while arrears now are a cash-flow trouble no score
+    foresees."""
+    bureau = np.where(bureau_arrears, arrears_penalty, np.where(bureau_record, default_penalty, 0.0))
+    return np.maximum(flag_penalty * knows_own, bureau * member)
+
+
 def overdue_charge_cap(rules: RegulatorRules, benchmark_annual: float) -> float:
     """The highest annual rate a past-due amount may be charged in all - overdue interest, penalty and fees
     together: the combined cap (a fixed rate or a multiple of the benchmark) and the all-in cost cap where
