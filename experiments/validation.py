@@ -514,15 +514,18 @@ class Literature:
     note: str = ""
     difference: bool = False  # the range is of the difference in the outcome's units, not the relative change
 
-    def compare(self, rel_low: float, rel_high: float) -> str:
-        """Where the model's interval (of the relative change, or of the difference) lies against the range."""
+    def compare(self, low: float, high: float, scale: float = 1.0) -> str:
+        """Where the model's interval of the paired difference lies against the range: the interval is read
+        relative to the control's mean ``scale``, unless the range is of the difference itself."""
         if self.low is None and self.high is None:
             return "no range: the literature has both signs"
+        if not self.difference:
+            low, high = low / scale, high / scale
         lo = -np.inf if self.low is None else self.low
         hi = np.inf if self.high is None else self.high
-        if rel_high < lo:
+        if high < lo:
             return "model below the range"
-        if rel_low > hi:
+        if low > hi:
             return "model above the range"
         return "within the range"
 
@@ -990,11 +993,7 @@ def _effect_rows(outcomes: pd.DataFrame, cells: set[str]) -> list[dict]:
                 "relative_high": iv.high / scale,
                 "literature": lit.text if lit else "",
                 "literature_source": lit.source if lit else "",
-                "versus_literature": (
-                    (lit.compare(iv.low, iv.high) if lit.difference else lit.compare(iv.low / scale, iv.high / scale))
-                    if lit
-                    else ""
-                ),
+                "versus_literature": lit.compare(iv.low, iv.high, scale) if lit else "",
                 "literature_note": lit.note if lit else "",
             }
         )

@@ -18,6 +18,11 @@ def test_literature_range_is_compared_with_the_whole_interval():
     assert direction_only.compare(-0.3, -0.1) == "within the range"
     assert direction_only.compare(0.02, 0.05) == "model above the range"
     assert v.Literature("both signs", "Morse (2011)").compare(-0.2, -0.1).startswith("no range")
+    # the interval of the difference is read relative to the control's mean, unless the range is of the difference
+    assert lit.compare(-0.024, -0.012, scale=0.2) == "within the range"  # -12% to -6%
+    points = v.Literature("+1.8 to +3 pp", "de Bondt (2005)", low=0.018, high=0.03, difference=True)
+    assert points.compare(0.025, 0.026, scale=0.23) == "within the range"
+    assert points.compare(0.031, 0.04, scale=0.23) == "model above the range"
 
 
 def _outcomes(effect: v.Effect, control: list[float], treated: list[float]) -> pd.DataFrame:
