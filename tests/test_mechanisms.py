@@ -16,7 +16,7 @@ import pytest
 from sim.config import ScenarioConfig, validate_scenario
 from sim.loans import CHARGED_OFF, EPS, LIVE
 from sim.model import LendingMarket
-from sim.policies import COLLECTION_PRESETS, collection_pressure, recovery_intensity
+from sim.policies import COLLECTION_PRESETS, expected_pressure, recovery_intensity
 
 
 def config(data: dict, **size) -> ScenarioConfig:
@@ -213,11 +213,7 @@ def test_collectors_get_more_of_a_balance_in_recovery_the_harder_their_conduct_p
         book.recovery_balance[row] = book.recovery_principal[row] = 1000.0
         book.recovery_due[row] = 30.0
         book.recovery_months_left[row] = 11
-        c = COLLECTION_PRESETS[regime]
-        flag = lambda x: np.array([x])  # noqa: E731
-        book.pressure[row] = collection_pressure(
-            np.array(c.contacts_by_bucket[3:4]), flag(c.third_party), flag(c.night_contact), model.config.behaviour
-        )[0]
+        book.pressure[row] = expected_pressure(COLLECTION_PRESETS[regime], model.config.behaviour, bucket=3)
         ask = 30.0 * recovery_intensity(book.pressure[row : row + 1], model.config.behaviour)[0]
         model.step()
         paid[regime] = 1000.0 - float(model.loans.recovery_balance[row])
