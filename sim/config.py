@@ -53,10 +53,11 @@ class Shock(Section):
 
     start: int = P(1, 1, 10_000, "first month of the shock (month 1 = first month after burn-in)", "scenario choice")
     duration: int = P(12, 1, 600, "length of the shock in months", "scenario choice")
-    shape: Literal["step", "ramp", "v", "u"] = D(
+    shape: Literal["step", "ramp", "v", "u", "jump"] = D(
         "step",
         "time profile: step (on for the duration), ramp (phased in over the duration, then permanent), "
-        "v (linear rise to mid-shock, linear recovery), u (fast rise, plateau, slow recovery)",
+        "v (linear rise to mid-shock, linear recovery), u (fast rise, plateau, slow recovery), "
+        "jump (full at once, linear recovery over the duration: a lockdown)",
         "specification",
     )
     unemployment_delta: float = P(

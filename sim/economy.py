@@ -26,6 +26,9 @@ def shock_intensity(shock: Shock, month: int) -> float:
       phased in, e.g. a rate-hike cycle).
     - ``v``: linear rise to 1 at mid-shock, linear fall back to 0 at the end.
     - ``u``: rises over the first fifth, plateaus, recovers over the last two fifths.
+    - ``jump``: 1 in the first month, then a linear recovery to 0 at the end (a sudden stop such as
+      the 2020 lockdown, which took China's surveyed unemployment up a point in one month and back
+      over the rest of the year).
     """
     t = month - shock.start  # months since start, 0 in the first shock month
     d = shock.duration
@@ -40,6 +43,8 @@ def shock_intensity(shock: Shock, month: int) -> float:
         return 1.0
     if shock.shape == "v":
         return 1.0 - abs(2.0 * x - 1.0)
+    if shock.shape == "jump":
+        return 1.0 - t / d
     # "u"
     if x < 0.2:
         return x / 0.2

@@ -17,12 +17,12 @@ def intensities(shape: str, start: int, duration: int, months) -> list[float]:
     return [shock_intensity(shock, m) for m in months]
 
 
-@pytest.mark.parametrize("shape", ["step", "ramp", "v", "u"])
+@pytest.mark.parametrize("shape", ["step", "ramp", "v", "u", "jump"])
 def test_no_intensity_before_the_shock_starts(shape):
     assert intensities(shape, 10, 6, [-5, 0, 1, 9]) == [0.0, 0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("shape", ["step", "ramp", "v", "u"])
+@pytest.mark.parametrize("shape", ["step", "ramp", "v", "u", "jump"])
 def test_intensity_is_within_zero_and_one(shape):
     values = intensities(shape, 3, 7, range(-2, 30))
     assert all(0.0 <= v <= 1.0 for v in values)
@@ -58,6 +58,12 @@ def test_u_rises_fast_plateaus_and_recovers_slowly():
     rise = values[1] - values[0]
     fall = values[6] - values[7]
     assert rise > fall  # fast in, slow out
+
+
+def test_jump_is_full_at_once_and_recovers_linearly():
+    # duration 4 from month 3: full in month 3, a quarter less each month, gone at month 7
+    values = intensities("jump", 3, 4, [2, 3, 4, 5, 6, 7, 8])
+    assert values == pytest.approx([0.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0])
 
 
 # --------------------------------------------------------------------------- the economy
