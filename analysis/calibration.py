@@ -49,9 +49,14 @@ def fit_figure(fit: pd.DataFrame):
     ax.axvline(0, color="#444444", lw=0.8)
     z_low = (fit["low"] - fit["target"]) / fit["sd"]
     z_high = (fit["high"] - fit["target"]) / fit["sd"]
-    ax.errorbar(
-        fit["z"], y, xerr=[fit["z"] - z_low, z_high - fit["z"]], fmt="o", color="#d95f0e", label="simulated (95%)"
-    )
+    # a moment with fit: false is only reported: drawn hollow and grey, so a reader sees it pulled nothing
+    fitted = fit["fitted"].to_numpy(bool) if "fitted" in fit else np.ones(n, bool)
+    for mask, style in (
+        (fitted, {"fmt": "o", "color": "#d95f0e", "label": "simulated (95%), fitted"}),
+        (~fitted, {"fmt": "o", "color": "#777777", "mfc": "white", "label": "simulated (95%), only reported"}),
+    ):
+        if mask.any():
+            ax.errorbar(fit["z"][mask], y[mask], xerr=[(fit["z"] - z_low)[mask], (z_high - fit["z"])[mask]], **style)
     labels = []
     for r in fit.itertuples():
         fmt = (lambda x: f"{x:.2%}") if r.is_rate else (lambda x: f"{x:.3g}")
@@ -60,7 +65,7 @@ def fit_figure(fit: pd.DataFrame):
     ax.set_xlabel("(simulated - target) / sd")
     lim = max(3.0, float(np.nanmax(np.abs(np.r_[z_low, z_high]))) + 0.5)
     ax.set_xlim(-lim, lim)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.legend(frameon=False, fontsize=8, loc="best")
     ax.set_title("Simulated vs target moments", fontsize=10)
     return fig
 

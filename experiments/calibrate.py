@@ -118,6 +118,12 @@ class Moment(Section):
     target: float = Field(description="target value, in the outcome's unit (rates as fractions)")
     sd: float = Field(gt=0, description="uncertainty of the target (one standard deviation); weight 1/sd^2")
     source: str = Field(min_length=1, description="where the target comes from")
+    fit: bool = Field(
+        True,
+        description="false: measured and reported with its z at every candidate, but left out of the distance "
+        "and of the verdict - a target the model's structure is known to miss, kept in view rather than "
+        "allowed to pull the fitted parameters away from the moments it can match",
+    )
 
     @field_validator("outcome", "per", mode="before")
     @classmethod
@@ -290,14 +296,15 @@ def moment_table(cal: Calibration, outcomes: pd.DataFrame) -> pd.DataFrame:
             z = (mean - m.target) / m.sd
             rows.append(
                 {"candidate": int(candidate), "moment": m.name, "simulated": mean, "low": mean - half,
-                 "high": mean + half, "n": len(x), "z": z}
+                 "high": mean + half, "n": len(x), "z": z, "fitted": m.fit}
             )  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def distances(table: pd.DataFrame) -> pd.Series:
-    """The SMM distance of each candidate: the sum of squared z (nan if a moment is missing)."""
-    return table.groupby("candidate")["z"].apply(lambda z: float((z**2).sum()) if z.notna().all() else math.nan)
+    """The SMM distance of each candidate: the sum of squared z of the fitted moments (nan if one is missing)."""
+    z = table.loc[table["fitted"], ["candidate", "z"]] if "fitted" in table else table[["candidate", "z"]]
+    return z.groupby("candidate")["z"].apply(lambda z: float((z**2).sum()) if z.notna().all() else math.nan)
 
 
 def simulate_moments(cal: Calibration, point: dict[str, Any], out: Path | str, **run_options) -> dict[str, float]:
@@ -492,8 +499,9 @@ def _fit(cal: Calibration, table: pd.DataFrame) -> pd.DataFrame:
                 "low": r["low"],
                 "high": r["high"],
                 "z": r["z"],
-                "distance": r["z"] ** 2,
+                "distance": r["z"] ** 2 if m.fit else 0.0,
                 "within_2sd": bool(abs(r["z"]) <= Z_OK),
+                "fitted": m.fit,
                 "is_rate": m.is_rate,
                 "source": m.source,
             }
@@ -560,10 +568,21 @@ def fit_markdown(fit: pd.DataFrame) -> str:
         f = (lambda x: f"{x:.2%}") if r.is_rate else (lambda x: f"{x:.4g}")
         lines.append(
             f"| {r.moment} | `{r.outcome}` | {r.shock} | {f(r.target)} | {f(r.sd)} | "
-            f"{f(r.simulated)} ({f(r.low)}, {f(r.high)}) | {r.z:+.2f} | {'yes' if r.within_2sd else 'no'} | "
+            f"{f(r.simulated)} ({f(r.low)}, {f(r.high)}) | {r.z:+.2f} | {_verdict(r)} | "
             f"{r.source} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _verdict(row) -> str:
+    ok = "yes" if row.within_2sd else "no"
+    return ok if getattr(row, "fitted", True) else f"{ok} (not fitted)"
+
+
+def misses(fit: pd.DataFrame) -> list[str]:
+    """The fitted moments more than Z_OK sds from their targets (a moment with ``fit: false`` is only reported)."""
+    fitted = fit["fitted"] if "fitted" in fit else pd.Series(True, index=fit.index)
+    return list(fit.loc[fitted & ~fit["within_2sd"], "moment"])
 
 
 def sensitivity_markdown(sens: pd.DataFrame) -> str:
@@ -614,15 +633,17 @@ def _write_outputs(
     (out / "fit.md").write_text(fit_markdown(fit), encoding="utf-8")
     (out / "calibrated.yaml").write_text(calibrated_yaml(cal, best, out), encoding="utf-8")
     spec = cal.spec
-    ok = int(fit["within_2sd"].sum())
+    fitted = fit[fit["fitted"]]
+    ok = int(fitted["within_2sd"].sum())
+    reported = "" if len(fitted) == len(fit) else f" ({len(fit) - len(fitted)} more only reported, not fitted)"
     text = [
         f"# Calibration: {spec.description or cal.path.stem}",
         "",
         f"Spec `{cal.path}`, base `{spec.base}`; {len(evaluations)} candidates x {spec.replications} "
         f"replications on the same seeds (master seed {spec.master_seed}), optimiser optuna TPE.",
         "",
-        f"Best distance {distance:.4g} (sum of squared z over {len(fit)} moments); {ok} of {len(fit)} moments "
-        f"within {Z_OK:g} sd of their target.",
+        f"Best distance {distance:.4g} (sum of squared z over {len(fitted)} fitted moments); {ok} of "
+        f"{len(fitted)} within {Z_OK:g} sd of their target{reported}.",
         "",
         "## Best point",
         "",
@@ -638,7 +659,9 @@ def _write_outputs(
         "its range around the best point (same seeds). A row of near-zeros: the moments do not identify that "
         "parameter; two proportional rows: they do not separate the two."
     )
-    text += ["", sensitivity_markdown(sensitivity), separation_markdown(sensitivity)]
+    # only the fitted moments identify: the separation is computed over them
+    identifying = sensitivity[sensitivity["moment"].isin(fitted["moment"])]
+    text += ["", sensitivity_markdown(sensitivity), separation_markdown(identifying)]
     (out / "calibration.md").write_text("\n".join(text), encoding="utf-8")
     try:
         from analysis.calibration import write_figures

@@ -221,3 +221,33 @@ def large_identification(folder: Path, workers: int = 2) -> None:
 
 if __name__ == "__main__":
     large_identification(Path(sys.argv[1]))
+
+
+def test_a_moment_not_fitted_is_reported_but_left_out_of_the_distance_and_the_verdict(tmp_path):
+    import pandas as pd
+
+    from experiments.calibrate import _fit, distances, misses, moment_table
+
+    data = spec_dict()
+    data["moments"][2]["fit"] = False  # approval: measured, reported, not fitted
+    cal = load_calibration(write_spec(tmp_path, data))
+    outcomes = pd.DataFrame(
+        {
+            "cell": ["c00000__s0"] * 2 + ["c00001__s0"] * 2,
+            "candidate": [0, 0, 1, 1],
+            "m1_plus": [0.05, 0.05, 0.06, 0.06],  # candidate 1: 2 sd off
+            "m3_plus": [0.02] * 4,
+            "approval": [0.9, 0.9, 0.5, 0.5],  # candidate 0: 40 sd off, but not fitted
+        }
+    )
+    table = moment_table(cal, outcomes)
+    assert distances(table).to_dict() == pytest.approx({0: 0.0, 1: 4.0})
+    fit = _fit(cal, table[table["candidate"] == 0])
+    row = fit.set_index("moment").loc["approval"]
+    assert row["z"] == pytest.approx(40.0) and not row["within_2sd"] and not row["fitted"]
+    assert misses(fit) == []  # a moment only reported does not fail the calibration
+    fit_one = _fit(cal, table[table["candidate"] == 1])
+    assert misses(fit_one) == []  # 2.0 sd is within
+    data["moments"][2]["fit"] = True
+    fitted = _fit(load_calibration(write_spec(tmp_path, data)), table[table["candidate"] == 0])
+    assert misses(fitted) == ["approval"]
