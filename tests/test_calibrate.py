@@ -251,3 +251,22 @@ def test_a_moment_not_fitted_is_reported_but_left_out_of_the_distance_and_the_ve
     data["moments"][2]["fit"] = True
     fitted = _fit(load_calibration(write_spec(tmp_path, data)), table[table["candidate"] == 0])
     assert misses(fitted) == ["approval"]
+
+
+def test_the_shipped_market_is_the_shipped_spec_output_on_its_base():
+    """scenarios/market_2021_23.yaml extends the spec's base and sets exactly the fitted keys, inside their ranges."""
+    spec_path = SCENARIOS / "calibration" / "market_2021_23.yaml"
+    cal = load_calibration(spec_path)
+    market = yaml.safe_load((SCENARIOS / "market_2021_23.yaml").read_text(encoding="utf-8"))
+    assert (SCENARIOS / market["extends"]).resolve() == cal.base_path.resolve()
+    fitted = {f"{section}.{key}": value for section in ("borrowers", "economy", "platforms", "regulator")
+              for key, value in market.get(section, {}).items()}  # fmt: skip
+    assert set(fitted) == set(cal.keys)
+    for key, p in cal.spec.parameters.items():
+        assert p.min <= fitted[key] <= p.max
+    # the rules are the data's, and the counterfactual undoes exactly them
+    regime = yaml.safe_load((SCENARIOS / "regime_2021_23.yaml").read_text(encoding="utf-8"))["regulator"]
+    pre = yaml.safe_load((SCENARIOS / "pre_reform.yaml").read_text(encoding="utf-8"))
+    assert pre["extends"] == "market_2021_23.yaml" and set(pre["regulator"]) == set(regime)
+    base = yaml.safe_load(BASELINE.read_text(encoding="utf-8"))["regulator"]
+    assert all(pre["regulator"][k] == base[k] for k in regime)

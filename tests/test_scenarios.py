@@ -109,7 +109,19 @@ def check_replay_us_2006_2012_flat(shock: pd.DataFrame) -> None:
     np.testing.assert_allclose(shock["unemployment_target"], 0.047)
 
 
+def check_china_2020(shock: pd.DataFrame) -> None:
+    # the 2020 shock at its measured size: +1 pp and -7% at once in month 12, back linearly over 10 months
+    b = base()
+    gap = shock["unemployment_target"] - b["unemployment_target"]
+    assert gap.loc[1:11].abs().max() == 0.0
+    assert gap.loc[12] == pytest.approx(0.01) and gap.loc[17] == pytest.approx(0.005)
+    assert gap.loc[22:].abs().max() == 0.0
+    assert shock.loc[12, "income_level"] / b.loc[12, "income_level"] == pytest.approx(0.93)
+    assert window(shock, "overdue_balance_rate", 12, 18) > window(b, "overdue_balance_rate", 12, 18) + 0.0015
+
+
 CHECKS = {
+    "china_2020.yaml": check_china_2020,
     "replay_us_2006_2012.yaml": check_replay_us_2006_2012,
     "replay_us_2006_2012_flat.yaml": check_replay_us_2006_2012_flat,
     "recession.yaml": check_recession,
