@@ -156,6 +156,8 @@ class CalibrationSpec(Section):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"@moments: {twice[0]!r} is named twice; every moment needs its own name")
+        if not any(m.fit for m in self.moments):
+            raise ValueError("@moments: every moment has fit: false; at least one must be fitted")
         return self
 
 

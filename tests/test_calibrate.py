@@ -109,6 +109,29 @@ def test_a_calibration_recovers_the_parameters_that_made_its_targets(tmp_path):
             "moments[0].sd: 0 is out of range",
         ),
         ({"moments": [{"name": "m", "outcome": "cum_default_rate", "target": 0.1, "sd": 0.1}]}, "source"),
+        (
+            {
+                "moments": [
+                    {"name": "m", "outcome": "cum_default_rate", "target": 0.1, "sd": 0.1, "source": "s", "fit": False}
+                ]
+            },
+            "moments: every moment has fit: false; at least one must be fitted",
+        ),
+        (
+            {
+                "moments": [
+                    {
+                        "name": "m",
+                        "outcome": "cum_default_rate",
+                        "target": 0.1,
+                        "sd": 0.1,
+                        "source": "s",
+                        "fit": "maybe",
+                    }
+                ]
+            },
+            "moments[0].fit: 'maybe' has the wrong type",
+        ),
     ],  # fmt: skip
 )
 def test_a_bad_calibration_spec_is_one_line(tmp_path, change, words):
