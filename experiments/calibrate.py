@@ -37,7 +37,8 @@ range up and down (same seeds): the change of each moment, in units of its ``sd`
 is a local Jacobian; a parameter no moment moves is not identified by these moments.
 
 Outputs (one folder): ``evaluations.csv`` (every candidate, its moments and distance),
-``fit.csv``/``fit.md`` (moment, target, sd, simulated mean with 95% interval, z, within 2 sd),
+``fit.csv``/``fit.md`` (moment, target, sd, simulated mean with 95% interval, z, within 2 sd; a
+moment with ``fit: false`` is measured and shown but left out of the distance and the verdict),
 ``sensitivity.csv``, ``calibrated.yaml`` (a scenario that ``extends:`` the base and sets only the
 fitted keys), ``calibration.md``, ``calibration.json`` (spec, best point, provenance), figures
 (``analysis.calibration``), and ``rounds/``: each round, and the best point with its neighbours,
@@ -305,7 +306,7 @@ def moment_table(cal: Calibration, outcomes: pd.DataFrame) -> pd.DataFrame:
 
 def distances(table: pd.DataFrame) -> pd.Series:
     """The SMM distance of each candidate: the sum of squared z of the fitted moments (nan if one is missing)."""
-    z = table.loc[table["fitted"], ["candidate", "z"]] if "fitted" in table else table[["candidate", "z"]]
+    z = table.loc[table["fitted"], ["candidate", "z"]]
     return z.groupby("candidate")["z"].apply(lambda z: float((z**2).sum()) if z.notna().all() else math.nan)
 
 
@@ -578,13 +579,12 @@ def fit_markdown(fit: pd.DataFrame) -> str:
 
 def _verdict(row) -> str:
     ok = "yes" if row.within_2sd else "no"
-    return ok if getattr(row, "fitted", True) else f"{ok} (not fitted)"
+    return ok if row.fitted else f"{ok} (not fitted)"
 
 
 def misses(fit: pd.DataFrame) -> list[str]:
     """The fitted moments more than Z_OK sds from their targets (a moment with ``fit: false`` is only reported)."""
-    fitted = fit["fitted"] if "fitted" in fit else pd.Series(True, index=fit.index)
-    return list(fit.loc[fitted & ~fit["within_2sd"], "moment"])
+    return list(fit.loc[fit["fitted"] & ~fit["within_2sd"], "moment"])
 
 
 def sensitivity_markdown(sens: pd.DataFrame) -> str:
