@@ -277,6 +277,12 @@ def report(
     # Checked before the lock, which is written beside the folder: a folder that is not results (or a
     # path such as /sys/kernel) is named as such, not by the lock's temporary file that could not be made.
     if results.is_dir() and not (results / MANIFEST).is_file():
+        if (results / "calibration.json").is_file():  # experiments.calibrate.MARKER, without importing it
+            _fail(
+                f"{results}: a calibration folder, whose report run.py calibrate has written: calibration.md, "
+                f"fit.md and figures/; each round under rounds/ (rounds/best: the best point and its neighbours) "
+                f"is a sweep folder run.py report reads"
+            )
         _fail(f"{results}: no {MANIFEST}; not a results folder")
     try:
         with FolderLock(results, _command_line()):
@@ -387,7 +393,14 @@ def calibrate(
 ) -> None:
     """Fit parameters to target moments (simulated method of moments, optuna TPE, common random numbers)."""
     from experiments.calibrate import calibrate as run_calibration
-    from experiments.calibrate import fit_markdown, load_calibration, misses, sensitivity_markdown
+    from experiments.calibrate import (
+        fit_markdown,
+        load_calibration,
+        misses,
+        precision_notes,
+        sensitivity_markdown,
+        setting_name,
+    )
 
     cal = load_calibration(spec)
     out_dir = out if out is not None else Path("results") / spec.stem
@@ -396,7 +409,8 @@ def calibrate(
     if dry_run:
         typer.echo(
             f"{s.budget} candidates + {1 + 2 * len(s.parameters)} around the best, x {len(cal.shocks)} "
-            f"{'shock' if len(cal.shocks) == 1 else 'shocks'} x {s.replications} replications = {runs} runs; "
+            f"{'setting' if len(cal.shocks) == 1 else 'settings'} ({', '.join(setting_name(k) for k in cal.shocks)}) "
+            f"x {s.replications} replications = {runs} runs; "
             f"results would go to {out_dir}"
         )
         return
@@ -422,7 +436,9 @@ def calibrate(
     typer.echo("best point: " + ", ".join(f"{k} = {v:.4g}" for k, v in result.best.items()) + "\n")
     typer.echo(fit_markdown(result.fit))
     typer.echo("Local sensitivity (sd of each target per step of each parameter):\n")
-    typer.echo(sensitivity_markdown(result.sensitivity))
+    typer.echo(sensitivity_markdown(result.sensitivity, frozenset(result.fit.loc[~result.fit["fitted"], "moment"])))
+    for line in precision_notes(result.fit):
+        typer.echo(f"note: {line}", err=True)
     typer.echo(f"Results written to {result.out} ({result.ran} runs, {result.reused} kept from before)")
     missed = misses(result.fit)
     if missed:

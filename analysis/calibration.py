@@ -71,10 +71,14 @@ def fit_figure(fit: pd.DataFrame):
 
 
 @styled
-def sensitivity_figure(sensitivity: pd.DataFrame):
-    """Heatmap: change of each moment (in its sds) per step of each parameter around the best point."""
+def sensitivity_figure(sensitivity: pd.DataFrame, reported: frozenset[str] = frozenset()):
+    """Heatmap: change of each moment (in its sds) per step of each parameter around the best point.
+
+    ``reported``: moments with ``fit: false``, labelled as such (they show what they would identify).
+    """
     table = sensitivity.pivot(index="parameter", columns="moment", values="per_step_sd")
     table = table.loc[list(dict.fromkeys(sensitivity["parameter"])), list(dict.fromkeys(sensitivity["moment"]))]
+    table.columns = [f"{m} (not fitted)" if m in reported else m for m in table.columns]
     fig = new_figure(1.8 + 1.2 * table.shape[1], 1.2 + 0.5 * table.shape[0])
     ax = fig.subplots()
     lim = float(np.nanmax(np.abs(table.to_numpy()))) or 1.0
@@ -97,6 +101,10 @@ def write_figures(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     files = []
     files += save_figure(convergence_figure(_read(folder, "evaluations.csv")), folder / "figures" / "convergence")
-    files += save_figure(fit_figure(_read(folder, "fit.csv")), folder / "figures" / "fit")
-    files += save_figure(sensitivity_figure(_read(folder, "sensitivity.csv")), folder / "figures" / "sensitivity")
+    fit = _read(folder, "fit.csv")
+    files += save_figure(fit_figure(fit), folder / "figures" / "fit")
+    reported = frozenset(fit.loc[~fit["fitted"], "moment"]) if "fitted" in fit else frozenset()
+    files += save_figure(
+        sensitivity_figure(_read(folder, "sensitivity.csv"), reported), folder / "figures" / "sensitivity"
+    )
     return files

@@ -101,7 +101,7 @@ class FitParameter(Section):
         if self.log and self.min <= 0:
             raise ValueError("a log range needs min > 0")
         if self.start is not None and not self.min <= self.start <= self.max:
-            raise ValueError(f"start ({self.start:g}) is outside min-max ({self.min:g}-{self.max:g})")
+            raise ValueError(f"start ({self.start:g}) is outside the range [{self.min:g}, {self.max:g}]")
         return self
 
 
@@ -207,7 +207,7 @@ class Calibration:
         for i, point in enumerate(points, first):
             for s, shock in enumerate(self.shocks):
                 cell_id = f"c{i:05d}__s{s}"
-                labels = {"candidate": i, "shock": _shock_name(shock), **point}
+                labels = {"candidate": i, "shock": setting_name(shock), **point}
                 cells.append(Cell(cell_id, labels, self.config(point, shock, cell_id)))
         return Plan(
             kind="sweep",
@@ -220,7 +220,7 @@ class Calibration:
         )
 
 
-def _shock_name(shock: str) -> str:
+def setting_name(shock: str) -> str:
     return shock if shock == NO_SHOCK else Path(shock).stem
 
 
@@ -250,6 +250,20 @@ def load_calibration(path: str | Path) -> Calibration:
                 raise ConfigError(f"{where}.{end}: {value:g} is not a whole number, and {key} is an integer")
             check_value(leaf, int(value) if leaf.is_integer else value, f"{where}.{end}")
         leaves[key] = leaf
+        # an override is applied after the candidate's values, so it would silently replace every one of them
+        overridden = [k for k in spec.overrides if k == key or k.startswith(f"{key}.") or key.startswith(f"{k}.")]
+        if overridden:
+            raise ConfigError(
+                f"{shown}: overrides.{overridden[0]}: {key} is fitted (parameters.{key}); an override would set "
+                "every candidate to one value - remove it from one of the two"
+            )
+    for n, m in enumerate(spec.moments):
+        if m.per is None and m.outcome.is_rate and not (0.0 <= m.target <= 1.0 and m.sd <= 1.0):
+            end = "target" if not 0.0 <= m.target <= 1.0 else "sd"
+            raise ConfigError(
+                f"{shown}: moments[{n}].{end}: {getattr(m, end):g} is not a rate; {m.outcome.key} is a fraction "
+                "(0.0492 for 4.92%), allowed: 0 to 1"
+            )
     shocks: dict[str, dict[tuple, Any]] = {}
     for n, m in enumerate(spec.moments):
         if m.shock in shocks:
@@ -268,8 +282,10 @@ def load_calibration(path: str | Path) -> Calibration:
         m.per.model_copy(update={"label": f"{m.name}{PER}"}) for m in spec.moments if m.per is not None
     )
     cal = Calibration(spec, path, base_path, base, leaves, shocks, outcomes)
-    cells = [Cell(f"s{i}", {}, cal.config(cal.start(), s, f"s{i}")) for i, s in enumerate(shocks)]
-    check_outcome_months(_OutcomesOnly(outcomes=list(outcomes)), cells, path)
+    cells = [Cell(repr(setting_name(s)), {}, cal.config(cal.start(), s, f"s{i}")) for i, s in enumerate(shocks)]
+    keys = [f"moments[{n}].outcome" for n in range(len(spec.moments))]
+    keys += [f"moments[{n}].per" for n, m in enumerate(spec.moments) if m.per is not None]
+    check_outcome_months(_OutcomesOnly(outcomes=list(outcomes)), cells, path, keys, unit="setting")
     return cal
 
 
@@ -495,7 +511,7 @@ def _fit(cal: Calibration, table: pd.DataFrame) -> pd.DataFrame:
                 "moment": m.name,
                 "outcome": m.outcome.model_copy(update={"label": None}).key
                 + ("" if m.per is None else f" / {m.per.model_copy(update={'label': None}).key}"),
-                "shock": _shock_name(m.shock),
+                "shock": setting_name(m.shock),
                 "target": m.target,
                 "sd": m.sd,
                 "simulated": r["simulated"],
@@ -587,11 +603,27 @@ def misses(fit: pd.DataFrame) -> list[str]:
     return list(fit.loc[fit["fitted"] & ~fit["within_2sd"], "moment"])
 
 
-def sensitivity_markdown(sens: pd.DataFrame) -> str:
+def precision_notes(fit: pd.DataFrame) -> list[str]:
+    """A line for each fitted moment whose 95% interval is wider than its target's sd either side.
+
+    Such a moment's verdict says more about the replications than about the parameters: its simulated
+    mean could be a sd away on other seeds.
+    """
+    wide = fit[fit["fitted"] & ((fit["high"] - fit["low"]) / 2 > fit["sd"])]
+    return [
+        f"{r.moment}: the 95% interval of the simulated mean is wider than the target's sd either side; "
+        "more replications (or borrowers) would make its fit meaningful"
+        for r in wide.itertuples()
+    ]
+
+
+def sensitivity_markdown(sens: pd.DataFrame, reported: frozenset[str] = frozenset()) -> str:
+    """The local Jacobian as a table; ``reported`` moments (``fit: false``) are marked in the header."""
     table = sens.pivot(index="parameter", columns="moment", values="per_step_sd")
     moments = list(dict.fromkeys(sens["moment"]))
     params = list(dict.fromkeys(sens["parameter"]))
-    lines = ["| parameter | " + " | ".join(moments) + " |", "|---|" + "---:|" * len(moments)]
+    header = [f"{m} (not fitted)" if m in reported else m for m in moments]
+    lines = ["| parameter | " + " | ".join(header) + " |", "|---|" + "---:|" * len(moments)]
     for p in params:
         lines.append(f"| `{p}` | " + " | ".join(f"{table.loc[p, m]:+.2f}" for m in moments) + " |")
     return "\n".join(lines) + "\n"
@@ -655,7 +687,9 @@ def _write_outputs(
     base = cal.base.model_dump()
     for key, p in spec.parameters.items():
         text.append(f"| `{key}` | [{p.min:g}, {p.max:g}] | {best[key]:.4g} | {get_value(base, key):.4g} |")
-    text += ["", "## Fit", "", fit_markdown(fit), "## Local sensitivity (identification)", ""]
+    text += ["", "## Fit", "", fit_markdown(fit)]
+    text += [f"Note: {line}.\n" for line in precision_notes(fit)]
+    text += ["## Local sensitivity (identification)", ""]
     text.append(
         f"Change of each moment, in sds of its target, when the parameter moves by {spec.sensitivity_step:g} of "
         "its range around the best point (same seeds). A row of near-zeros: the moments do not identify that "
@@ -663,7 +697,8 @@ def _write_outputs(
     )
     # only the fitted moments identify: the separation is computed over them
     identifying = sensitivity[sensitivity["moment"].isin(fitted["moment"])]
-    text += ["", sensitivity_markdown(sensitivity), separation_markdown(identifying)]
+    reported_only = frozenset(fit.loc[~fit["fitted"], "moment"])
+    text += ["", sensitivity_markdown(sensitivity, reported_only), separation_markdown(identifying)]
     (out / "calibration.md").write_text("\n".join(text), encoding="utf-8")
     try:
         from analysis.calibration import write_figures

@@ -477,16 +477,23 @@ def with_overrides(data: dict, overrides: dict[str, Any], path: Path, what: str)
     return validate_scenario(data, source=f"{path}: {what}")
 
 
-def check_outcome_months(spec: ExperimentSpec, cells: list[Cell], path: Path) -> None:
-    """Refuse an outcome month or window end beyond the last month of some cell (one line)."""
+def check_outcome_months(
+    spec: ExperimentSpec, cells: list[Cell], path: Path, keys: list[str] | None = None, unit: str = "cell"
+) -> None:
+    """Refuse an outcome month or window end beyond the last month of some cell (one line).
+
+    ``keys`` names each outcome's place in the spec (default ``outcomes[n]``) and ``unit`` what a cell is
+    called there, so that a calibration's message points at ``moments[n].outcome`` and a setting.
+    """
     for n, outcome in enumerate(spec.outcomes):
+        key = keys[n] if keys is not None else f"outcomes[{n}]"
         for param, value in (("month", outcome.month), ("from", outcome.from_month), ("to", outcome.to_month)):
             if value is None:
                 continue
             for cell in cells:
                 if value > cell.config.months:
                     raise ConfigError(
-                        f"{path}: outcomes[{n}].{param}: {value} is after the last month of cell "
+                        f"{path}: {key}.{param}: {value} is after the last month of {unit} "
                         f"{cell.id} (months: {cell.config.months}); allowed: 1 to {cell.config.months}"
                     )
 

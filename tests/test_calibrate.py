@@ -132,6 +132,35 @@ def test_a_calibration_recovers_the_parameters_that_made_its_targets(tmp_path):
             },
             "moments[0].fit: 'maybe' has the wrong type",
         ),
+        # a rate written in percent, not as a fraction
+        (
+            {
+                "moments": [
+                    {"name": "m", "outcome": "mean_overdue_balance_rate", "target": 4.92, "sd": 1.0, "source": "s"}
+                ]
+            },
+            "moments[0].target: 4.92 is not a rate",
+        ),
+        # an override of a fitted key would set every candidate to one value
+        (
+            {"overrides": {"borrowers.count": 600, "borrowers.willingness_mean": 0.3}},
+            "overrides.borrowers.willingness_mean: borrowers.willingness_mean is fitted",
+        ),
+        # a month past the end names the moment, not an internal outcome list
+        (
+            {
+                "moments": [
+                    {
+                        "name": "m",
+                        "outcome": {"name": "overdue_balance_rate_at", "month": 30},
+                        "target": 0.05,
+                        "sd": 0.01,
+                        "source": "s",
+                    }
+                ]
+            },
+            "moments[0].outcome.month: 30 is after the last month of setting 'none' (months: 24)",
+        ),
     ],  # fmt: skip
 )
 def test_a_bad_calibration_spec_is_one_line(tmp_path, change, words):
@@ -170,7 +199,7 @@ def test_a_dry_run_counts_the_runs_and_runs_nothing(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     # 30 candidates + the best and one step down and up for each of 2 parameters, 1 setting, 2 replications
-    assert "= 70 runs" in done.stdout and not (tmp_path / "out").exists()
+    assert "x 1 setting (none) x 2 replications = 70 runs" in done.stdout and not (tmp_path / "out").exists()
 
 
 def test_resume_reads_finished_rounds_back_and_reruns_only_what_is_missing(tmp_path):
@@ -293,3 +322,30 @@ def test_the_shipped_market_is_the_shipped_spec_output_on_its_base():
     assert pre["extends"] == "market_2021_23.yaml" and set(pre["regulator"]) == set(regime)
     base = yaml.safe_load(BASELINE.read_text(encoding="utf-8"))["regulator"]
     assert all(pre["regulator"][k] == base[k] for k in regime)
+
+
+def test_a_fitted_moment_whose_interval_is_wider_than_its_sd_is_noted():
+    import pandas as pd
+
+    from experiments.calibrate import precision_notes
+
+    fit = pd.DataFrame(
+        {
+            "moment": ["tight", "wide", "wide_but_reported"],
+            "sd": [0.01, 0.01, 0.01],
+            "low": [0.045, 0.030, 0.030],
+            "high": [0.055, 0.055, 0.055],  # half-widths 0.005 and 0.0125
+            "fitted": [True, True, False],
+        }
+    )
+    notes = precision_notes(fit)
+    assert len(notes) == 1 and notes[0].startswith("wide: the 95% interval")
+
+
+def test_report_on_a_calibration_folder_points_at_its_report_and_rounds(tmp_path):
+    (tmp_path / "calibration.json").write_text("{}", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "run.py", "report", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "a calibration folder" in done.stderr and "rounds/best" in done.stderr
