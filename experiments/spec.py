@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import copy
 import math
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from sim.config import ConfigError, ScenarioConfig, Section, format_error, load_scenario, read_yaml, validate_scenario
 from sim.keys import KeyPathError, Leaf, resolve, set_value
@@ -339,7 +341,46 @@ def validate_spec(model: type[Section], data: dict, path: Path) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_error(err, {}, str(path))) from None
+        # a misspelt required key is both missing and unknown: the unknown one names the typo, so it goes first
+        kinds = [e["type"] for e in err.errors()]
+        index = kinds.index("extra_forbidden") if "extra_forbidden" in kinds else 0
+        message = format_error(err, {}, str(path), index)
+        first = err.errors()[index]
+        if first["type"] == "extra_forbidden":  # a spec's keys are not model.md's: name the ones allowed here
+            allowed = _keys_at(model, list(first["loc"])[:-1])
+            if allowed:
+                message = message.replace(
+                    "see docs/model.md for the allowed keys", "allowed here: " + ", ".join(allowed)
+                )
+        raise ConfigError(message) from None
+
+
+def _keys_at(model: type, loc: list) -> list[str]:
+    """The keys a spec model allows at ``loc`` (a pydantic error location), or [] where that is not a model."""
+    current: Any = model
+    for part in loc:
+        current = _one_model(current)
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin is list and isinstance(part, int) and args:
+            current = args[0]
+        elif origin is dict and isinstance(part, str) and len(args) == 2:
+            current = args[1]
+        elif isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        else:
+            return []
+    current = _one_model(current)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def _one_model(annotation: Any) -> Any:
+    """``X | None`` (or a union with one pydantic model in it) as that model; anything else as it is."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return annotation
+    models = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if len(models) == 1 else annotation
 
 
 def scenario_and_changes(spec_path: Path, file: str, where: str) -> tuple[Path, ScenarioConfig, dict[tuple, Any]]:

@@ -1693,15 +1693,16 @@ def describe_problem(e: dict) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def format_error(err: ValidationError, origins: dict[tuple, str], default_file: str) -> str:
+def format_error(err: ValidationError, origins: dict[tuple, str], default_file: str, index: int = 0) -> str:
     """The one-line message ``FILE: dotted.key.path: what is allowed`` for a validation error.
 
     Args:
         err: The error of validating a scenario or spec.
         origins: Which file set each key path (``extends:`` chains); may be empty.
         default_file: The file named when no origin is known.
+        index: Which of the errors to describe (the first by default).
     """
-    e = err.errors()[0]
+    e = err.errors()[index]
     loc = [str(p) for p in e["loc"]]
     text = describe_problem(e)
     full = list(e["loc"])

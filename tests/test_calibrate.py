@@ -132,6 +132,15 @@ def test_a_calibration_recovers_the_parameters_that_made_its_targets(tmp_path):
             },
             "moments[0].fit: 'maybe' has the wrong type",
         ),
+        # a misspelt key names the keys allowed where it stands (a spec's keys are not model.md's)
+        (
+            {"batch_size": 3},
+            "batch_size: unknown key (check the spelling; allowed here: description, base, parameters,",
+        ),
+        (
+            {"moments": [{"name": "m", "outcome": "cum_default_rate", "target": 0.1, "std": 0.1, "source": "s"}]},
+            "moments[0].std: unknown key (check the spelling; allowed here: name, outcome, shock, per, target, sd,",
+        ),
         # a rate written in percent, not as a fraction
         (
             {
