@@ -81,6 +81,9 @@ from .spec import (
 PER = "__per"  # suffix of the outcome column of a moment's denominator
 MARKER = "calibration.json"  # what makes a folder a calibration folder (and --force may replace it)
 Z_OK = 2.0  # a moment fits when the simulated mean is within this many sds of its target
+# below this change (in sds of the target) per step on every moment, a parameter is not identified: its row is
+# mostly seed noise, and the cosine between it and another row means nothing
+WEAK_SD = 0.1
 
 
 # --------------------------------------------------------------------------- spec
@@ -643,11 +646,16 @@ def separation_markdown(sens: pd.DataFrame) -> str:
     for i, a in enumerate(params):
         for b in params[i + 1 :]:
             x, y = table.loc[a].to_numpy(float), table.loc[b].to_numpy(float)
-            cos = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y))) if x.any() and y.any() else math.nan
+            weak = [p for p, row in ((a, x), (b, y)) if np.abs(row).max() < WEAK_SD]
+            if weak:  # the direction of a row of noise says nothing: no cosine to read
+                lines.append(f"| `{a}`, `{b}` | none: `{weak[0]}` moves no moment by {WEAK_SD:g} sd a step |")
+                continue
+            cos = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
             lines.append(f"| `{a}`, `{b}` | {cos:+.2f} |")
     note = (
         "A cosine near +1 or -1: the moments move the two parameters' effects in the same proportions and "
-        "identify only a combination of them; add a moment that one moves and the other does not."
+        "identify only a combination of them; add a moment that one moves and the other does not. A parameter "
+        f"that moves no moment by {WEAK_SD:g} sd a step is not identified by these moments at all."
     )
     return "\n".join(lines) + "\n\n" + note + "\n"
 

@@ -358,3 +358,19 @@ def test_report_on_a_calibration_folder_points_at_its_report_and_rounds(tmp_path
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "a calibration folder" in done.stderr and "rounds/best" in done.stderr
+
+
+def test_the_separation_table_gives_no_cosine_for_a_parameter_that_moves_no_moment():
+    import pandas as pd
+
+    from experiments.calibrate import separation_markdown
+
+    def sens(rows: dict[str, list[float]]) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"parameter": p, "moment": f"m{j}", "per_step_sd": v} for p, vs in rows.items() for j, v in enumerate(vs)]
+        )
+
+    clear = separation_markdown(sens({"a": [0.5, 0.4], "b": [-0.5, -0.4]}))
+    assert "| `a`, `b` | -1.00 |" in clear
+    weak = separation_markdown(sens({"a": [0.5, 0.4], "b": [-0.06, 0.0]}))  # b: seed noise, not a direction
+    assert "| `a`, `b` | none: `b` moves no moment by 0.1 sd a step |" in weak
