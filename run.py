@@ -398,6 +398,7 @@ def calibrate(
         load_calibration,
         misses,
         precision_notes,
+        reported_only,
         sensitivity_markdown,
         setting_name,
     )
@@ -436,7 +437,7 @@ def calibrate(
     typer.echo("best point: " + ", ".join(f"{k} = {v:.4g}" for k, v in result.best.items()) + "\n")
     typer.echo(fit_markdown(result.fit))
     typer.echo("Local sensitivity (sd of each target per step of each parameter):\n")
-    typer.echo(sensitivity_markdown(result.sensitivity, frozenset(result.fit.loc[~result.fit["fitted"], "moment"])))
+    typer.echo(sensitivity_markdown(result.sensitivity, reported_only(result.fit)))
     for line in precision_notes(result.fit):
         typer.echo(f"note: {line}", err=True)
     typer.echo(f"Results written to {result.out} ({result.ran} runs, {result.reused} kept from before)")

@@ -606,6 +606,11 @@ def misses(fit: pd.DataFrame) -> list[str]:
     return list(fit.loc[fit["fitted"] & ~fit["within_2sd"], "moment"])
 
 
+def reported_only(fit: pd.DataFrame) -> frozenset[str]:
+    """The moments with ``fit: false``: measured and shown, not fitted."""
+    return frozenset(fit.loc[~fit["fitted"], "moment"])
+
+
 def precision_notes(fit: pd.DataFrame) -> list[str]:
     """A line for each fitted moment whose 95% interval is wider than its target's sd either side.
 
@@ -705,8 +710,7 @@ def _write_outputs(
     )
     # only the fitted moments identify: the separation is computed over them
     identifying = sensitivity[sensitivity["moment"].isin(fitted["moment"])]
-    reported_only = frozenset(fit.loc[~fit["fitted"], "moment"])
-    text += ["", sensitivity_markdown(sensitivity, reported_only), separation_markdown(identifying)]
+    text += ["", sensitivity_markdown(sensitivity, reported_only(fit)), separation_markdown(identifying)]
     (out / "calibration.md").write_text("\n".join(text), encoding="utf-8")
     try:
         from analysis.calibration import write_figures

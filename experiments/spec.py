@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import math
-import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -49,7 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from sim.config import ConfigError, ScenarioConfig, Section, format_error, load_scenario, read_yaml, validate_scenario
-from sim.keys import KeyPathError, Leaf, resolve, set_value
+from sim.keys import KeyPathError, Leaf, resolve, set_value, strip_optional
 
 from . import design as designs
 from .outcomes import OutcomeSpec, parse_outcome
@@ -359,7 +358,7 @@ def _keys_at(model: type, loc: list) -> list[str]:
     """The keys a spec model allows at ``loc`` (a pydantic error location), or [] where that is not a model."""
     current: Any = model
     for part in loc:
-        current = _one_model(current)
+        current = strip_optional(current)
         origin, args = typing.get_origin(current), typing.get_args(current)
         if origin is list and isinstance(part, int) and args:
             current = args[0]
@@ -369,18 +368,10 @@ def _keys_at(model: type, loc: list) -> list[str]:
             current = current.model_fields[part].annotation
         else:
             return []
-    current = _one_model(current)
+    current = strip_optional(current)
     if not (isinstance(current, type) and issubclass(current, BaseModel)):
         return []
     return [f.alias or name for name, f in current.model_fields.items()]
-
-
-def _one_model(annotation: Any) -> Any:
-    """``X | None`` (or a union with one pydantic model in it) as that model; anything else as it is."""
-    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
-        return annotation
-    models = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
-    return models[0] if len(models) == 1 else annotation
 
 
 def scenario_and_changes(spec_path: Path, file: str, where: str) -> tuple[Path, ScenarioConfig, dict[tuple, Any]]:

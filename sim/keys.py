@@ -43,11 +43,11 @@ class Leaf:
 
     @property
     def is_integer(self) -> bool:
-        return _strip_optional(self.field.annotation) is int
+        return strip_optional(self.field.annotation) is int
 
     @property
     def is_number(self) -> bool:
-        return _strip_optional(self.field.annotation) in (int, float)
+        return strip_optional(self.field.annotation) in (int, float)
 
     def check(self, value: Any) -> None:
         """Raise ``ValueError`` (engine wording) unless ``value`` is allowed for this parameter."""
@@ -59,7 +59,7 @@ class Leaf:
             raise ValueError(describe_problem(err.errors()[0])) from None
 
 
-def _strip_optional(annotation: Any) -> Any:
+def strip_optional(annotation: Any) -> Any:
     """``X`` for ``X | None``; anything else unchanged."""
     if get_origin(annotation) not in (Union, UnionType):
         return annotation
@@ -90,7 +90,7 @@ def resolve(path: str) -> Leaf:
         field = model.model_fields.get(name)
         if field is None:
             raise KeyPathError(UNKNOWN)
-        annotation = _strip_optional(field.annotation)
+        annotation = strip_optional(field.annotation)
         last = n == len(parts) - 1
         if index is not None:
             item = get_args(annotation)[0] if get_origin(annotation) is list else None

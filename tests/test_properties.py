@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from experiments.spec import load_comparison, load_sweep
 from sim.config import ConfigError, ScenarioConfig, Section, field_bounds, load_scenario, validate_scenario
-from sim.keys import _strip_optional
+from sim.keys import strip_optional
 from tests.inprocess import run_in_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def leaves(model: type[Section], prefix: str = "") -> list[tuple[str, Any]]:
     """Every parameter of a section: (dotted path with [0] for list items, its pydantic field)."""
     out = []
     for name, field in model.model_fields.items():
-        annotation = _strip_optional(field.annotation)
+        annotation = strip_optional(field.annotation)
         path = f"{prefix}{name}"
         if isinstance(annotation, type) and issubclass(annotation, Section):
             out += leaves(annotation, path + ".")
@@ -76,7 +76,7 @@ def nested(path: str, value: Any) -> dict:
 
 def invalid_values(field) -> st.SearchStrategy:
     """Values the field does not allow: out of its range, of the wrong type, not among its choices."""
-    annotation = _strip_optional(field.annotation)
+    annotation = strip_optional(field.annotation)
     wrong_type = st.sampled_from(["text", [1, 2], {"a": 1}])
     if annotation is bool:
         return st.one_of(wrong_type, st.sampled_from([1, 0, "yes", 1.0]))
@@ -202,7 +202,7 @@ FREE = [
     (path, field)
     for path, field in KEYS
     if "[0]" not in path
-    and _strip_optional(field.annotation) in (int, float, bool)
+    and strip_optional(field.annotation) in (int, float, bool)
     and not path.startswith(("borrowers.count", "months", "burn_in", "platforms.count"))
     and path.split(".")[-1] not in ("loan_income_min", "loan_income_max", "min_cutoff", "max_cutoff", "cutoff")
     and not path.startswith(("platforms.policy.restructuring.m", "platforms.policy.collection.custom."))
@@ -210,7 +210,7 @@ FREE = [
 
 
 def valid_value(field) -> st.SearchStrategy:
-    annotation = _strip_optional(field.annotation)
+    annotation = strip_optional(field.annotation)
     if annotation is bool:
         return st.booleans()
     lo, hi = field_bounds(field)
